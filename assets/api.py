@@ -1,0 +1,58 @@
+"""``/api/v1/assets/``: find assets, read one, download its bytes."""
+
+from __future__ import annotations
+
+import django_filters
+from django.db.models import QuerySet
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+
+from assets.models import Asset, AssetStatus
+from assets.search import search_prompts
+from assets.serializers import AssetSerializer
+
+
+class AssetFilter(django_filters.FilterSet):
+    """Filters for the asset list; ``search`` matches the prompt."""
+
+    plugin = django_filters.CharFilter(field_name="plugin_id")
+    created_by = django_filters.CharFilter(field_name="created_by__username")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    status = django_filters.ChoiceFilter(choices=AssetStatus.choices)
+    search = django_filters.CharFilter(method="filter_search", max_length=500)
+
+    class Meta:
+        model = Asset
+        fields = ["plugin", "created_by", "created_after", "created_before", "status", "search"]
+
+    def filter_search(self, queryset: QuerySet[Asset], name: str, value: str) -> QuerySet[Asset]:
+        return search_prompts(queryset, value)
+
+
+class AssetViewSet(viewsets.ReadOnlyModelViewSet[Asset]):
+    """Assets, newest first. Every role can read."""
+
+    serializer_class = AssetSerializer
+    filterset_class = AssetFilter
+    lookup_value_regex = "[0-9a-fA-F-]{32,36}"
+
+    def get_queryset(self) -> QuerySet[Asset]:
+        return Asset.objects.select_related("created_by").order_by("-created_at", "-id")
+
+    @extend_schema(responses={(200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY, description="The stored bytes")})
+    @action(detail=True, methods=["get"], url_path="file", url_name="file")
+    def file(self, request: Request, pk: str | None = None) -> FileResponse:
+        """The stored file, exactly as hashed in ``sha256``."""
+        asset = self.get_object()
+        handle = asset.file.storage.open(asset.file.name, "rb")
+        response = FileResponse(handle, content_type=asset.mime_type)
+        response["Content-Length"] = str(asset.byte_size)
+        response["Content-Disposition"] = f'inline; filename="{asset.pk}.{asset.file.name.rsplit(".", 1)[-1]}"'
+        response["ETag"] = f'"{asset.sha256}"'
+        response["Cache-Control"] = "private, max-age=31536000, immutable"
+        return response

@@ -1,0 +1,56 @@
+"""Assets: generated images as governed records."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class AssetStatus(models.TextChoices):
+    DRAFT = "draft"
+    IN_REVIEW = "in_review"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    ARCHIVED = "archived"
+
+
+class Asset(models.Model):
+    """One stored image and everything needed to say where it came from.
+
+    ``sha256`` is of the stored file's final (stamped and signed) bytes; ``pixel_sha256`` is of
+    its decoded pixels, which stays the same when metadata is stripped or re-signed.
+    ``model_identity`` and ``license`` are snapshots taken at generation time.
+    Written only by ``assets.services``.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    job = models.ForeignKey("generation.GenerationJob", on_delete=models.PROTECT, related_name="assets")
+    index_in_job = models.PositiveSmallIntegerField(default=0)
+    file = models.FileField(max_length=255)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    pixel_sha256 = models.CharField(max_length=64, db_index=True)
+    byte_size = models.PositiveBigIntegerField()
+    mime_type = models.CharField(max_length=64)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    prompt = models.TextField()
+    negative_prompt = models.TextField(blank=True)
+    seed = models.BigIntegerField()
+    params = models.JSONField(default=dict, blank=True)
+    provider_data = models.JSONField(default=dict, blank=True, help_text="What a hosted model reported back.")
+    plugin_id = models.CharField(max_length=63, db_index=True)
+    plugin_version = models.CharField(max_length=64)
+    model_identity = models.JSONField(default=dict)
+    license = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=AssetStatus.choices, default=AssetStatus.DRAFT, db_index=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="assets")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["job", "index_in_job"], name="asset_one_per_job_index")]
+
+    def __str__(self) -> str:
+        return f"asset {self.id} ({self.plugin_id})"

@@ -1,0 +1,173 @@
+"""The only writers of assets and their files.
+
+Storing a job's images happens in three moves that ``generation.services.run`` orchestrates:
+``prepare`` (encode, stamp, hash: CPU only, no writes), ``write_files`` (content-addressed,
+atomic), then ``create_assets`` inside the transaction that also finishes the job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.utils import timezone
+
+from assets.models import Asset
+from governance import provenance
+from governance.services import record_event
+from plugins.sdk import GeneratedImage
+
+if TYPE_CHECKING:
+    from generation.models import GenerationJob
+
+_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+
+
+@dataclass(frozen=True)
+class PreparedAsset:
+    """One image ready to store: its final bytes and everything its row will hold."""
+
+    asset_id: uuid.UUID
+    index_in_job: int
+    data: bytes
+    mime_type: str
+    sha256: str
+    pixel_sha256: str
+    width: int
+    height: int
+    seed: int
+    parameters: dict[str, Any]
+    provider_data: dict[str, Any]
+
+    @property
+    def storage_name(self) -> str:
+        ext = _EXTENSIONS.get(self.mime_type, "bin")
+        return f"assets/{self.sha256[:2]}/{self.sha256[2:4]}/{self.sha256}.{ext}"
+
+
+def prepare(
+    job: GenerationJob,
+    images: list[GeneratedImage],
+    *,
+    identity: dict[str, Any],
+    license: dict[str, Any],
+    is_ai_model: bool,
+) -> list[PreparedAsset]:
+    """Encode and stamp each image with its provenance, and hash the final bytes."""
+    prepared = []
+    created_at = timezone.now()
+    for index, generated in enumerate(images):
+        asset_id = uuid.uuid4()
+        image = generated.image
+        context = provenance.ProvenanceContext(
+            asset_id=str(asset_id),
+            job_id=str(job.id),
+            plugin_id=job.plugin_id,
+            plugin_version=job.plugin_version,
+            is_ai_model=is_ai_model,
+            identity=identity,
+            license=license,
+            prompt=job.prompt,
+            negative_prompt=job.negative_prompt,
+            seed=generated.seed,
+            width=image.width,
+            height=image.height,
+            created_at=created_at,
+            requested_by=job.requested_by.get_username(),
+            parameters=generated.parameters,
+        )
+        data, mime_type = provenance.stamp(image, context)
+        prepared.append(
+            PreparedAsset(
+                asset_id=asset_id,
+                index_in_job=index,
+                data=data,
+                mime_type=mime_type,
+                sha256=hashlib.sha256(data).hexdigest(),
+                pixel_sha256=provenance.pixel_sha256(image),
+                width=image.width,
+                height=image.height,
+                seed=generated.seed,
+                parameters=generated.parameters,
+                provider_data=generated.provider,
+            )
+        )
+    return prepared
+
+
+def write_files(prepared: list[PreparedAsset]) -> None:
+    """Write each file under its content address; an existing name already holds these bytes."""
+    for item in prepared:
+        if not default_storage.exists(item.storage_name):
+            default_storage.save(item.storage_name, ContentFile(item.data))
+
+
+def discard_files(names: list[str]) -> list[str]:
+    """Delete files no asset refers to (left by a crashed attempt); return those deleted."""
+    referenced = set(Asset.objects.filter(file__in=names).values_list("file", flat=True))
+    deleted = []
+    for name in names:
+        if name not in referenced and default_storage.exists(name):
+            default_storage.delete(name)
+            deleted.append(name)
+    return deleted
+
+
+def create_assets(
+    job: GenerationJob,
+    prepared: list[PreparedAsset],
+    *,
+    identity: dict[str, Any],
+    license: dict[str, Any],
+) -> list[Asset]:
+    """Create the asset rows and their ``asset.created`` audit events.
+
+    Must run inside the transaction that marks the job succeeded, with the job row locked.
+    """
+    assets = []
+    for item in prepared:
+        asset = Asset.objects.create(
+            id=item.asset_id,
+            job=job,
+            index_in_job=item.index_in_job,
+            file=item.storage_name,
+            sha256=item.sha256,
+            pixel_sha256=item.pixel_sha256,
+            byte_size=len(item.data),
+            mime_type=item.mime_type,
+            width=item.width,
+            height=item.height,
+            prompt=job.prompt,
+            negative_prompt=job.negative_prompt,
+            seed=item.seed,
+            params={**job.params, **{k: v for k, v in item.parameters.items() if k not in job.params}},
+            provider_data=item.provider_data,
+            plugin_id=job.plugin_id,
+            plugin_version=job.plugin_version,
+            model_identity=identity,
+            license=license,
+            created_by=job.requested_by,
+        )
+        record_event(
+            "asset.created",
+            acting_user=None,
+            system_actor="worker",
+            target=asset,
+            data={
+                "job_id": str(job.id),
+                "requested_by": job.requested_by.get_username(),
+                "sha256": item.sha256,
+                "pixel_sha256": item.pixel_sha256,
+                "plugin": {"id": job.plugin_id, "version": job.plugin_version},
+                "model": identity,
+                "license": license,
+                "seed": item.seed,
+                "prompt_sha256": hashlib.sha256(job.prompt.encode("utf-8")).hexdigest(),
+            },
+        )
+        assets.append(asset)
+    return assets

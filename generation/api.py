@@ -1,0 +1,96 @@
+"""``/api/v1/generations/``: submit, list, show and cancel generation jobs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from generation import services
+from generation.models import GenerationJob, JobStatus
+from generation.serializers import GenerationJobSerializer, GenerationRequestSerializer
+from governance.permissions import IsCreator, IsViewer
+from hallmark.api import Conflict, invalid
+
+_ACCEPTED_FIELDS = {
+    "plugin",
+    "prompt",
+    "negative_prompt",
+    "width",
+    "height",
+    "seed",
+    "num_images",
+    "params",
+    "idempotency_key",
+}
+
+
+class GenerationFilter(django_filters.FilterSet):
+    """Filters for the job list."""
+
+    plugin = django_filters.CharFilter(field_name="plugin_id")
+    status = django_filters.ChoiceFilter(choices=JobStatus.choices)
+    requested_by = django_filters.CharFilter(field_name="requested_by__username")
+
+    class Meta:
+        model = GenerationJob
+        fields = ["plugin", "status", "requested_by"]
+
+
+class GenerationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[GenerationJob]):
+    """Generation jobs. Creators submit and cancel; every role can read."""
+
+    serializer_class = GenerationJobSerializer
+    filterset_class = GenerationFilter
+    lookup_value_regex = "[0-9a-fA-F-]{32,36}"
+
+    def get_queryset(self) -> QuerySet[GenerationJob]:
+        return GenerationJob.objects.select_related("requested_by").prefetch_related("assets").order_by("-created_at")
+
+    def get_permissions(self) -> list[Any]:
+        if self.action in ("create", "cancel"):
+            return [IsCreator()]
+        return [IsViewer()]
+
+    @extend_schema(
+        request=GenerationRequestSerializer,
+        responses={
+            202: GenerationJobSerializer,
+            200: OpenApiResponse(GenerationJobSerializer, description="Replay of an idempotency key"),
+            400: OpenApiResponse(description="Invalid request; `errors` names each field at fault"),
+            409: OpenApiResponse(description="Idempotency key reused with other parameters"),
+        },
+    )
+    def create(self, request: Request) -> Response:
+        """Queue a generation. 202 with the job; 200 with the earlier job for a repeated key."""
+        body = request.data
+        if not isinstance(body, dict):
+            return invalid({"non_field_errors": ["The request body must be a JSON object."]})
+        unknown = sorted(set(body) - _ACCEPTED_FIELDS)
+        if unknown:
+            return invalid({name: ["Unknown field."] for name in unknown})
+        try:
+            job, created = services.submit(
+                acting_user=request.user,  # type: ignore[arg-type]
+                plugin_id=body.get("plugin"),
+                fields=body,
+                idempotency_key=body.get("idempotency_key"),
+            )
+        except services.IdempotencyConflict as exc:
+            raise Conflict(str(exc)) from None
+        data = GenerationJobSerializer(job).data
+        return Response(data, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
+
+    @extend_schema(request=None, responses={200: GenerationJobSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        """Cancel a job: at once while queued, within one step while running."""
+        job = self.get_object()
+        job = services.cancel(job.pk, acting_user=request.user)
+        return Response(GenerationJobSerializer(job).data)

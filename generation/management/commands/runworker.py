@@ -1,0 +1,37 @@
+"""``manage.py runworker``: a Celery worker for the queues of the given (or all) plugins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from generation.services import queue_for
+from hallmark.celery import app
+from plugins import registry
+
+
+class Command(BaseCommand):
+    help = "Start a Celery worker serving gen.<plugin> queues (all installed plugins unless --plugin is given)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--plugin", action="append", dest="plugins", help="Serve this plugin's queue (repeatable).")
+        parser.add_argument("--concurrency", "-c", type=int, default=1, help="Jobs at once (1 per GPU).")
+        parser.add_argument("--pool", default="prefork", help="Celery pool: prefork, threads or solo.")
+        parser.add_argument("--loglevel", default="INFO")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        plugin_ids = options["plugins"] or [e.id for e in registry.discover().values() if not e.broken]
+        queues = ",".join(queue_for(p) for p in plugin_ids)
+        self.stdout.write(f"Worker serving queues: {queues}")
+        app.worker_main(
+            [
+                "worker",
+                f"--queues={queues}",
+                f"--concurrency={options['concurrency']}",
+                f"--pool={options['pool']}",
+                f"--loglevel={options['loglevel']}",
+                "--without-gossip",
+                "--without-mingle",
+            ]
+        )

@@ -1,0 +1,78 @@
+"""Generation jobs: one row per request, the source of truth for its status (NetBox's habit)."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+class GenerationJob(models.Model):
+    """A request to make images with one plugin, and what became of it.
+
+    Written only by ``generation.services``. ``attempts`` counts how often a worker took the job,
+    so a job that kills its worker every time (a poison job) stops after ``max_attempts``.
+    ``pending_files`` names files written but not yet committed as assets: a worker that takes
+    over after a crash removes them, so no orphan file is left.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    plugin_id = models.CharField(max_length=63, db_index=True)
+    plugin_version = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
+    prompt = models.TextField()
+    negative_prompt = models.TextField(blank=True)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    seed = models.BigIntegerField()
+    num_images = models.PositiveSmallIntegerField(default=1)
+    params = models.JSONField(default=dict, blank=True)
+    progress_step = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    max_attempts = models.PositiveSmallIntegerField(default=3)
+    error = models.TextField(blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="generation_jobs")
+    idempotency_key = models.CharField(max_length=128, null=True, blank=True)
+    queue = models.CharField(max_length=100)
+    worker = models.CharField(max_length=200, blank=True)
+    pending_files = models.JSONField(default=list, blank=True)
+    cost = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    cost_currency = models.CharField(max_length=3, default="USD")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["requested_by", "idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False),
+                name="generation_job_idempotency_key_per_user",
+            )
+        ]
+        indexes = [models.Index(fields=["status", "heartbeat_at"], name="generation_status_heartbeat")]
+
+    def __str__(self) -> str:
+        return f"job {self.id} {self.plugin_id} {self.status}"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES

@@ -1,0 +1,408 @@
+"""The only writers of generation jobs: submit, run, cancel, recover.
+
+``run`` is safe to call any number of times for one job: it locks the row, does only what is
+still missing and never makes a second set of assets (Zulip's worker habit).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import close_old_connections, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from assets import services as asset_services
+from generation.models import TERMINAL_STATUSES, GenerationJob, JobStatus
+from governance.services import ActingUser, record_event
+from plugins import services as plugin_services
+from plugins.runtime import warm_cache
+from plugins.sdk import Cancelled, GenerationResult, PluginError, RequestInvalid
+from plugins.validation import build_request
+
+logger = logging.getLogger(__name__)
+
+_SUBMIT_FIELDS = ("prompt", "negative_prompt", "width", "height", "seed", "num_images", "params")
+
+
+class IdempotencyConflict(Exception):
+    """The idempotency key was used before for a different request."""
+
+
+def queue_for(plugin_id: str) -> str:
+    """The Celery queue a plugin's jobs go to; workers subscribe per plugin."""
+    return f"gen.{plugin_id}"
+
+
+def worker_name() -> str:
+    """This process, as recorded on the jobs it runs."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Submit
+# ---------------------------------------------------------------------------------------------
+
+
+def submit(
+    *,
+    acting_user: AbstractBaseUser,
+    plugin_id: Any,
+    fields: Mapping[str, Any],
+    idempotency_key: Any = None,
+) -> tuple[GenerationJob, bool]:
+    """Validate a request and queue a job for it; return ``(job, created)``.
+
+    Raises ``RequestInvalid`` naming each field at fault (the plugin field too, when the plugin
+    is unknown, broken, disabled or unhealthy) and ``IdempotencyConflict``. A request repeated
+    with the same idempotency key returns the first job instead of making another.
+    """
+    if not isinstance(plugin_id, str) or not plugin_id:
+        raise RequestInvalid({"plugin": ["This field is required and must be a plugin id."]})
+    if idempotency_key is not None and (
+        not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= 128
+    ):
+        raise RequestInvalid({"idempotency_key": ["Must be a string of 1 to 128 characters."]})
+    try:
+        plugin = plugin_services.available_plugin(plugin_id)
+    except plugin_services.PluginUnavailable as exc:
+        raise RequestInvalid({"plugin": [str(exc)]}) from None
+
+    request = build_request(plugin, **{k: fields[k] for k in _SUBMIT_FIELDS if k in fields})
+    values = {
+        "prompt": request.prompt,
+        "negative_prompt": request.negative_prompt,
+        "width": request.width,
+        "height": request.height,
+        "seed": request.seed,
+        "num_images": request.num_images,
+        "params": dict(request.params),
+    }
+    if idempotency_key is not None:
+        existing = GenerationJob.objects.filter(requested_by=acting_user, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return _replay(existing, plugin_id, fields), False
+
+    with transaction.atomic():
+        job = GenerationJob.objects.create(
+            plugin_id=plugin_id,
+            plugin_version=plugin.version,
+            requested_by=acting_user,
+            idempotency_key=idempotency_key,
+            queue=queue_for(plugin_id),
+            max_attempts=settings.HALLMARK_MAX_ATTEMPTS,
+            progress_total=0,
+            enqueued_at=timezone.now(),
+            **values,
+        )
+        record_event(
+            "generation.requested",
+            acting_user=acting_user,
+            target=job,
+            data={"plugin": plugin_id, "plugin_version": plugin.version, **values},
+        )
+        transaction.on_commit(lambda: enqueue(job))
+    return job, True
+
+
+def _replay(existing: GenerationJob, plugin_id: str, fields: Mapping[str, Any]) -> GenerationJob:
+    """Return the job an idempotency key made, if the new request asks for the same thing."""
+    differs = existing.plugin_id != plugin_id or any(
+        k in fields and fields[k] is not None and fields[k] != getattr(existing, k) for k in ("prompt", "seed", "width", "height", "num_images")
+    )
+    if differs:
+        raise IdempotencyConflict(
+            f"Idempotency key {existing.idempotency_key!r} was already used for job {existing.id} with other parameters."
+        )
+    return existing
+
+
+def enqueue(job: GenerationJob) -> None:
+    """Hand the job to its plugin's queue. A broker that is down is logged, not raised: the
+    job stays queued and a worker's recovery sweep enqueues it again."""
+    from generation.tasks import run_generation
+
+    try:
+        run_generation.apply_async(args=[str(job.id)], queue=job.queue)
+    except Exception:
+        logger.exception("could not enqueue job %s; the recovery sweep will retry", job.id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cancel
+# ---------------------------------------------------------------------------------------------
+
+
+def cancel(job_id: Any, *, acting_user: ActingUser) -> GenerationJob:
+    """Cancel a job: at once when queued, within one step when running; no-op when finished."""
+    with transaction.atomic():
+        job = GenerationJob.objects.select_for_update().get(pk=job_id)
+        if job.is_terminal or job.cancel_requested:
+            return job
+        if job.status == JobStatus.QUEUED:
+            job.status = JobStatus.CANCELLED
+            job.finished_at = timezone.now()
+            job.cancel_requested = True
+            job.save(update_fields=["status", "finished_at", "cancel_requested"])
+            record_event("generation.cancelled", acting_user=acting_user, target=job, data={"while": "queued"})
+        else:
+            job.cancel_requested = True
+            job.save(update_fields=["cancel_requested"])
+            record_event("generation.cancel_requested", acting_user=acting_user, target=job, data={})
+    return job
+
+
+# ---------------------------------------------------------------------------------------------
+# Run (on a worker)
+# ---------------------------------------------------------------------------------------------
+
+
+def _claim(job_id: str, me: str) -> GenerationJob | None:
+    """Lock the job and take it for this worker, or return None when there is nothing to do."""
+    with transaction.atomic():
+        job = GenerationJob.objects.select_for_update().select_related("requested_by").filter(pk=job_id).first()
+        if job is None or job.is_terminal:
+            return None
+        now = timezone.now()
+        if job.status == JobStatus.RUNNING and job.worker != me and job.heartbeat_at is not None:
+            if now - job.heartbeat_at < timedelta(seconds=settings.HALLMARK_JOB_STALE_AFTER):
+                return None  # a live worker has it; this delivery is a duplicate
+        if job.pending_files:
+            # A previous attempt wrote files and died before committing them.
+            removed = asset_services.discard_files(list(job.pending_files))
+            logger.info("job %s: removed %d files left by a crashed attempt", job.id, len(removed))
+            job.pending_files = []
+        if job.cancel_requested:
+            _finish(job, JobStatus.CANCELLED, data={"while": "running"})
+            return None
+        if job.attempts >= job.max_attempts:
+            _finish(
+                job,
+                JobStatus.FAILED,
+                error=f"Gave up after {job.attempts} attempts: the worker was lost each time.",
+                error_code="attempts_exhausted",
+            )
+            return None
+        job.attempts += 1
+        job.status = JobStatus.RUNNING
+        job.worker = me
+        job.started_at = job.started_at or now
+        job.heartbeat_at = now
+        job.save(update_fields=["attempts", "status", "worker", "started_at", "heartbeat_at", "pending_files"])
+    return job
+
+
+def _finish(
+    job: GenerationJob,
+    status: JobStatus,
+    *,
+    error: str = "",
+    error_code: str = "",
+    data: Mapping[str, Any] | None = None,
+) -> None:
+    """Move a locked job to a terminal status and audit it (caller holds the transaction)."""
+    job.status = status
+    job.error = error
+    job.error_code = error_code
+    job.finished_at = timezone.now()
+    job.pending_files = []
+    job.save(update_fields=["status", "error", "error_code", "finished_at", "pending_files", "progress_step", "cost"])
+    event_data: dict[str, Any] = {"attempts": job.attempts, **(data or {})}
+    if error:
+        event_data["error"] = error
+        event_data["error_code"] = error_code
+    record_event(f"generation.{status}", acting_user=None, system_actor="worker", target=job, data=event_data)
+
+
+class _JobMonitor:
+    """Progress, heartbeat and cancellation for one running job.
+
+    Progress rows are written at most every 0.1 s (and always at the last step); a background
+    thread keeps the heartbeat fresh while a plugin waits on something that reports nothing.
+    """
+
+    def __init__(self, job: GenerationJob) -> None:
+        self.job_id = job.pk
+        self.me = job.worker
+        self._last_write = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{job.pk}", daemon=True)
+
+    def __enter__(self) -> _JobMonitor:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _beat(self) -> None:
+        try:
+            while not self._stop.wait(settings.HALLMARK_HEARTBEAT_SECONDS):
+                GenerationJob.objects.filter(pk=self.job_id, worker=self.me).update(heartbeat_at=timezone.now())
+        except Exception:
+            logger.exception("heartbeat for job %s failed", self.job_id)
+        finally:
+            connection.close()
+
+    def on_progress(self, step: int, total: int) -> None:
+        now = time.monotonic()
+        if step < total and now - self._last_write < 0.1:
+            return
+        self._last_write = now
+        GenerationJob.objects.filter(pk=self.job_id).update(
+            progress_step=step, progress_total=total, heartbeat_at=timezone.now()
+        )
+
+    def is_cancelled(self) -> bool:
+        return GenerationJob.objects.filter(pk=self.job_id, cancel_requested=True).exists()
+
+
+def run(job_id: str) -> None:
+    """Run a job on this worker, once, whatever the number of deliveries.
+
+    Takes the plugin from the worker's warm cache, generates, stores the images as assets
+    and finishes the job; failures become a failed job with a message for the user.
+    """
+    close_old_connections()
+    me = worker_name()
+    job = _claim(job_id, me)
+    if job is None:
+        return
+    try:
+        # The heartbeat starts before the plugin loads: loading large weights can take minutes.
+        with _JobMonitor(job) as monitor:
+            current = plugin_services.state(job.plugin_id)
+            plugin_class = current.entry.get_class()
+            plugin = warm_cache().get(job.plugin_id, plugin_class.clean_config(current.config))
+            request = build_request(
+                plugin,
+                prompt=job.prompt,
+                negative_prompt=job.negative_prompt,
+                width=job.width,
+                height=job.height,
+                seed=job.seed,
+                num_images=job.num_images,
+                params=job.params,
+                job_id=str(job.id),
+            )
+            identity = plugin.identity().as_dict()
+            result = plugin.generate(request, monitor.on_progress, monitor.is_cancelled)
+    except Cancelled:
+        _fail_or_cancel(job, me, JobStatus.CANCELLED, data={"while": "running"})
+        return
+    except PluginError as exc:
+        _fail_or_cancel(job, me, JobStatus.FAILED, error=str(exc), error_code=exc.code)
+        return
+    except RequestInvalid as exc:
+        _fail_or_cancel(job, me, JobStatus.FAILED, error=f"Request no longer valid: {exc}", error_code="invalid")
+        return
+    except (LookupError, plugin_services.PluginUnavailable) as exc:
+        _fail_or_cancel(job, me, JobStatus.FAILED, error=str(exc), error_code="plugin_unavailable")
+        return
+    except Exception as exc:
+        logger.exception("job %s: plugin %s crashed", job.id, job.plugin_id)
+        _fail_or_cancel(
+            job, me, JobStatus.FAILED, error=f"The plugin failed unexpectedly ({type(exc).__name__}).", error_code="crash"
+        )
+        return
+    _store(job, me, result, identity, plugin.license.as_dict(), plugin.is_ai_model)
+
+
+def _fail_or_cancel(job: GenerationJob, me: str, status: JobStatus, **kwargs: Any) -> None:
+    with transaction.atomic():
+        locked = GenerationJob.objects.select_for_update().get(pk=job.pk)
+        if locked.is_terminal or locked.worker != me:
+            return
+        _finish(locked, status, **kwargs)
+
+
+def _store(
+    job: GenerationJob,
+    me: str,
+    result: GenerationResult,
+    identity: dict[str, Any],
+    license: dict[str, Any],
+    is_ai_model: bool,
+) -> None:
+    """Stamp and write the files, then commit assets and the job's success together."""
+    if len(result.images) != job.num_images:
+        _fail_or_cancel(
+            job,
+            me,
+            JobStatus.FAILED,
+            error=f"The plugin returned {len(result.images)} images for {job.num_images} requested.",
+            error_code="plugin_contract",
+        )
+        return
+    prepared = asset_services.prepare(job, result.images, identity=identity, license=license, is_ai_model=is_ai_model)
+    names = [p.storage_name for p in prepared]
+    # Record the names before writing, so that a worker taking over after a crash can remove them.
+    with transaction.atomic():
+        locked = GenerationJob.objects.select_for_update().get(pk=job.pk)
+        if locked.is_terminal or locked.worker != me:
+            return
+        locked.pending_files = names
+        locked.save(update_fields=["pending_files"])
+    asset_services.write_files(prepared)
+    with transaction.atomic():
+        locked = GenerationJob.objects.select_for_update().select_related("requested_by").get(pk=job.pk)
+        if locked.is_terminal or locked.worker != me or locked.assets.exists():
+            asset_services.discard_files(names)
+            return
+        if locked.cancel_requested:
+            asset_services.discard_files(names)
+            _finish(locked, JobStatus.CANCELLED, data={"while": "storing"})
+            return
+        assets = asset_services.create_assets(locked, prepared, identity=identity, license=license)
+        locked.progress_step = max(locked.progress_step, locked.progress_total)
+        if result.cost is not None:
+            locked.cost = Decimal(str(result.cost))
+            locked.cost_currency = result.currency
+        _finish(
+            locked,
+            JobStatus.SUCCEEDED,
+            data={"assets": [str(a.id) for a in assets], "model": identity, "cost": result.cost},
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Recovery
+# ---------------------------------------------------------------------------------------------
+
+
+def recover_stale_jobs(queues: list[str] | None = None) -> list[str]:
+    """Enqueue again the jobs a dead worker or a lost message left behind; return their ids.
+
+    Running jobs whose heartbeat is older than ``HALLMARK_JOB_STALE_AFTER`` and queued jobs
+    waiting longer than ``HALLMARK_REQUEUE_QUEUED_AFTER``. Enqueuing twice is harmless: ``run``
+    takes a job only once.
+    """
+    now = timezone.now()
+    stale_running = Q(status=JobStatus.RUNNING) & (
+        Q(heartbeat_at__lt=now - timedelta(seconds=settings.HALLMARK_JOB_STALE_AFTER)) | Q(heartbeat_at__isnull=True)
+    )
+    lost_queued = Q(status=JobStatus.QUEUED) & (
+        Q(enqueued_at__lt=now - timedelta(seconds=settings.HALLMARK_REQUEUE_QUEUED_AFTER)) | Q(enqueued_at__isnull=True)
+    )
+    candidates = GenerationJob.objects.filter(stale_running | lost_queued).exclude(status__in=TERMINAL_STATUSES)
+    if queues is not None:
+        candidates = candidates.filter(queue__in=queues)
+    recovered = []
+    for job in candidates.only("id", "queue", "status")[:500]:
+        GenerationJob.objects.filter(pk=job.pk, status=job.status).update(enqueued_at=now)
+        enqueue(job)
+        recovered.append(str(job.pk))
+    if recovered:
+        logger.warning("re-enqueued %d stale jobs: %s", len(recovered), ", ".join(recovered))
+    return recovered

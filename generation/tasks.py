@@ -1,0 +1,19 @@
+"""Celery tasks: thin wrappers over ``generation.services``."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from generation import services
+
+
+@shared_task(name="generation.run_generation", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def run_generation(job_id: str) -> None:
+    """Run one generation job; safe to deliver more than once."""
+    services.run(job_id)
+
+
+@shared_task(name="generation.recover_stale_jobs", ignore_result=True)
+def recover_stale_jobs() -> list[str]:
+    """Enqueue again the jobs that dead workers or lost messages left behind."""
+    return services.recover_stale_jobs()

@@ -1,0 +1,84 @@
+"""Pages: the generate form and a job's live progress (htmx polling)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from uuid import UUID
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+
+from generation import services
+from generation.models import GenerationJob
+from governance import roles
+from plugins import services as plugin_services
+from plugins.sdk import RequestInvalid
+
+
+def _int_or_none(value: str | None) -> int | str | None:
+    if value is None or value.strip() == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return value  # validation reports the field
+
+
+@login_required
+def generate(request: HttpRequest) -> HttpResponse:
+    """The generate form: choose an enabled plugin, write a prompt, watch the job."""
+    if not roles.has_role(request.user, roles.CREATOR):
+        raise PermissionDenied("You need the creator role to generate images.")
+    enabled = [s for s in plugin_services.states() if s.enabled and not s.entry.broken]
+    errors: dict[str, list[str]] = {}
+    values: dict[str, Any] = {"plugin": enabled[0].id if enabled else "", "num_images": 1}
+    if request.method == "POST":
+        values = {k: request.POST.get(k, "") for k in ("plugin", "prompt", "negative_prompt", "width", "height", "seed", "num_images", "params")}
+        fields: dict[str, Any] = {
+            "prompt": values["prompt"],
+            "negative_prompt": values["negative_prompt"],
+            "width": _int_or_none(values["width"]),
+            "height": _int_or_none(values["height"]),
+            "seed": _int_or_none(values["seed"]),
+            "num_images": _int_or_none(values["num_images"]) or 1,
+        }
+        if values["params"].strip():
+            try:
+                fields["params"] = json.loads(values["params"])
+            except json.JSONDecodeError as exc:
+                errors["params"] = [f"Not valid JSON: {exc.msg}."]
+        if not errors:
+            try:
+                job, _ = services.submit(acting_user=request.user, plugin_id=values["plugin"], fields=fields)  # type: ignore[arg-type]
+            except RequestInvalid as exc:
+                errors = exc.errors
+            else:
+                return redirect("job-detail-page", job_id=job.pk)
+    recent = GenerationJob.objects.filter(requested_by=request.user).order_by("-created_at")[:10]
+    return render(
+        request,
+        "generation/generate.html",
+        {"plugins": enabled, "errors": errors, "values": values, "recent": recent},
+        status=400 if errors else 200,
+    )
+
+
+def _job_for(request: HttpRequest, job_id: UUID) -> GenerationJob:
+    if not roles.has_role(request.user, roles.VIEWER):
+        raise PermissionDenied("You need a role to see jobs.")
+    return get_object_or_404(GenerationJob.objects.prefetch_related("assets"), pk=job_id)
+
+
+@login_required
+def job_detail(request: HttpRequest, job_id: UUID) -> HttpResponse:
+    """A job's page; its progress panel refreshes itself until the job ends."""
+    return render(request, "generation/job.html", {"job": _job_for(request, job_id)})
+
+
+@login_required
+def job_progress(request: HttpRequest, job_id: UUID) -> HttpResponse:
+    """The progress panel alone, for htmx polling."""
+    return render(request, "generation/_progress.html", {"job": _job_for(request, job_id)})

@@ -1,0 +1,59 @@
+"""Worker start-up: a recovery sweep for the queues this worker serves, then one periodically.
+
+Brokers differ in what they do with a message whose worker died (Redis redelivers after the
+visibility timeout, the filesystem broker never does), so recovery does not rely on them:
+the job rows say which jobs are stale, and any worker serving their queue picks them up.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from celery.signals import worker_ready, worker_shutdown
+
+logger = logging.getLogger(__name__)
+_stop = threading.Event()
+
+
+def _served_queues(sender: Any) -> list[str]:
+    consumer = getattr(sender, "consumer", None) or sender
+    task_consumer = getattr(consumer, "task_consumer", None)
+    if task_consumer is None:
+        return []
+    return [queue.name for queue in task_consumer.queues]
+
+
+@worker_ready.connect
+def start_recovery(sender: Any = None, **kwargs: Any) -> None:
+    """Sweep once now, then every ``HALLMARK_RECOVERY_INTERVAL`` seconds, in a daemon thread."""
+    from django.conf import settings
+    from django.db import connection
+
+    from generation import services
+
+    queues = [q for q in _served_queues(sender) if q.startswith("gen.")]
+    if not queues:
+        return
+    _stop.clear()
+
+    def sweep_forever() -> None:
+        while True:
+            try:
+                services.recover_stale_jobs(queues)
+            except Exception:
+                logger.exception("recovery sweep failed")
+            finally:
+                connection.close()
+            interval = min(settings.HALLMARK_RECOVERY_INTERVAL, settings.HALLMARK_JOB_STALE_AFTER)
+            if _stop.wait(interval):
+                return
+
+    threading.Thread(target=sweep_forever, name="hallmark-recovery", daemon=True).start()
+
+
+@worker_shutdown.connect
+def stop_recovery(**kwargs: Any) -> None:
+    """Stop the sweep thread with the worker."""
+    _stop.set()

@@ -1,0 +1,123 @@
+"""Hashing and verification of the audit chain (pure functions, no writes)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import rfc8785
+
+GENESIS_HASH = "0" * 64
+# RFC 8785 numbers are IEEE 754 doubles: larger integers (64-bit seeds) are kept as strings.
+_SAFE_INT = 2**53 - 1
+
+
+def jsonable(value: Any) -> Any:
+    """Return ``value`` as plain JSON data that RFC 8785 can canonicalize without loss."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return value if abs(value) <= _SAFE_INT else str(value)
+    if isinstance(value, float):
+        return value
+    if isinstance(value, datetime):
+        return format_time(value)
+    return str(value)
+
+
+def format_time(moment: datetime) -> str:
+    """Timestamps in the hashed form: UTC, microseconds, ``Z``."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def event_body(
+    *,
+    seq: int,
+    at: datetime,
+    actor: str,
+    actor_id: int | None,
+    action: str,
+    target_type: str,
+    target_id: str,
+    data: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The fields of an event that its hash covers."""
+    return {
+        "seq": seq,
+        "at": format_time(at),
+        "actor": actor,
+        "actor_id": actor_id,
+        "action": action,
+        "target_type": target_type,
+        "target_id": target_id,
+        "data": jsonable(data),
+    }
+
+
+def chain_hash(prev_hash: str, body: Mapping[str, Any]) -> str:
+    """``sha256(prev_hash || canonical JSON(body))`` as hex."""
+    digest = hashlib.sha256()
+    digest.update(prev_hash.encode("ascii"))
+    digest.update(rfc8785.dumps(dict(body)))
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    """The first place where the chain does not hold."""
+
+    seq: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"audit event seq {self.seq}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """What a walk of the chain found."""
+
+    events_checked: int
+    last_seq: int
+    last_hash: str
+    problem: ChainProblem | None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def verify_events(events: Iterable[Mapping[str, Any]], *, start_seq: int = 1, start_hash: str = GENESIS_HASH) -> ChainReport:
+    """Walk events in seq order and stop at the first that does not match.
+
+    Each event is a mapping with the body fields plus ``prev_hash`` and ``hash``. A missing seq
+    (a deleted event) is reported under the seq that should have been there.
+    """
+    expected_seq = start_seq
+    prev = start_hash
+    checked = 0
+    for event in events:
+        seq = int(event["seq"])
+        if seq != expected_seq:
+            missing = expected_seq if seq > expected_seq else seq
+            return ChainReport(checked, expected_seq - 1, prev, ChainProblem(missing, "is missing (deleted or reordered)"))
+        if event["prev_hash"] != prev:
+            return ChainReport(checked, seq - 1, prev, ChainProblem(seq, "prev_hash does not match the previous event"))
+        body = {k: event[k] for k in ("seq", "at", "actor", "actor_id", "action", "target_type", "target_id", "data")}
+        if isinstance(body["at"], datetime):
+            body["at"] = format_time(body["at"])
+        body["data"] = jsonable(body["data"])
+        recomputed = chain_hash(prev, body)
+        if recomputed != event["hash"]:
+            return ChainReport(checked, seq - 1, prev, ChainProblem(seq, "content does not match its hash (edited)"))
+        prev = event["hash"]
+        expected_seq += 1
+        checked += 1
+    return ChainReport(checked, expected_seq - 1, prev, None)

@@ -1,0 +1,74 @@
+"""API conventions shared by every app: pagination and the error format.
+
+Errors are JSON: ``{"detail": "<message>", "errors": {"<field>": ["<message>", ...]}}``; bad
+input is a 4xx naming the field, never a 500.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from plugins.sdk import RequestInvalid
+
+
+class StandardPagination(PageNumberPagination):
+    """``{count, next, previous, results}`` with ``?page=`` and ``?page_size=`` (at most 200)."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class Conflict(exceptions.APIException):
+    """409: the request clashes with the current state (an idempotency key reused)."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "Conflict."
+    default_code = "conflict"
+
+
+def invalid(errors: dict[str, list[str]], message: str = "Invalid request.") -> Response:
+    """A 400 response in the standard error format."""
+    return Response({"detail": message, "errors": errors}, status=status.HTTP_400_BAD_REQUEST)
+
+
+def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
+    if isinstance(detail, dict):
+        flat: dict[str, list[str]] = {}
+        for key, value in detail.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if key == "non_field_errors" and not prefix:
+                name = "non_field_errors"
+            flat.update(_flatten(value, name))
+        return flat
+    if isinstance(detail, list):
+        if all(not isinstance(item, dict | list) for item in detail):
+            return {prefix or "non_field_errors": [str(item) for item in detail]}
+        flat = {}
+        for index, item in enumerate(detail):
+            flat.update(_flatten(item, f"{prefix}[{index}]"))
+        return flat
+    return {prefix or "non_field_errors": [str(detail)]}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's handler, plus Hallmark's domain errors, in one error format."""
+    if isinstance(exc, RequestInvalid):
+        return invalid(exc.errors)
+    if isinstance(exc, Http404 | DjangoPermissionDenied):
+        return drf_exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = {"detail": "Invalid request.", "errors": _flatten(exc.detail)}
+    elif isinstance(response.data, dict) and "detail" in response.data:
+        response.data = {"detail": str(response.data["detail"])}
+    return response

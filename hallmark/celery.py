@@ -1,0 +1,13 @@
+"""The Celery application. Workers: ``celery -A hallmark worker -Q gen.<plugin_id> -c 1``."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hallmark.settings")
+
+app = Celery("hallmark")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks(["generation"])

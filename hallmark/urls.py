@@ -1,0 +1,34 @@
+"""URL configuration: pages, ``/api/v1/``, the OpenAPI schema and its docs."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from assets import views as asset_views
+from assets.api import AssetViewSet
+from generation import views as generation_views
+from generation.api import GenerationViewSet
+from governance.api import AuditEventViewSet
+from plugins.api import PluginViewSet
+
+router = DefaultRouter()
+router.register("generations", GenerationViewSet, basename="generation")
+router.register("assets", AssetViewSet, basename="asset")
+router.register("plugins", PluginViewSet, basename="plugin")
+router.register("audit", AuditEventViewSet, basename="audit")
+
+urlpatterns = [
+    path("", asset_views.library, name="library"),
+    path("assets/<uuid:asset_id>/", asset_views.asset_detail, name="asset-detail-page"),
+    path("generate/", generation_views.generate, name="generate"),
+    path("jobs/<uuid:job_id>/", generation_views.job_detail, name="job-detail-page"),
+    path("jobs/<uuid:job_id>/progress/", generation_views.job_progress, name="job-progress"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(router.urls)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+]

@@ -1,0 +1,163 @@
+"""The ``procedural`` plugin: a weightless generator for demos and tests. Not an AI model.
+
+It draws a seeded background of soft shapes in a few passes and sets the prompt on it as
+type. The same prompt, size, seed and params always give the same pixels, so it exercises the
+whole governed path (jobs, progress, cancellation, provenance, audit) with nothing to download.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import textwrap
+import time
+from functools import cache
+from pathlib import Path
+
+import PIL
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from plugins.sdk import (
+    Cancelled,
+    CancelCheck,
+    Capabilities,
+    CostModel,
+    GeneratedImage,
+    GenerationRequest,
+    GenerationResult,
+    License,
+    ModelIdentity,
+    ParamSpec,
+    Plugin,
+    ProgressCallback,
+    SizeRange,
+)
+
+PALETTES: dict[str, list[tuple[int, int, int]]] = {
+    "dusk": [(38, 40, 74), (94, 60, 108), (200, 109, 108), (246, 178, 107), (255, 226, 170)],
+    "sea": [(8, 48, 79), (20, 99, 125), (56, 161, 172), (168, 218, 220), (241, 250, 238)],
+    "forest": [(27, 38, 30), (52, 78, 65), (90, 125, 94), (166, 190, 137), (232, 236, 209)],
+    "mono": [(20, 20, 20), (70, 70, 70), (130, 130, 130), (190, 190, 190), (240, 240, 240)],
+}
+
+
+@cache
+def _code_fingerprint() -> str:
+    """sha256 of this module's source: the procedural 'weights' are its code."""
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+
+
+class ProceduralPlugin(Plugin):
+    """Seeded abstract backgrounds with the prompt set as type. For demos and tests only."""
+
+    id = "procedural"
+    name = "Procedural (demo, not an AI model)"
+    version = "1.0.0"
+    hallmark_compat = ">=0.1,<1"
+    description = (
+        "A weightless generator that draws a seeded background and sets the prompt as type. "
+        "It is not an AI model; it exists so that Hallmark can be seen and tested without weights."
+    )
+    is_ai_model = False
+    license = License(
+        spdx_id="MIT",
+        name="MIT License (Hallmark's procedural demo generator)",
+        url="https://opensource.org/license/mit",
+        commercial_use=True,
+        attribution="Made with Hallmark's procedural demo generator (not an AI model).",
+        allows_training=True,
+    )
+    capabilities = Capabilities(
+        sizes=SizeRange(minimum=64, maximum=2048, multiple_of=8, default=512),
+        max_images=4,
+        negative_prompt=True,
+        seed_deterministic=True,
+        fidelity="draft",
+        cost=CostModel(per_image=0.0, basis="free"),
+    )
+    params_schema = {
+        "steps": ParamSpec("int", default=4, minimum=1, maximum=50, help="Drawing passes (progress steps)."),
+        "palette": ParamSpec("choice", choices=tuple(PALETTES), help="Colour palette (default: the configured one)."),
+        "step_delay": ParamSpec(
+            "float", default=0.0, minimum=0.0, maximum=10.0, help="Seconds to wait per pass, to watch progress."
+        ),
+    }
+    config_schema = {
+        "default_palette": ParamSpec("choice", default="dusk", choices=tuple(PALETTES), help="Palette when none given."),
+    }
+
+    def identity(self) -> ModelIdentity:
+        """The generator's code version stands in for a model version; its source hash for weights."""
+        return ModelIdentity(
+            model_name="hallmark-procedural",
+            model_version=self.version,
+            weights_fingerprint=f"sha256:{_code_fingerprint()}",
+            libraries={"pillow": PIL.__version__},
+            extra={"kind": "procedural, not an AI model"},
+        )
+
+    def generate(
+        self, request: GenerationRequest, on_progress: ProgressCallback, is_cancelled: CancelCheck
+    ) -> GenerationResult:
+        """Draw ``num_images`` images; image *i* uses seed ``request.seed + i``."""
+        steps = int(request.params.get("steps", 4))
+        palette_name = str(request.params.get("palette") or self.config.get("default_palette") or "dusk")
+        palette = PALETTES[palette_name]
+        delay = float(request.params.get("step_delay", 0.0))
+        total = steps * request.num_images
+        images: list[GeneratedImage] = []
+        on_progress(0, total)
+        for index in range(request.num_images):
+            seed = (request.seed + index) % (self.capabilities.seed_max + 1)
+            rng = random.Random(seed)
+            canvas = Image.new("RGB", (request.width, request.height), palette[0])
+            for step in range(steps):
+                if is_cancelled():
+                    raise Cancelled()
+                self._draw_pass(canvas, rng, palette, step, steps)
+                if delay:
+                    time.sleep(delay)
+                on_progress(index * steps + step + 1, total)
+            self._draw_prompt(canvas, request.prompt, palette)
+            images.append(
+                GeneratedImage(
+                    image=canvas,
+                    seed=seed,
+                    parameters={"steps": steps, "sampler": "procedural", "palette": palette_name},
+                )
+            )
+        return GenerationResult(images=images, cost=0.0)
+
+    @staticmethod
+    def _draw_pass(
+        canvas: Image.Image, rng: random.Random, palette: list[tuple[int, int, int]], step: int, steps: int
+    ) -> None:
+        width, height = canvas.size
+        layer = Image.new("RGBA", canvas.size, (0, 0, 0, 0))
+        draw = ImageDraw.Draw(layer)
+        scale = max(width, height)
+        for _ in range(6):
+            colour = palette[rng.randrange(1, len(palette))]
+            radius = int(scale * rng.uniform(0.05, 0.35) * (1 - step / (steps + 1)))
+            x, y = rng.randrange(width), rng.randrange(height)
+            alpha = rng.randrange(60, 160)
+            draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=(*colour, alpha))
+        layer = layer.filter(ImageFilter.GaussianBlur(radius=max(1, scale // 60)))
+        canvas.paste(Image.alpha_composite(canvas.convert("RGBA"), layer).convert("RGB"))
+
+    @staticmethod
+    def _draw_prompt(canvas: Image.Image, prompt: str, palette: list[tuple[int, int, int]]) -> None:
+        width, height = canvas.size
+        size = max(10, min(width, height) // 14)
+        font = ImageFont.load_default(size=size)
+        chars_per_line = max(8, int(width / (size * 0.55)))
+        lines = textwrap.wrap(prompt, width=chars_per_line)[:6] or [""]
+        draw = ImageDraw.Draw(canvas)
+        line_height = int(size * 1.25)
+        top = (height - line_height * len(lines)) // 2
+        for i, line in enumerate(lines):
+            box = draw.textbbox((0, 0), line, font=font)
+            x = (width - (box[2] - box[0])) // 2
+            y = top + i * line_height
+            draw.text((x + 2, y + 2), line, font=font, fill=palette[0])
+            draw.text((x, y), line, font=font, fill=palette[-1])
