@@ -44,15 +44,18 @@ class AssetViewSet(viewsets.ReadOnlyModelViewSet[Asset]):
     def get_queryset(self) -> QuerySet[Asset]:
         return Asset.objects.select_related("created_by").order_by("-created_at", "-id")
 
-    @extend_schema(responses={(200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY, description="The stored bytes")})
+    @extend_schema(
+        responses={(200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY, description="The stored bytes")}
+    )
     @action(detail=True, methods=["get"], url_path="file", url_name="file")
     def file(self, request: Request, pk: str | None = None) -> FileResponse:
         """The stored file, exactly as hashed in ``sha256``."""
         asset = self.get_object()
-        handle = asset.file.storage.open(asset.file.name, "rb")
+        name = str(asset.file.name)
+        handle = asset.file.storage.open(name, "rb")
         response = FileResponse(handle, content_type=asset.mime_type)
         response["Content-Length"] = str(asset.byte_size)
-        response["Content-Disposition"] = f'inline; filename="{asset.pk}.{asset.file.name.rsplit(".", 1)[-1]}"'
+        response["Content-Disposition"] = f'inline; filename="{asset.pk}.{name.rsplit(".", 1)[-1]}"'
         response["ETag"] = f'"{asset.sha256}"'
         response["Cache-Control"] = "private, max-age=31536000, immutable"
         return response

@@ -44,13 +44,17 @@ class Asset(models.Model):
     plugin_version = models.CharField(max_length=64)
     model_identity = models.JSONField(default=dict)
     license = models.JSONField(default=dict)
-    status = models.CharField(max_length=16, choices=AssetStatus.choices, default=AssetStatus.DRAFT, db_index=True)
+    status = models.CharField(
+        max_length=16, choices=AssetStatus.choices, default=AssetStatus.DRAFT, db_index=True
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="assets")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        constraints = [models.UniqueConstraint(fields=["job", "index_in_job"], name="asset_one_per_job_index")]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "index_in_job"], name="asset_one_per_job_index")
+        ]
 
     def __str__(self) -> str:
         return f"asset {self.id} ({self.plugin_id})"

@@ -9,7 +9,9 @@ from django.db.models.expressions import RawSQL
 from assets.models import Asset
 
 # Must match the expression of the index created in assets' migrations.
-_PG_MATCH = "to_tsvector('english'::regconfig, assets_asset.prompt) @@ websearch_to_tsquery('english'::regconfig, %s)"
+_PG_MATCH = (
+    "to_tsvector('english'::regconfig, assets_asset.prompt) @@ websearch_to_tsquery('english'::regconfig, %s)"
+)
 
 
 def search_prompts(queryset: QuerySet[Asset], text: str) -> QuerySet[Asset]:

@@ -33,7 +33,9 @@ def library(request: HttpRequest) -> HttpResponse:
     assets = search_prompts(assets, query)
     page = Paginator(assets, 48).get_page(request.GET.get("page"))
     plugins = Asset.objects.order_by().values_list("plugin_id", flat=True).distinct()
-    return render(request, "assets/library.html", {"page": page, "query": query, "plugin": plugin, "plugins": plugins})
+    return render(
+        request, "assets/library.html", {"page": page, "query": query, "plugin": plugin, "plugins": plugins}
+    )
 
 
 @login_required

@@ -43,7 +43,9 @@ class GenerationFilter(django_filters.FilterSet):
         fields = ["plugin", "status", "requested_by"]
 
 
-class GenerationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[GenerationJob]):
+class GenerationViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[GenerationJob]
+):
     """Generation jobs. Creators submit and cancel; every role can read."""
 
     serializer_class = GenerationJobSerializer
@@ -51,7 +53,11 @@ class GenerationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     lookup_value_regex = "[0-9a-fA-F-]{32,36}"
 
     def get_queryset(self) -> QuerySet[GenerationJob]:
-        return GenerationJob.objects.select_related("requested_by").prefetch_related("assets").order_by("-created_at")
+        return (
+            GenerationJob.objects.select_related("requested_by")
+            .prefetch_related("assets")
+            .order_by("-created_at")
+        )
 
     def get_permissions(self) -> list[Any]:
         if self.action in ("create", "cancel"):

@@ -31,7 +31,9 @@ class GenerationJob(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     plugin_id = models.CharField(max_length=63, db_index=True)
     plugin_version = models.CharField(max_length=64, blank=True)
-    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
+    status = models.CharField(
+        max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True
+    )
     prompt = models.TextField()
     negative_prompt = models.TextField(blank=True)
     width = models.PositiveIntegerField()
@@ -46,7 +48,9 @@ class GenerationJob(models.Model):
     error = models.TextField(blank=True)
     error_code = models.CharField(max_length=64, blank=True)
     cancel_requested = models.BooleanField(default=False)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="generation_jobs")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="generation_jobs"
+    )
     idempotency_key = models.CharField(max_length=128, null=True, blank=True)
     queue = models.CharField(max_length=100)
     worker = models.CharField(max_length=200, blank=True)

@@ -20,7 +20,9 @@ class GenerationRequestSerializer(serializers.Serializer[Any]):
     height = serializers.IntegerField(required=False, min_value=1)
     seed = serializers.IntegerField(required=False, min_value=0, max_value=2**63 - 1)
     num_images = serializers.IntegerField(required=False, min_value=1)
-    params = serializers.DictField(required=False, help_text="Plugin-specific settings (see the plugin's params_schema).")
+    params = serializers.DictField(
+        required=False, help_text="Plugin-specific settings (see the plugin's params_schema)."
+    )
     idempotency_key = serializers.CharField(required=False, max_length=128)
 
 

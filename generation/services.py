@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import close_old_connections, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -56,7 +56,7 @@ def worker_name() -> str:
 
 def submit(
     *,
-    acting_user: AbstractBaseUser,
+    acting_user: User,
     plugin_id: Any,
     fields: Mapping[str, Any],
     idempotency_key: Any = None,
@@ -89,7 +89,9 @@ def submit(
         "params": dict(request.params),
     }
     if idempotency_key is not None:
-        existing = GenerationJob.objects.filter(requested_by=acting_user, idempotency_key=idempotency_key).first()
+        existing = GenerationJob.objects.filter(
+            requested_by=acting_user, idempotency_key=idempotency_key
+        ).first()
         if existing is not None:
             return _replay(existing, plugin_id, fields), False
 
@@ -118,7 +120,8 @@ def submit(
 def _replay(existing: GenerationJob, plugin_id: str, fields: Mapping[str, Any]) -> GenerationJob:
     """Return the job an idempotency key made, if the new request asks for the same thing."""
     differs = existing.plugin_id != plugin_id or any(
-        k in fields and fields[k] is not None and fields[k] != getattr(existing, k) for k in ("prompt", "seed", "width", "height", "num_images")
+        k in fields and fields[k] is not None and fields[k] != getattr(existing, k)
+        for k in ("prompt", "seed", "width", "height", "num_images")
     )
     if differs:
         raise IdempotencyConflict(
@@ -133,7 +136,7 @@ def enqueue(job: GenerationJob) -> None:
     from generation.tasks import run_generation
 
     try:
-        run_generation.apply_async(args=[str(job.id)], queue=job.queue)
+        run_generation.apply_async(args=(str(job.id),), queue=job.queue)
     except Exception:
         logger.exception("could not enqueue job %s; the recovery sweep will retry", job.id)
 
@@ -154,7 +157,9 @@ def cancel(job_id: Any, *, acting_user: ActingUser) -> GenerationJob:
             job.finished_at = timezone.now()
             job.cancel_requested = True
             job.save(update_fields=["status", "finished_at", "cancel_requested"])
-            record_event("generation.cancelled", acting_user=acting_user, target=job, data={"while": "queued"})
+            record_event(
+                "generation.cancelled", acting_user=acting_user, target=job, data={"while": "queued"}
+            )
         else:
             job.cancel_requested = True
             job.save(update_fields=["cancel_requested"])
@@ -170,13 +175,17 @@ def cancel(job_id: Any, *, acting_user: ActingUser) -> GenerationJob:
 def _claim(job_id: str, me: str) -> GenerationJob | None:
     """Lock the job and take it for this worker, or return None when there is nothing to do."""
     with transaction.atomic():
-        job = GenerationJob.objects.select_for_update().select_related("requested_by").filter(pk=job_id).first()
+        job = (
+            GenerationJob.objects.select_for_update().select_related("requested_by").filter(pk=job_id).first()
+        )
         if job is None or job.is_terminal:
             return None
         now = timezone.now()
-        if job.status == JobStatus.RUNNING and job.worker != me and job.heartbeat_at is not None:
-            if now - job.heartbeat_at < timedelta(seconds=settings.HALLMARK_JOB_STALE_AFTER):
-                return None  # a live worker has it; this delivery is a duplicate
+        heartbeat_fresh = job.heartbeat_at is not None and now - job.heartbeat_at < timedelta(
+            seconds=settings.HALLMARK_JOB_STALE_AFTER
+        )
+        if job.status == JobStatus.RUNNING and job.worker != me and heartbeat_fresh:
+            return None  # a live worker has it; this delivery is a duplicate
         if job.pending_files:
             # A previous attempt wrote files and died before committing them.
             removed = asset_services.discard_files(list(job.pending_files))
@@ -198,7 +207,9 @@ def _claim(job_id: str, me: str) -> GenerationJob | None:
         job.worker = me
         job.started_at = job.started_at or now
         job.heartbeat_at = now
-        job.save(update_fields=["attempts", "status", "worker", "started_at", "heartbeat_at", "pending_files"])
+        job.save(
+            update_fields=["attempts", "status", "worker", "started_at", "heartbeat_at", "pending_files"]
+        )
     return job
 
 
@@ -216,7 +227,17 @@ def _finish(
     job.error_code = error_code
     job.finished_at = timezone.now()
     job.pending_files = []
-    job.save(update_fields=["status", "error", "error_code", "finished_at", "pending_files", "progress_step", "cost"])
+    job.save(
+        update_fields=[
+            "status",
+            "error",
+            "error_code",
+            "finished_at",
+            "pending_files",
+            "progress_step",
+            "cost",
+        ]
+    )
     event_data: dict[str, Any] = {"attempts": job.attempts, **(data or {})}
     if error:
         event_data["error"] = error
@@ -249,7 +270,9 @@ class _JobMonitor:
     def _beat(self) -> None:
         try:
             while not self._stop.wait(settings.HALLMARK_HEARTBEAT_SECONDS):
-                GenerationJob.objects.filter(pk=self.job_id, worker=self.me).update(heartbeat_at=timezone.now())
+                GenerationJob.objects.filter(pk=self.job_id, worker=self.me).update(
+                    heartbeat_at=timezone.now()
+                )
         except Exception:
             logger.exception("heartbeat for job %s failed", self.job_id)
         finally:
@@ -305,7 +328,9 @@ def run(job_id: str) -> None:
         _fail_or_cancel(job, me, JobStatus.FAILED, error=str(exc), error_code=exc.code)
         return
     except RequestInvalid as exc:
-        _fail_or_cancel(job, me, JobStatus.FAILED, error=f"Request no longer valid: {exc}", error_code="invalid")
+        _fail_or_cancel(
+            job, me, JobStatus.FAILED, error=f"Request no longer valid: {exc}", error_code="invalid"
+        )
         return
     except (LookupError, plugin_services.PluginUnavailable) as exc:
         _fail_or_cancel(job, me, JobStatus.FAILED, error=str(exc), error_code="plugin_unavailable")
@@ -313,7 +338,11 @@ def run(job_id: str) -> None:
     except Exception as exc:
         logger.exception("job %s: plugin %s crashed", job.id, job.plugin_id)
         _fail_or_cancel(
-            job, me, JobStatus.FAILED, error=f"The plugin failed unexpectedly ({type(exc).__name__}).", error_code="crash"
+            job,
+            me,
+            JobStatus.FAILED,
+            error=f"The plugin failed unexpectedly ({type(exc).__name__}).",
+            error_code="crash",
         )
         return
     _store(job, me, result, identity, plugin.license.as_dict(), plugin.is_ai_model)
@@ -345,7 +374,9 @@ def _store(
             error_code="plugin_contract",
         )
         return
-    prepared = asset_services.prepare(job, result.images, identity=identity, license=license, is_ai_model=is_ai_model)
+    prepared = asset_services.prepare(
+        job, result.images, identity=identity, license=license, is_ai_model=is_ai_model
+    )
     names = [p.storage_name for p in prepared]
     # Record the names before writing, so that a worker taking over after a crash can remove them.
     with transaction.atomic():
@@ -390,12 +421,16 @@ def recover_stale_jobs(queues: list[str] | None = None) -> list[str]:
     """
     now = timezone.now()
     stale_running = Q(status=JobStatus.RUNNING) & (
-        Q(heartbeat_at__lt=now - timedelta(seconds=settings.HALLMARK_JOB_STALE_AFTER)) | Q(heartbeat_at__isnull=True)
+        Q(heartbeat_at__lt=now - timedelta(seconds=settings.HALLMARK_JOB_STALE_AFTER))
+        | Q(heartbeat_at__isnull=True)
     )
     lost_queued = Q(status=JobStatus.QUEUED) & (
-        Q(enqueued_at__lt=now - timedelta(seconds=settings.HALLMARK_REQUEUE_QUEUED_AFTER)) | Q(enqueued_at__isnull=True)
+        Q(enqueued_at__lt=now - timedelta(seconds=settings.HALLMARK_REQUEUE_QUEUED_AFTER))
+        | Q(enqueued_at__isnull=True)
     )
-    candidates = GenerationJob.objects.filter(stale_running | lost_queued).exclude(status__in=TERMINAL_STATUSES)
+    candidates = GenerationJob.objects.filter(stale_running | lost_queued).exclude(
+        status__in=TERMINAL_STATUSES
+    )
     if queues is not None:
         candidates = candidates.filter(queue__in=queues)
     recovered = []

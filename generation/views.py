@@ -36,7 +36,19 @@ def generate(request: HttpRequest) -> HttpResponse:
     errors: dict[str, list[str]] = {}
     values: dict[str, Any] = {"plugin": enabled[0].id if enabled else "", "num_images": 1}
     if request.method == "POST":
-        values = {k: request.POST.get(k, "") for k in ("plugin", "prompt", "negative_prompt", "width", "height", "seed", "num_images", "params")}
+        values = {
+            k: request.POST.get(k, "")
+            for k in (
+                "plugin",
+                "prompt",
+                "negative_prompt",
+                "width",
+                "height",
+                "seed",
+                "num_images",
+                "params",
+            )
+        }
         fields: dict[str, Any] = {
             "prompt": values["prompt"],
             "negative_prompt": values["negative_prompt"],
@@ -57,7 +69,7 @@ def generate(request: HttpRequest) -> HttpResponse:
                 errors = exc.errors
             else:
                 return redirect("job-detail-page", job_id=job.pk)
-    recent = GenerationJob.objects.filter(requested_by=request.user).order_by("-created_at")[:10]
+    recent = GenerationJob.objects.filter(requested_by_id=request.user.pk).order_by("-created_at")[:10]
     return render(
         request,
         "generation/generate.html",

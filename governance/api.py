@@ -15,7 +15,18 @@ class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):
 
     class Meta:
         model = AuditEvent
-        fields = ["seq", "at", "actor", "actor_id", "action", "target_type", "target_id", "data", "prev_hash", "hash"]
+        fields = [
+            "seq",
+            "at",
+            "actor",
+            "actor_id",
+            "action",
+            "target_type",
+            "target_id",
+            "data",
+            "prev_hash",
+            "hash",
+        ]
         read_only_fields = fields
 
 

@@ -94,7 +94,9 @@ class ChainReport:
         return self.problem is None
 
 
-def verify_events(events: Iterable[Mapping[str, Any]], *, start_seq: int = 1, start_hash: str = GENESIS_HASH) -> ChainReport:
+def verify_events(
+    events: Iterable[Mapping[str, Any]], *, start_seq: int = 1, start_hash: str = GENESIS_HASH
+) -> ChainReport:
     """Walk events in seq order and stop at the first that does not match.
 
     Each event is a mapping with the body fields plus ``prev_hash`` and ``hash``. A missing seq
@@ -107,16 +109,25 @@ def verify_events(events: Iterable[Mapping[str, Any]], *, start_seq: int = 1, st
         seq = int(event["seq"])
         if seq != expected_seq:
             missing = expected_seq if seq > expected_seq else seq
-            return ChainReport(checked, expected_seq - 1, prev, ChainProblem(missing, "is missing (deleted or reordered)"))
+            return ChainReport(
+                checked, expected_seq - 1, prev, ChainProblem(missing, "is missing (deleted or reordered)")
+            )
         if event["prev_hash"] != prev:
-            return ChainReport(checked, seq - 1, prev, ChainProblem(seq, "prev_hash does not match the previous event"))
-        body = {k: event[k] for k in ("seq", "at", "actor", "actor_id", "action", "target_type", "target_id", "data")}
+            return ChainReport(
+                checked, seq - 1, prev, ChainProblem(seq, "prev_hash does not match the previous event")
+            )
+        body = {
+            k: event[k]
+            for k in ("seq", "at", "actor", "actor_id", "action", "target_type", "target_id", "data")
+        }
         if isinstance(body["at"], datetime):
             body["at"] = format_time(body["at"])
         body["data"] = jsonable(body["data"])
         recomputed = chain_hash(prev, body)
         if recomputed != event["hash"]:
-            return ChainReport(checked, seq - 1, prev, ChainProblem(seq, "content does not match its hash (edited)"))
+            return ChainReport(
+                checked, seq - 1, prev, ChainProblem(seq, "content does not match its hash (edited)")
+            )
         prev = event["hash"]
         expected_seq += 1
         checked += 1

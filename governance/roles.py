@@ -35,11 +35,11 @@ def roles_of(user: AbstractBaseUser | AnonymousUser | None) -> set[str]:
     cached: set[str] | None = getattr(user, "_hallmark_roles", None)
     if cached is not None:
         return cached
-    groups = set(user.groups.values_list("name", flat=True))  # type: ignore[union-attr]
+    groups = set(user.groups.values_list("name", flat=True))  # type: ignore[attr-defined]
     granted: set[str] = set()
     for group in groups & set(ROLES):
         granted |= _GRANTS[group]
-    user._hallmark_roles = granted  # type: ignore[union-attr]
+    user._hallmark_roles = granted  # cached for this request's user object
     return granted
 
 

@@ -90,7 +90,10 @@ class PluginViewSet(viewsets.ViewSet):
 
     @extend_schema(
         request=PluginUpdateSerializer,
-        responses={200: PluginSerializer, 400: OpenApiResponse(description="Invalid config; `errors` names keys")},
+        responses={
+            200: PluginSerializer,
+            400: OpenApiResponse(description="Invalid config; `errors` names keys"),
+        },
     )
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
         """Enable, disable or configure a plugin (admins). Config is validated against its schema."""

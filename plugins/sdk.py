@@ -55,7 +55,7 @@ class PluginError(Exception):
         self.code = code
 
 
-class Cancelled(Exception):  # noqa: N818 - it is a signal, not an error
+class Cancelled(Exception):
     """Raised by a plugin's ``generate`` when ``is_cancelled()`` became true."""
 
 
@@ -63,7 +63,9 @@ class RequestInvalid(Exception):
     """A request breaks the plugin's declared capabilities. Maps field names to messages."""
 
     def __init__(self, errors: Mapping[str, list[str] | str]) -> None:
-        self.errors: dict[str, list[str]] = {k: ([v] if isinstance(v, str) else list(v)) for k, v in errors.items()}
+        self.errors: dict[str, list[str]] = {
+            k: ([v] if isinstance(v, str) else list(v)) for k, v in errors.items()
+        }
         super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in self.errors.items()))
 
 

@@ -50,7 +50,9 @@ def states() -> list[PluginState]:
     result = []
     for plugin_id, entry in registry.discover().items():
         setting = stored.get(plugin_id)
-        result.append(PluginState(entry, bool(setting and setting.enabled), dict(setting.config) if setting else {}))
+        result.append(
+            PluginState(entry, bool(setting and setting.enabled), dict(setting.config) if setting else {})
+        )
     return result
 
 
@@ -120,7 +122,9 @@ def update_plugin(
     entry = registry.get_entry(plugin_id)
     plugin_class = entry.plugin_class
     if plugin_class is None and enabled:
-        raise PluginUnavailable(f"Plugin {plugin_id} is broken and cannot be enabled: {entry.error}", code="broken")
+        raise PluginUnavailable(
+            f"Plugin {plugin_id} is broken and cannot be enabled: {entry.error}", code="broken"
+        )
     cleaned: dict[str, Any] | None = None
     if config is not None:
         if plugin_class is None:

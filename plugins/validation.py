@@ -159,15 +159,17 @@ def _size(
         params["aspect_ratio"] = matches[0]
         return int(width), int(height), matches[0]
 
-    sizes = caps.sizes
-    assert sizes is not None  # check_declarations guarantees sizes or aspect ratios
-    default = sizes.default or sizes.minimum
+    size_range = caps.sizes
+    assert size_range is not None  # check_declarations guarantees sizes or aspect ratios
+    default = size_range.default or size_range.minimum
     clean: dict[str, int] = {}
     for name, value in (("width", width), ("height", height)):
         value = default if value is None else value
-        problem = sizes.check(value)
+        problem = size_range.check(value)
         if problem:
-            errors[name] = [f"Must be {problem[len('must be '):]}" if problem.startswith("must be ") else problem]
+            errors[name] = [
+                f"Must be {problem[len('must be ') :]}" if problem.startswith("must be ") else problem
+            ]
         else:
             clean[name] = value
     if "width" in errors or "height" in errors:

@@ -3,7 +3,7 @@ from django.db import migrations
 PG_TRIGGER = """
 CREATE OR REPLACE FUNCTION governance_auditevent_append_only() RETURNS trigger AS $$
 BEGIN
-    RAISE EXCEPTION 'audit events are append-only (% refused)', TG_OP;
+    RAISE EXCEPTION 'audit events are append-only (%% refused)', TG_OP;
 END;
 $$ LANGUAGE plpgsql;
 CREATE TRIGGER governance_auditevent_no_update_delete

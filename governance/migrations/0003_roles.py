@@ -14,5 +14,8 @@ def remove_roles(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("governance", "0002_append_only_trigger"), ("auth", "0012_alter_user_first_name_max_length")]
+    dependencies = [
+        ("governance", "0002_append_only_trigger"),
+        ("auth", "0012_alter_user_first_name_max_length"),
+    ]
     operations = [migrations.RunPython(create_roles, remove_roles)]

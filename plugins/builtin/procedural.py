@@ -18,8 +18,8 @@ import PIL
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from plugins.sdk import (
-    Cancelled,
     CancelCheck,
+    Cancelled,
     Capabilities,
     CostModel,
     GeneratedImage,
@@ -77,13 +77,21 @@ class ProceduralPlugin(Plugin):
     )
     params_schema = {
         "steps": ParamSpec("int", default=4, minimum=1, maximum=50, help="Drawing passes (progress steps)."),
-        "palette": ParamSpec("choice", choices=tuple(PALETTES), help="Colour palette (default: the configured one)."),
+        "palette": ParamSpec(
+            "choice", choices=tuple(PALETTES), help="Colour palette (default: the configured one)."
+        ),
         "step_delay": ParamSpec(
-            "float", default=0.0, minimum=0.0, maximum=10.0, help="Seconds to wait per pass, to watch progress."
+            "float",
+            default=0.0,
+            minimum=0.0,
+            maximum=10.0,
+            help="Seconds to wait per pass, to watch progress.",
         ),
     }
     config_schema = {
-        "default_palette": ParamSpec("choice", default="dusk", choices=tuple(PALETTES), help="Palette when none given."),
+        "default_palette": ParamSpec(
+            "choice", default="dusk", choices=tuple(PALETTES), help="Palette when none given."
+        ),
     }
 
     def identity(self) -> ModelIdentity:

@@ -22,7 +22,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--username", default="admin")
-        parser.add_argument("--password-file", default="", help="Write a new account's password here (mode 600).")
+        parser.add_argument(
+            "--password-file", default="", help="Write a new account's password here (mode 600)."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         user_model = get_user_model()

@@ -12,10 +12,14 @@ from plugins import registry
 
 
 class Command(BaseCommand):
-    help = "Start a Celery worker serving gen.<plugin> queues (all installed plugins unless --plugin is given)."
+    help = (
+        "Start a Celery worker serving gen.<plugin> queues (all installed plugins unless --plugin is given)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--plugin", action="append", dest="plugins", help="Serve this plugin's queue (repeatable).")
+        parser.add_argument(
+            "--plugin", action="append", dest="plugins", help="Serve this plugin's queue (repeatable)."
+        )
         parser.add_argument("--concurrency", "-c", type=int, default=1, help="Jobs at once (1 per GPU).")
         parser.add_argument("--pool", default="prefork", help="Celery pool: prefork, threads or solo.")
         parser.add_argument("--loglevel", default="INFO")

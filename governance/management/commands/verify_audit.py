@@ -15,7 +15,11 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         report = verify_audit_chain()
         if not report.ok:
-            raise CommandError(f"Audit chain broken at {report.problem} ({report.events_checked} events verified before it).")
+            raise CommandError(
+                f"Audit chain broken at {report.problem} ({report.events_checked} events verified before it)."
+            )
         self.stdout.write(
-            self.style.SUCCESS(f"Audit chain intact: {report.events_checked} events, head seq {report.last_seq}, hash {report.last_hash}.")
+            self.style.SUCCESS(
+                f"Audit chain intact: {report.events_checked} events, head seq {report.last_seq}, hash {report.last_hash}."
+            )
         )

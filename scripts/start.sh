@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Install Hallmark into .venv/ and start web and worker on embedded defaults
+# (SQLite and the filesystem broker under var/, media under var/media/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install.sh
+PORT=${HALLMARK_PORT:-8000}
+export HALLMARK_PORT=$PORT
+PY=.venv/bin/python
+$PY manage.py migrate --noinput -v 0
+$PY manage.py provenance_init --if-missing >/dev/null 2>&1 || true
+mkdir -p var
+creds=$($PY manage.py bootstrap_demo --password-file var/admin-password.txt)
+token=$(sed -n 's/^token=//p' <<<"$creds")
+password=$(cat var/admin-password.txt 2>/dev/null || echo "(unchanged; see var/admin-password.txt)")
+
+$PY manage.py runworker --pool solo --loglevel WARNING &
+worker=$!
+.venv/bin/gunicorn hallmark.wsgi --bind "127.0.0.1:$PORT" --workers 2 --threads 4 --log-level warning &
+web=$!
+trap 'kill $worker $web 2>/dev/null; wait' INT TERM EXIT
+
+cat <<MSG
+
+  Hallmark is running at http://127.0.0.1:$PORT/
+  Log in at http://127.0.0.1:$PORT/accounts/login/ as 'admin' with password: $password
+  The procedural demo plugin (not an AI model) is enabled. From the API:
+
+    curl -s -H "Authorization: Token $token" -H "Content-Type: application/json" \\
+         -d '{"plugin": "procedural", "prompt": "a lighthouse at dusk", "seed": 7}' \\
+         http://127.0.0.1:$PORT/api/v1/generations/
+
+  API docs: http://127.0.0.1:$PORT/api/docs/    Stop with Ctrl-C.
+
+MSG
+wait -n $worker $web

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Install everything the tests need, then run lint, types and the whole test suite.
+# Extra arguments go to pytest (scripts/test.sh -m integration).
+# Uses DATABASE_URL and CELERY_BROKER_URL when set (CI: PostgreSQL and Redis), else SQLite and
+# the filesystem broker.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install.sh dev
+
+# System tools the tests drive: headless Chromium (UI tests) and exiftool (a third-party
+# reader of the XMP Hallmark writes). Installed from Debian's packages when missing.
+need=()
+command -v chromium >/dev/null || need+=(chromium)
+command -v exiftool >/dev/null || need+=(libimage-exiftool-perl)
+if ((${#need[@]})); then
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "missing system packages: ${need[*]} (install them with your package manager)" >&2
+    exit 1
+  fi
+fi
+
+PY=.venv/bin/python
+if [[ -z "${HALLMARK_SKIP_LINT:-}" ]]; then
+  echo "== ruff"; .venv/bin/ruff check .
+  echo "== mypy"; .venv/bin/mypy .
+  echo "== migrations"; $PY manage.py makemigrations --check --dry-run >/dev/null
+fi
+echo "== pytest (database: ${DATABASE_URL:-sqlite}, broker: ${CELERY_BROKER_URL:-filesystem})"
+exec $PY -m pytest "$@"

@@ -1,0 +1,179 @@
+"""Shared fixtures: users in each role, API clients, an enabled plugin, real Celery workers."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+# Tests keep their files apart from a running demo's var/.
+os.environ.setdefault("HALLMARK_VAR_DIR", str(ROOT / "var" / "test"))
+
+from django.contrib.auth.models import Group, User  # noqa: E402
+from django.db import connection  # noqa: E402
+from rest_framework.authtoken.models import Token  # noqa: E402
+from rest_framework.test import APIClient  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings: Any, tmp_path: Path) -> None:
+    """Each test stores files in its own folder."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
+def make_user(username: str, *roles: str, superuser: bool = False) -> User:
+    """A user in the given role groups."""
+    user = User.objects.create_user(username=username, password="pw-" + username, is_superuser=superuser)
+    for role in roles:
+        user.groups.add(
+            Group.objects.get_or_create(name=role)[0]
+        )  # a flush between tests removes migration data
+    return user
+
+
+@pytest.fixture
+def users(db: None) -> dict[str, User]:
+    """One user per role, plus a user with no role and a second creator."""
+    return {
+        "viewer": make_user("vera", "viewer"),
+        "creator": make_user("carl", "creator"),
+        "creator2": make_user("cleo", "creator"),
+        "reviewer": make_user("rita", "reviewer"),
+        "admin": make_user("ada", "admin"),
+        "nobody": make_user("nemo"),
+    }
+
+
+@pytest.fixture
+def client_for(users: dict[str, User]) -> Callable[[str], APIClient]:
+    """``client_for("creator")``: an API client authenticated by that user's token."""
+
+    def build(role: str) -> APIClient:
+        client = APIClient()
+        token, _ = Token.objects.get_or_create(user=users[role])
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        return client
+
+    return build
+
+
+@pytest.fixture
+def enable_plugin(users: dict[str, User]) -> Callable[..., None]:
+    """``enable_plugin("procedural", config={...})``: enable a plugin as the admin would."""
+    from plugins import services
+
+    def enable(plugin_id: str, config: dict[str, Any] | None = None) -> None:
+        services.update_plugin(plugin_id, acting_user=users["admin"], enabled=True, config=config)
+
+    return enable
+
+
+@pytest.fixture
+def procedural(enable_plugin: Callable[..., None]) -> str:
+    """The procedural plugin, enabled."""
+    enable_plugin("procedural")
+    return "procedural"
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05) -> Any:
+    """Poll until ``predicate()`` is truthy; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+def all_plugin_queues() -> list[str]:
+    from plugins import registry
+
+    return [f"gen.{plugin_id}" for plugin_id in registry.discover()]
+
+
+@pytest.fixture
+def celery_worker(transactional_db: None) -> Iterator[Any]:
+    """A real Celery worker (in this process, solo pool) on the configured broker, serving
+    every plugin queue. Tests using it commit for real, so the worker sees their rows."""
+    from celery.contrib.testing.worker import start_worker
+
+    from hallmark.celery import app
+
+    queues = all_plugin_queues()
+    with app.connection_for_write() as conn:
+        for name in queues:
+            with contextlib.suppress(Exception):  # the queue may not exist yet
+                conn.default_channel.queue_purge(name)
+    with start_worker(
+        app, pool="solo", concurrency=1, perform_ping_check=False, queues=queues, shutdown_timeout=30
+    ) as worker:
+        yield worker
+
+
+def database_url_for_subprocess() -> str:
+    """The URL of the test database this process uses, for worker subprocesses."""
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
+    user = s.get("USER") or ""
+    password = f":{s['PASSWORD']}" if s.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    return f"postgres://{auth}{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}"
+
+
+@pytest.fixture
+def worker_process(
+    transactional_db: None, tmp_path: Path, settings: Any
+) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Start real ``celery worker`` processes against the test database; all are killed after."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(queues: list[str] | None = None, **extra_env: str) -> subprocess.Popen[bytes]:
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url_for_subprocess(),
+            "HALLMARK_MEDIA_ROOT": str(settings.MEDIA_ROOT),
+            **extra_env,
+        }
+        log = open(tmp_path / f"worker-{len(started)}.log", "wb")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "hallmark",
+                "worker",
+                "-P",
+                "solo",
+                "-c",
+                "1",
+                "--without-gossip",
+                "--without-mingle",
+                "-Q",
+                ",".join(queues or all_plugin_queues()),
+                "-l",
+                "INFO",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=30)
