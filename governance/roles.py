@@ -39,7 +39,7 @@ def roles_of(user: AbstractBaseUser | AnonymousUser | None) -> set[str]:
     granted: set[str] = set()
     for group in groups & set(ROLES):
         granted |= _GRANTS[group]
-    user._hallmark_roles = granted  # cached for this request's user object
+    user._hallmark_roles = granted  # type: ignore[attr-defined]  # cached per user object
     return granted
 
 
