@@ -49,6 +49,14 @@ class Asset(models.Model):
     )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="assets")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Legal hold and soft deletion (assets.review): a held asset cannot be deleted or archived;
+    # a deleted one leaves every list and is purged after HALLMARK_RETENTION_DAYS.
+    legal_hold = models.BooleanField(default=False, db_index=True)
+    legal_hold_reason = models.CharField(max_length=500, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

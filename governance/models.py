@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
+from django.conf import settings
 from django.db import models
 
 
@@ -70,3 +71,40 @@ class AuditChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"head #{self.seq} {self.hash[:12]}"
+
+
+class RevenueBand(models.TextChoices):
+    """The organisation's annual revenue, in the bands licence ceilings are written against."""
+
+    UNDER_1M = "under_1m", "Under US$1M"
+    FROM_1M_TO_10M = "1m_to_10m", "US$1M to US$10M"
+    OVER_10M = "over_10m", "Over US$10M"
+
+
+class OrganisationProfile(models.Model):
+    """The single row describing the organisation, against which licence policy is checked.
+
+    Written only by ``governance.organisation.update_profile`` (every change audited as
+    ``policy.updated``); read by ``governance.policy.check``.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    commercial_use = models.BooleanField(
+        default=True, help_text="Whether the organisation uses generated images commercially."
+    )
+    revenue_band = models.CharField(max_length=16, choices=RevenueBand.choices, default=RevenueBand.UNDER_1M)
+    enterprise_licenses = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Licence ids (SPDX or LicenseRef-...) the organisation holds an enterprise licence for.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = "organisation profile"
+
+    def __str__(self) -> str:
+        return "organisation profile"
