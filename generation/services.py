@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from assets import services as asset_services
 from generation.models import TERMINAL_STATUSES, GenerationJob, JobStatus
+from governance.provenance import ProvenanceError
 from governance.services import ActingUser, record_event
 from plugins import services as plugin_services
 from plugins.runtime import warm_cache
@@ -345,7 +346,11 @@ def run(job_id: str) -> None:
             error_code="crash",
         )
         return
-    _store(job, me, result, identity, plugin.license.as_dict(), plugin.is_ai_model)
+    try:
+        _store(job, me, result, identity, plugin.license.as_dict(), plugin.is_ai_model)
+    except ProvenanceError as exc:
+        # No signer, or the signer refused: the images are not stored without their credentials.
+        _fail_or_cancel(job, me, JobStatus.FAILED, error=str(exc), error_code=exc.code)
 
 
 def _fail_or_cancel(job: GenerationJob, me: str, status: JobStatus, **kwargs: Any) -> None:

@@ -1,26 +1,53 @@
-"""Provenance written into every stored image.
+"""Provenance written into every stored image, and read back from any image.
 
 In this order: the A1111-style ``parameters`` text chunk, an XMP packet carrying the IPTC
-digital source type, then (when a signer is configured) a C2PA manifest. Signing comes last,
-since any later change to the bytes breaks the manifest's hard binding.
+digital source type, then a C2PA manifest signed with the configured certificate. Signing
+comes last, since any later change to the bytes breaks the manifest's hard binding.
+``read_credentials`` validates a file's manifest and finds the Hallmark asset it is.
+docs/provenance.md describes what each file carries and how to verify it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
-from dataclasses import dataclass, field
+import json
+import logging
+import os
+import re
+import struct
+import threading
+import warnings
+import zlib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, unescape
 
+import c2pa
 from django.conf import settings
-from PIL import Image, PngImagePlugin
+from django.core.exceptions import ValidationError
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
+
+import hallmark
+
+logger = logging.getLogger(__name__)
 
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 # The procedural demo plugin is not an AI model: its images are algorithmic, not trained.
 ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/algorithmicMedia"
 PNG_MIME = "image/png"
+# Hallmark's own assertion in each manifest: what made the image, without the prompt itself.
+HALLMARK_ASSERTION = "org.hallmark.generation"
+# The CAWG training-and-data-mining assertion (C2PA 2.x moved it from c2pa.training-mining,
+# which the SDK still reads; Hallmark writes the current label and reads both).
+TRAINING_MINING_LABEL = "cawg.training-mining"
+LEGACY_TRAINING_MINING_LABEL = "c2pa.training-mining"
+TRAINING_MINING_KEYS = ("cawg.ai_training", "cawg.ai_generative_training", "cawg.data_mining")
+_MAX_XMP_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -127,18 +154,554 @@ def stamp(image: Image.Image, context: ProvenanceContext) -> tuple[bytes, str]:
     """Encode ``image`` with all its provenance; return the final bytes and their MIME type.
 
     The C2PA manifest is signed last, over the bytes that already carry the text and XMP.
+    Raises ``ProvenanceUnavailable`` when signing is required and no signer is configured.
     """
     data = encode_png(image, context)
     return sign_c2pa(data, context), PNG_MIME
 
 
-def sign_c2pa(data: bytes, context: ProvenanceContext) -> bytes:
-    """Sign a C2PA manifest into ``data`` with the configured signer.
+# ---------------------------------------------------------------------------------------------
+# C2PA signing
+# ---------------------------------------------------------------------------------------------
 
-    Until a signer is configured (``manage.py provenance_init`` in development) the bytes are
-    returned unsigned; governance's content-credentials work replaces this.
+
+class ProvenanceError(Exception):
+    """Provenance could not be written; the job fails with this message (never a secret).
+
+    ``code`` becomes the job's ``error_code``.
     """
-    return data
+
+    code = "provenance_error"
+
+
+class ProvenanceUnavailable(ProvenanceError):
+    """No usable C2PA signer is configured while ``HALLMARK_C2PA_REQUIRED`` is on."""
+
+    code = "provenance_unavailable"
+
+
+class SigningFailed(ProvenanceError):
+    """The configured signer is present but the C2PA SDK refused to sign."""
+
+    code = "provenance_signing_failed"
+
+
+_SETUP_HINT = (
+    "Run `manage.py provenance_init` to create a development certificate, or point "
+    "HALLMARK_C2PA_CERT_CHAIN and HALLMARK_C2PA_PRIVATE_KEY at a real certificate chain and key."
+)
+
+
+def _file_key(path: Path) -> tuple[str, int, int] | None:
+    """Path, size and mtime: a cached signer is rebuilt when its files are replaced."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return str(path), stat.st_size, stat.st_mtime_ns
+
+
+class _PerProcess:
+    """One native object per process, rebuilt when the files it came from change.
+
+    The C2PA SDK refuses handles inherited across fork (Celery's prefork pool forks after the
+    parent may have signed), so the cache is keyed on the process id as well as the files.
+    Native handles are shared between threads: the SDK wrapper takes shared borrows for
+    signing and reading, and concurrent use was checked (see docs/provenance.md).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: tuple[Any, ...] | None = None
+        self._value: Any = None
+
+    def get(self, key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+        full_key = (os.getpid(), *key)
+        with self._lock:
+            if self._key != full_key:
+                self._value = build()
+                self._key = full_key
+            return self._value
+
+
+_signers = _PerProcess()
+_builder_contexts = _PerProcess()
+_reader_contexts = _PerProcess()
+
+
+def _signer() -> c2pa.Signer | None:
+    """The process's ES256 signer from the configured chain and key, or None when unconfigured."""
+    chain_path = Path(settings.HALLMARK_C2PA_CERT_CHAIN)
+    key_path = Path(settings.HALLMARK_C2PA_PRIVATE_KEY)
+    chain_key, private_key = _file_key(chain_path), _file_key(key_path)
+    if chain_key is None or private_key is None:
+        return None
+
+    def build() -> c2pa.Signer:
+        try:
+            info = c2pa.C2paSignerInfo(
+                c2pa.C2paSigningAlg.ES256, chain_path.read_bytes(), key_path.read_bytes(), None
+            )
+            return c2pa.Signer.from_info(info)
+        except (OSError, ValueError, c2pa.C2paError) as exc:
+            # The SDK's message names what is wrong with the certificate; it never holds the key.
+            raise ProvenanceUnavailable(
+                f"The C2PA certificate chain {chain_path} or its key cannot be used to sign "
+                f"({type(exc).__name__}: {exc}). {_SETUP_HINT}"
+            ) from None
+
+    signer: c2pa.Signer = _signers.get((chain_key, private_key), build)
+    return signer
+
+
+def _builder_context() -> c2pa.Context:
+    # No thumbnail in the manifest: the file is the image, and a second JPEG encode per image
+    # would cost more than the signature. Remote manifests are never fetched.
+    return _builder_contexts.get(
+        (),
+        lambda: c2pa.Context.from_dict(
+            {
+                "builder": {"thumbnail": {"enabled": False}},
+                "verify": {"remote_manifest_fetch": False, "ocsp_fetch": False},
+            }
+        ),
+    )
+
+
+def training_mining_entries(allows_training: bool) -> dict[str, dict[str, str]]:
+    """CAWG training-and-data-mining entries derived from the licence's ``allows_training``.
+
+    Inference (using the image as an input) is not something model licences restrict, so
+    only training and mining are declared.
+    """
+    use = "allowed" if allows_training else "notAllowed"
+    return {key: {"use": use} for key in TRAINING_MINING_KEYS}
+
+
+def manifest_definition(context: ProvenanceContext) -> dict[str, Any]:
+    """The C2PA manifest Hallmark signs into each image (see docs/provenance.md)."""
+    identity = context.identity
+    model_name = str(identity.get("name") or context.plugin_id)
+    model_version = str(identity.get("version") or context.plugin_version)
+    created = {
+        "action": "c2pa.created",
+        "digitalSourceType": context.digital_source_type,
+        "softwareAgent": {"name": model_name, "version": model_version},
+        "when": context.created_at.isoformat(),
+    }
+    generation = {
+        "asset_id": context.asset_id,
+        "job_id": context.job_id,
+        "model": {
+            "id": context.plugin_id,
+            "name": model_name,
+            "version": model_version,
+            "weights_fingerprint": str(identity.get("fingerprint", "")),
+        },
+        "plugin": {"id": context.plugin_id, "version": context.plugin_version},
+        "is_ai_model": context.is_ai_model,
+        "seed": context.seed,
+        "width": context.width,
+        "height": context.height,
+        # Only the hash: the prompt may be confidential (HALLMARK_EMBED_PROMPTS=False) and a
+        # manifest travels with the file. The hash lets a holder of the prompt prove it.
+        "prompt_sha256": context.prompt_sha256,
+        "license": {
+            "spdx_id": context.license.get("spdx_id", ""),
+            "commercial_use": bool(context.license.get("commercial_use", False)),
+            "allows_training": bool(context.license.get("allows_training", False)),
+        },
+        "created_at": context.created_at.isoformat(),
+    }
+    return {
+        "claim_generator_info": [{"name": "Hallmark", "version": hallmark.__version__}],
+        "title": f"{context.asset_id}.png",
+        "format": PNG_MIME,
+        "assertions": [
+            {"label": "c2pa.actions", "data": {"actions": [created]}},
+            {"label": HALLMARK_ASSERTION, "data": generation},
+            {
+                "label": TRAINING_MINING_LABEL,
+                "data": {
+                    "entries": training_mining_entries(bool(context.license.get("allows_training", False)))
+                },
+            },
+        ],
+    }
+
+
+def signer_configured() -> bool:
+    """Whether a certificate chain and key are in place (not whether they are valid)."""
+    return (
+        _file_key(Path(settings.HALLMARK_C2PA_CERT_CHAIN)) is not None
+        and _file_key(Path(settings.HALLMARK_C2PA_PRIVATE_KEY)) is not None
+    )
+
+
+def sign_c2pa(data: bytes, context: ProvenanceContext) -> bytes:
+    """Sign a C2PA manifest for ``context`` into the PNG ``data``; return the signed bytes.
+
+    ES256 with the configured chain, no timestamp authority (no network). Without a signer
+    this raises ``ProvenanceUnavailable`` when ``HALLMARK_C2PA_REQUIRED`` is on, and returns
+    ``data`` unsigned (with a warning) when it is off.
+    """
+    signer = _signer()
+    if signer is None:
+        if settings.HALLMARK_C2PA_REQUIRED:
+            raise ProvenanceUnavailable(f"No C2PA signing certificate is configured. {_SETUP_HINT}")
+        logger.warning("C2PA signing is off (no certificate configured): storing an unsigned image")
+        return data
+    try:
+        builder = c2pa.Builder(manifest_definition(context), context=_builder_context())
+        output = io.BytesIO()
+        builder.sign(signer, PNG_MIME, io.BytesIO(data), output)
+    except c2pa.C2paError as exc:
+        raise SigningFailed(f"C2PA signing failed ({type(exc).__name__}: {exc}).") from None
+    return output.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading content credentials
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AssetMatch:
+    """A Hallmark asset that a file corresponds to, and by which evidence."""
+
+    asset_id: str
+    sha256: bool
+    """The bytes are exactly the stored file's."""
+    pixels: bool
+    """The decoded pixels are the stored image's (metadata may have been stripped or changed)."""
+    manifest: bool
+    """A Hallmark assertion names this asset in a manifest signed by a trusted chain."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CredentialsReport:
+    """What a file's content credentials say, as read by the C2PA SDK and from its XMP.
+
+    ``validation_state`` is ``Trusted`` (valid and chained to a configured trust anchor),
+    ``Valid`` (intact, signer not trusted here), ``Invalid`` or ``None`` (no manifest).
+    """
+
+    sha256: str
+    mime_type: str
+    validation_state: str | None
+    validation_errors: list[dict[str, str]]
+    manifest: dict[str, Any] | None
+    summary: dict[str, Any] | None
+    xmp_digital_source_type: str | None
+    xmp_packet: str | None
+    asset_matches: list[AssetMatch]
+    reader_error: str | None = None
+
+    @property
+    def has_manifest(self) -> bool:
+        return self.validation_state is not None
+
+    @property
+    def hallmark_assertion(self) -> dict[str, Any] | None:
+        """The Hallmark assertion's data, if the manifest carries one (trusted or not)."""
+        return (self.summary or {}).get("hallmark")
+
+    @property
+    def signed_by_trusted_chain(self) -> bool:
+        return self.validation_state == "Trusted"
+
+    @property
+    def made_by_hallmark(self) -> bool:
+        """Recognised as a Hallmark asset by exact bytes, pixels or a trusted Hallmark manifest."""
+        return bool(self.asset_matches)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, for the API and the evidence pack."""
+        return {
+            "sha256": self.sha256,
+            "mime_type": self.mime_type,
+            "validation_state": self.validation_state,
+            "validation_errors": self.validation_errors,
+            "reader_error": self.reader_error,
+            "summary": self.summary,
+            "manifest": self.manifest,
+            "xmp_digital_source_type": self.xmp_digital_source_type,
+            "made_by_hallmark": self.made_by_hallmark,
+            "asset_matches": [m.as_dict() for m in self.asset_matches],
+        }
+
+
+def _reader_context() -> c2pa.Context:
+    """Reading settings: configured trust anchors, and never any network (no remote manifests,
+    no OCSP): a verification upload must not make the server fetch URLs it names."""
+    anchors_path = Path(settings.HALLMARK_C2PA_TRUST_ANCHORS)
+    anchors_key = _file_key(anchors_path)
+
+    def build() -> c2pa.Context:
+        config: dict[str, Any] = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}
+        if anchors_key is not None:
+            config["trust"] = {"trust_anchors": anchors_path.read_text()}
+        return c2pa.Context.from_dict(config)
+
+    context: c2pa.Context = _reader_contexts.get((anchors_key,), build)
+    return context
+
+
+def _failures(store: dict[str, Any]) -> list[dict[str, str]]:
+    results = store.get("validation_results") or {}
+    active = results.get("activeManifest") or {}
+    failures = list(active.get("failure") or [])
+    for delta in results.get("ingredientDeltas") or []:
+        failures.extend((delta.get("validationDeltas") or {}).get("failure") or [])
+    if not results:
+        failures = list(store.get("validation_status") or [])
+    return [
+        {k: str(item[k]) for k in ("code", "explanation", "url") if k in item}
+        for item in failures
+        if isinstance(item, dict)
+    ]
+
+
+def manifest_summary(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The parts of an active manifest a reviewer looks at first."""
+    created: dict[str, Any] | None = None
+    hallmark_data: dict[str, Any] | None = None
+    training: dict[str, Any] | None = None
+    for assertion in manifest.get("assertions") or []:
+        label = str(assertion.get("label", ""))
+        data = assertion.get("data")
+        if not isinstance(data, dict):
+            continue
+        # Labels may carry a version suffix (c2pa.actions.v2) or an instance index (__1).
+        base = label.split("__", 1)[0]
+        if base in ("c2pa.actions", "c2pa.actions.v2") and created is None:
+            created = next(
+                (
+                    a
+                    for a in data.get("actions") or []
+                    if isinstance(a, dict) and a.get("action") == "c2pa.created"
+                ),
+                None,
+            )
+        elif base == HALLMARK_ASSERTION:
+            hallmark_data = data
+        elif base in (TRAINING_MINING_LABEL, LEGACY_TRAINING_MINING_LABEL):
+            training = data.get("entries") if isinstance(data.get("entries"), dict) else data
+    generator_info = manifest.get("claim_generator_info") or []
+    if generator_info and isinstance(generator_info[0], dict):
+        first = generator_info[0]
+        claim_generator = f"{first.get('name', '')} {first.get('version', '')}".strip()
+    else:
+        claim_generator = str(manifest.get("claim_generator") or "")
+    signature = manifest.get("signature_info") or {}
+    return {
+        "claim_generator": claim_generator,
+        "title": manifest.get("title"),
+        "created_action": created,
+        "digital_source_type": (created or {}).get("digitalSourceType"),
+        "software_agent": (created or {}).get("softwareAgent"),
+        "hallmark": hallmark_data,
+        "training_mining": training,
+        "signature": {k: signature[k] for k in ("alg", "issuer", "common_name", "time") if k in signature},
+    }
+
+
+def read_credentials(data: bytes, mime_type: str) -> CredentialsReport:
+    """Read and validate the C2PA manifest and the XMP in ``data``; find the Hallmark asset it is.
+
+    Validation uses the trust anchors in ``HALLMARK_C2PA_TRUST_ANCHORS`` and never the network.
+    A manifest the SDK cannot parse is reported as ``Invalid`` with ``reader_error``; a file
+    without one has ``validation_state`` None. Pixels are compared only for images within
+    ``HALLMARK_MAX_IMAGE_PIXELS``.
+    """
+    state: str | None = None
+    errors: list[dict[str, str]] = []
+    manifest: dict[str, Any] | None = None
+    summary: dict[str, Any] | None = None
+    reader_error: str | None = None
+    try:
+        reader = c2pa.Reader.try_create(mime_type, io.BytesIO(data), None, _reader_context())
+    except c2pa.C2paError as exc:
+        reader, state = None, "Invalid"
+        reader_error = f"{type(exc).__name__}: {exc}"
+        errors = [{"code": "manifest.unreadable", "explanation": reader_error}]
+    if reader is not None:
+        with reader:
+            store = json.loads(reader.json())
+            state = store.get("validation_state") or "Invalid"
+            errors = _failures(store)
+            manifest = reader.get_active_manifest()
+        summary = manifest_summary(manifest) if manifest else None
+    xmp = extract_xmp(data, mime_type)
+    digest = hashlib.sha256(data).hexdigest()
+    return CredentialsReport(
+        sha256=digest,
+        mime_type=mime_type,
+        validation_state=state,
+        validation_errors=errors,
+        manifest=manifest,
+        summary=summary,
+        xmp_digital_source_type=xmp_digital_source_type(xmp) if xmp else None,
+        xmp_packet=xmp,
+        asset_matches=_asset_matches(data, digest, state, summary),
+        reader_error=reader_error,
+    )
+
+
+def _asset_matches(
+    data: bytes, digest: str, state: str | None, summary: dict[str, Any] | None
+) -> list[AssetMatch]:
+    from assets.models import Asset  # governance is below assets; import at call time
+
+    by_id: dict[str, dict[str, bool]] = {}
+    for asset_id in Asset.objects.filter(sha256=digest).values_list("id", flat=True):
+        by_id.setdefault(str(asset_id), {})["sha256"] = True
+    if not by_id:
+        pixels = decoded_pixel_sha256(data)
+        if pixels is not None:
+            for asset_id in Asset.objects.filter(pixel_sha256=pixels).values_list("id", flat=True):
+                by_id.setdefault(str(asset_id), {})["pixels"] = True
+    claimed = (summary or {}).get("hallmark") or {}
+    claimed_id = claimed.get("asset_id")
+    if state == "Trusted" and isinstance(claimed_id, str):
+        with contextlib.suppress(ValueError, ValidationError):
+            if Asset.objects.filter(pk=claimed_id).exists():
+                by_id.setdefault(claimed_id, {})["manifest"] = True
+    return [
+        AssetMatch(
+            asset_id=asset_id,
+            sha256=flags.get("sha256", False),
+            pixels=flags.get("pixels", False) or flags.get("sha256", False),
+            manifest=flags.get("manifest", False),
+        )
+        for asset_id, flags in by_id.items()
+    ]
+
+
+class ImageRefused(ValueError):
+    """Bytes that are not an image Hallmark will decode (not an image, or too many pixels)."""
+
+
+def open_image_safely(data: bytes) -> Image.Image:
+    """Open and fully decode ``data`` as an image, refusing decompression bombs.
+
+    The declared size is checked against ``HALLMARK_MAX_IMAGE_PIXELS`` before any pixel is
+    decoded, so a small file that declares a huge canvas costs nothing. Raises ``ImageRefused``.
+    """
+    limit = int(settings.HALLMARK_MAX_IMAGE_PIXELS)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            if image.width * image.height > limit:
+                raise ImageRefused(
+                    f"The image declares {image.width}x{image.height} pixels, more than the "
+                    f"{limit} allowed (possible decompression bomb)."
+                )
+            image.load()
+    except ImageRefused:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageRefused(
+            "The image declares more pixels than allowed (possible decompression bomb)."
+        ) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise ImageRefused(f"Not a readable image ({type(exc).__name__}).") from None
+    return image
+
+
+def decoded_pixel_sha256(data: bytes) -> str | None:
+    """``pixel_sha256`` of the image in ``data``, or None when it cannot or may not be decoded."""
+    try:
+        return pixel_sha256(open_image_safely(data))
+    except ImageRefused:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# XMP
+# ---------------------------------------------------------------------------------------------
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_XMP_PNG_KEYWORD = b"XML:com.adobe.xmp"
+_XMP_JPEG_PREFIX = b"http://ns.adobe.com/xap/1.0/\x00"
+_XMP_PACKET = re.compile(rb"<x:xmpmeta[\s>].*?</x:xmpmeta>", re.DOTALL)
+_DIGITAL_SOURCE_TYPE = re.compile(
+    r"DigitalSourceType(?:\s*=\s*\"([^\"]*)\"|\b[^>]*?rdf:resource\s*=\s*\"([^\"]*)\"|\s*>\s*([^<]*?)\s*<)"
+)
+
+
+def extract_xmp(data: bytes, mime_type: str = "") -> str | None:
+    """The XMP packet embedded in a PNG (iTXt), JPEG (APP1) or WebP (``XMP `` chunk), or None.
+
+    Reads the container structure only; no pixel is decoded.
+    """
+    if data.startswith(_PNG_SIGNATURE):
+        return _png_xmp(data)
+    if data.startswith(b"\xff\xd8"):
+        return _jpeg_xmp(data)
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return _webp_xmp(data)
+    found = _XMP_PACKET.search(data)
+    return found.group(0).decode("utf-8", "replace") if found else None
+
+
+def _png_xmp(data: bytes) -> str | None:
+    pos = len(_PNG_SIGNATURE)
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
+        if kind == b"iTXt" and body.startswith(_XMP_PNG_KEYWORD + b"\x00"):
+            rest = body[len(_XMP_PNG_KEYWORD) + 1 :]
+            compressed, _method = rest[0], rest[1]
+            rest = rest[2:]
+            _lang, rest = rest.split(b"\x00", 1)
+            _translated, text = rest.split(b"\x00", 1)
+            if compressed:
+                # Bounded: an XMP packet is small, a zip bomb in it must not fill memory.
+                inflater = zlib.decompressobj()
+                text = inflater.decompress(text, _MAX_XMP_BYTES)
+            return text.decode("utf-8", "replace")
+        if kind == b"IEND":
+            break
+        pos += 12 + length
+    return None
+
+
+def _jpeg_xmp(data: bytes) -> str | None:
+    pos = 2
+    while pos + 4 <= len(data) and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        if marker in (0xD9, 0xDA):  # end of image, start of scan: no more metadata segments
+            break
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+        segment = data[pos + 4 : pos + 2 + length]
+        if marker == 0xE1 and segment.startswith(_XMP_JPEG_PREFIX):
+            return segment[len(_XMP_JPEG_PREFIX) :].decode("utf-8", "replace")
+        pos += 2 + length
+    return None
+
+
+def _webp_xmp(data: bytes) -> str | None:
+    pos = 12
+    while pos + 8 <= len(data):
+        kind, length = struct.unpack("<4sI", data[pos : pos + 8])
+        if kind == b"XMP ":
+            return data[pos + 8 : pos + 8 + length].decode("utf-8", "replace")
+        pos += 8 + length + (length & 1)
+    return None
+
+
+def xmp_digital_source_type(xmp: str) -> str | None:
+    """The IPTC ``DigitalSourceType`` an XMP packet declares (element, attribute or resource form)."""
+    found = _DIGITAL_SOURCE_TYPE.search(xmp)
+    if not found:
+        return None
+    value = next((g for g in found.groups() if g), None)
+    return unescape(value) if value else None
 
 
 def pixel_sha256(image: Image.Image) -> str:

@@ -149,6 +149,8 @@ LOGOUT_REDIRECT_URL = "/accounts/login/"
 HALLMARK_MAX_UPLOAD_BYTES = int(os.environ.get("HALLMARK_MAX_UPLOAD_BYTES", str(25 * 1024 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = HALLMARK_MAX_UPLOAD_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = HALLMARK_MAX_UPLOAD_BYTES
+# Uploaded images declaring more pixels than this are refused before decoding (decompression bombs).
+HALLMARK_MAX_IMAGE_PIXELS = int(os.environ.get("HALLMARK_MAX_IMAGE_PIXELS", str(40_000_000)))
 
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -222,6 +224,20 @@ HALLMARK_PLUGIN_MEMORY_BUDGET_MB = int(os.environ.get("HALLMARK_PLUGIN_MEMORY_BU
 HALLMARK_PNG_COMPRESS_LEVEL = int(os.environ.get("HALLMARK_PNG_COMPRESS_LEVEL", "1"))
 # Write prompts into the file's `parameters` chunk; off for confidential work.
 HALLMARK_EMBED_PROMPTS = _env_bool("HALLMARK_EMBED_PROMPTS", True)
+# C2PA content credentials: the signer's certificate chain (signer first, then its CA), its
+# private key, and the roots a manifest must chain to for "Trusted". `manage.py provenance_init`
+# makes a development set here; production points these at a real certificate (docs/provenance.md).
+# With HALLMARK_C2PA_REQUIRED, a job fails rather than store an image without credentials.
+HALLMARK_C2PA_CERT_CHAIN = Path(
+    os.environ.get("HALLMARK_C2PA_CERT_CHAIN", VAR_DIR / "provenance" / "signer-chain.pem")
+)
+HALLMARK_C2PA_PRIVATE_KEY = Path(
+    os.environ.get("HALLMARK_C2PA_PRIVATE_KEY", VAR_DIR / "provenance" / "signer-key.pem")
+)
+HALLMARK_C2PA_TRUST_ANCHORS = Path(
+    os.environ.get("HALLMARK_C2PA_TRUST_ANCHORS", VAR_DIR / "provenance" / "trust-anchors.pem")
+)
+HALLMARK_C2PA_REQUIRED = _env_bool("HALLMARK_C2PA_REQUIRED", True)
 
 LOGGING = {
     "version": 1,

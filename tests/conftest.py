@@ -177,3 +177,14 @@ def worker_process(
         if proc.poll() is None:
             proc.kill()
         proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _c2pa_signer() -> None:
+    """A development C2PA signer under the test var dir (made once), so every stored image is
+    signed; worker subprocesses inherit HALLMARK_VAR_DIR and find the same files."""
+    import io
+
+    from django.core.management import call_command
+
+    call_command("provenance_init", "--if-missing", stdout=io.StringIO())
