@@ -131,6 +131,7 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
 MEDIA_ROOT = Path(os.environ.get("HALLMARK_MEDIA_ROOT", VAR_DIR / "media"))
 MEDIA_URL = "/media/"
 STORAGES = {
@@ -154,9 +155,10 @@ HALLMARK_MAX_IMAGE_PIXELS = int(os.environ.get("HALLMARK_MAX_IMAGE_PIXELS", str(
 
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # Token first, so that an unauthenticated request gets 401 with WWW-Authenticate.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["governance.permissions.IsViewer"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -189,13 +191,14 @@ CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
     "visibility_timeout": int(os.environ.get("HALLMARK_BROKER_VISIBILITY_TIMEOUT", str(4 * 3600))),
 }
 if CELERY_BROKER_URL.startswith("filesystem"):
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS.update(
         {
             "data_folder_in": str(BROKER_DIR / "queue"),
             "data_folder_out": str(BROKER_DIR / "queue"),
             "processed_folder": str(BROKER_DIR / "processed"),
+            "control_folder": str(BROKER_DIR / "control"),
             "store_processed": False,
         }
     )
@@ -238,6 +241,16 @@ HALLMARK_C2PA_TRUST_ANCHORS = Path(
     os.environ.get("HALLMARK_C2PA_TRUST_ANCHORS", VAR_DIR / "provenance" / "trust-anchors.pem")
 )
 HALLMARK_C2PA_REQUIRED = _env_bool("HALLMARK_C2PA_REQUIRED", True)
+# Audit checkpoints: an Ed25519 key kept outside the database signs the chain head, so a
+# rewritten or truncated tail is caught even by someone who can also rewrite the head row.
+HALLMARK_AUDIT_SIGNING_KEY = Path(
+    os.environ.get("HALLMARK_AUDIT_SIGNING_KEY", VAR_DIR / "audit" / "checkpoint_ed25519.pem")
+)
+HALLMARK_AUDIT_CHECKPOINT_DIR = Path(
+    os.environ.get("HALLMARK_AUDIT_CHECKPOINT_DIR", VAR_DIR / "audit" / "checkpoints")
+)
+# Soft-deleted assets are purged (file and row; an audit tombstone stays) after this many days.
+HALLMARK_RETENTION_DAYS = int(os.environ.get("HALLMARK_RETENTION_DAYS", "30"))
 
 LOGGING = {
     "version": 1,

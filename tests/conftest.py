@@ -25,8 +25,9 @@ from rest_framework.test import APIClient  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def _media_root(settings: Any, tmp_path: Path) -> None:
-    """Each test stores files in its own folder."""
+    """Each test stores files in its own folder; passwords hash fast (tests make many users)."""
     settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def make_user(username: str, *roles: str, superuser: bool = False) -> User:

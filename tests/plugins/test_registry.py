@@ -1,0 +1,52 @@
+"""Plugins are found through the real ``hallmark.plugins`` entry points, broken ones listed."""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+
+import pytest
+
+from plugins import registry, services
+from plugins.models import PluginSetting
+
+
+def test_dummy_plugin_distribution_is_found_through_its_entry_point() -> None:
+    names = {ep.name: ep for ep in entry_points(group="hallmark.plugins")}
+    assert names["dummy"].dist is not None and names["dummy"].dist.name == "hallmark-dummy-plugin"
+    entry = registry.discover(refresh=True)["dummy"]
+    assert not entry.broken
+    assert entry.distribution == "hallmark-dummy-plugin"
+    assert entry.get_class().__module__ == "hallmark_dummy_plugin"
+
+
+def test_plugin_that_fails_to_import_is_broken_with_its_error() -> None:
+    entry = registry.discover()["dummy-broken"]
+    assert entry.broken
+    assert "ModuleNotFoundError" in entry.error and "hallmark_dependency_that_does_not_exist" in entry.error
+    with pytest.raises(LookupError):
+        entry.get_class()
+
+
+def test_incompatible_plugin_is_broken_with_the_reason() -> None:
+    entry = registry.discover()["dummy-incompatible"]
+    assert entry.broken
+    assert "needs Hallmark >=99" in entry.error
+
+
+def test_broken_plugins_do_not_take_the_api_down(client_for) -> None:
+    response = client_for("viewer").get("/api/v1/plugins/")
+    assert response.status_code == 200
+    by_id = {p["id"]: p for p in response.json()}
+    assert by_id["dummy-broken"]["broken"] is True and by_id["dummy-broken"]["error"]
+    assert by_id["dummy-broken"]["health"]["status"] == "red"
+    assert by_id["procedural"]["broken"] is False
+    assert by_id["procedural"]["license"]["spdx_id"] == "MIT"
+    assert by_id["procedural"]["capabilities"]["max_images"] == 4
+
+
+def test_new_plugin_is_disabled_until_an_admin_enables_it(client_for) -> None:
+    assert not PluginSetting.objects.exists()
+    listing = {p["id"]: p for p in client_for("viewer").get("/api/v1/plugins/").json()}
+    assert listing["dummy"]["enabled"] is False
+    with pytest.raises(services.PluginUnavailable):
+        services.available_plugin("dummy")

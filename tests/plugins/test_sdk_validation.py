@@ -1,0 +1,64 @@
+"""Unit tests of request validation against declared capabilities."""
+
+from __future__ import annotations
+
+import pytest
+
+from plugins.builtin.procedural import ProceduralPlugin
+from plugins.sdk import ConfigInvalid, ParamSpec, RequestInvalid
+from plugins.validation import build_request
+
+
+def test_defaults_are_filled_from_declarations() -> None:
+    request = build_request(ProceduralPlugin(), prompt="  hello  ", seed=3)
+    assert request.prompt == "hello"
+    assert (request.width, request.height, request.num_images) == (512, 512, 1)
+    assert request.params == {"steps": 4, "step_delay": 0.0}
+
+
+def test_all_errors_are_reported_together() -> None:
+    with pytest.raises(RequestInvalid) as caught:
+        build_request(ProceduralPlugin(), prompt="", width=7, seed=-3, num_images=9, params={"bogus": 1})
+    assert set(caught.value.errors) == {"prompt", "width", "seed", "num_images", "params.bogus"}
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), True, "1"])
+def test_float_params_refuse_non_finite_and_non_numbers(value) -> None:
+    with pytest.raises(ValueError):
+        ParamSpec("float", minimum=0, maximum=10).clean(value)
+
+
+def test_config_is_validated_against_schema() -> None:
+    with pytest.raises(ConfigInvalid) as caught:
+        ProceduralPlugin.clean_config({"default_palette": "neon", "extra": 1})
+    assert set(caught.value.errors) == {"default_palette", "extra"}
+    assert ProceduralPlugin.clean_config({}) == {"default_palette": "dusk"}
+
+
+def test_procedural_is_deterministic_and_seed_sensitive() -> None:
+    plugin = ProceduralPlugin()
+    progress: list[tuple[int, int]] = []
+
+    def make(seed: int) -> bytes:
+        request = build_request(
+            plugin, prompt="same prompt", seed=seed, width=128, height=64, params={"steps": 3}
+        )
+        result = plugin.generate(request, lambda s, t: progress.append((s, t)), lambda: False)
+        image = result.images[0].image
+        assert image.size == (128, 64)
+        return image.tobytes()
+
+    assert make(1) == make(1)
+    assert make(1) != make(2)
+    assert progress[-1] == (3, 3)
+
+
+def test_procedural_stops_when_cancelled() -> None:
+    from plugins.sdk import Cancelled
+
+    plugin = ProceduralPlugin()
+    request = build_request(plugin, prompt="stop me", seed=1, width=64, height=64, params={"steps": 10})
+    steps: list[int] = []
+    with pytest.raises(Cancelled):
+        plugin.generate(request, lambda s, t: steps.append(s), lambda: len(steps) >= 3)
+    assert max(steps) == 3
