@@ -18,7 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -298,7 +298,6 @@ def run(job_id: str) -> None:
     Takes the plugin from the worker's warm cache, generates, stores the images as assets
     and finishes the job; failures become a failed job with a message for the user.
     """
-    close_old_connections()
     me = worker_name()
     job = _claim(job_id, me)
     if job is None:

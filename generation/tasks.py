@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.db import close_old_connections
 
 from generation import services
 
@@ -10,7 +11,12 @@ from generation import services
 @shared_task(name="generation.run_generation", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def run_generation(job_id: str) -> None:
     """Run one generation job; safe to deliver more than once."""
-    services.run(job_id)
+    # Workers live long and databases restart: drop a dead connection before and after.
+    close_old_connections()
+    try:
+        services.run(job_id)
+    finally:
+        close_old_connections()
 
 
 @shared_task(name="generation.recover_stale_jobs", ignore_result=True)
