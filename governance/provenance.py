@@ -95,14 +95,16 @@ def a1111_parameters(context: ProvenanceContext, *, include_prompts: bool) -> st
         ("Model version", context.identity.get("version")),
         ("Hallmark plugin", f"{context.plugin_id} {context.plugin_version}"),
         ("Hallmark asset", context.asset_id),
+        # Withheld prompts leave no prompt line at all, so readers report no prompt rather than
+        # a placeholder that looks like one; this field says why.
+        ("Hallmark prompt", None if include_prompts else "withheld"),
     ]
     settings_line = ", ".join(f"{k}: {_a1111_value(v)}" for k, v in fields if v not in (None, ""))
+    lines: list[str] = []
     if include_prompts:
-        lines = [context.prompt]
+        lines.append(context.prompt)
         if context.negative_prompt:
             lines.append(f"Negative prompt: {context.negative_prompt}")
-    else:
-        lines = ["[prompt withheld]"]
     lines.append(settings_line)
     return "\n".join(lines)
 
@@ -509,13 +511,13 @@ def manifest_summary(manifest: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def read_credentials(data: bytes, mime_type: str) -> CredentialsReport:
+def read_credentials(data: bytes, mime_type: str, *, image: Image.Image | None = None) -> CredentialsReport:
     """Read and validate the C2PA manifest and the XMP in ``data``; find the Hallmark asset it is.
 
     Validation uses the trust anchors in ``HALLMARK_C2PA_TRUST_ANCHORS`` and never the network.
     A manifest the SDK cannot parse is reported as ``Invalid`` with ``reader_error``; a file
     without one has ``validation_state`` None. Pixels are compared only for images within
-    ``HALLMARK_MAX_IMAGE_PIXELS``.
+    ``HALLMARK_MAX_IMAGE_PIXELS``; pass ``image`` when the caller has already decoded ``data``.
     """
     state: str | None = None
     errors: list[dict[str, str]] = []
@@ -546,13 +548,17 @@ def read_credentials(data: bytes, mime_type: str) -> CredentialsReport:
         summary=summary,
         xmp_digital_source_type=xmp_digital_source_type(xmp) if xmp else None,
         xmp_packet=xmp,
-        asset_matches=_asset_matches(data, digest, state, summary),
+        asset_matches=_asset_matches(data, digest, state, summary, image),
         reader_error=reader_error,
     )
 
 
 def _asset_matches(
-    data: bytes, digest: str, state: str | None, summary: dict[str, Any] | None
+    data: bytes,
+    digest: str,
+    state: str | None,
+    summary: dict[str, Any] | None,
+    image: Image.Image | None,
 ) -> list[AssetMatch]:
     from assets.models import Asset  # governance is below assets; import at call time
 
@@ -560,7 +566,7 @@ def _asset_matches(
     for asset_id in Asset.objects.filter(sha256=digest).values_list("id", flat=True):
         by_id.setdefault(str(asset_id), {})["sha256"] = True
     if not by_id:
-        pixels = decoded_pixel_sha256(data)
+        pixels = pixel_sha256(image) if image is not None else decoded_pixel_sha256(data)
         if pixels is not None:
             for asset_id in Asset.objects.filter(pixel_sha256=pixels).values_list("id", flat=True):
                 by_id.setdefault(str(asset_id), {})["pixels"] = True
@@ -710,3 +716,73 @@ def pixel_sha256(image: Image.Image) -> str:
     digest.update(f"{image.mode}:{image.width}x{image.height}:".encode())
     digest.update(image.tobytes())
     return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# Stored assets: does each file still say what its record says?
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredAssetCheck:
+    """A stored file re-hashed against its ``Asset`` row and its manifest re-validated.
+
+    ``problems`` maps a problem code (``missing_file``, ``hash_mismatch``, ``no_manifest``,
+    ``invalid_manifest``, ``untrusted_manifest``, ``manifest_asset_mismatch``) to a message.
+    """
+
+    asset_id: str
+    recorded_sha256: str
+    actual_sha256: str | None
+    credentials: CredentialsReport | None
+    problems: dict[str, str]
+
+    @property
+    def file_present(self) -> bool:
+        return self.actual_sha256 is not None
+
+    @property
+    def file_matches_record(self) -> bool:
+        return self.actual_sha256 == self.recorded_sha256
+
+    @property
+    def manifest_names_asset(self) -> bool | None:
+        """Whether the Hallmark assertion names this asset (None: no Hallmark assertion)."""
+        claimed = self.credentials.hallmark_assertion if self.credentials else None
+        return None if claimed is None else claimed.get("asset_id") == self.asset_id
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check_stored_asset(asset: Any) -> StoredAssetCheck:
+    """Re-read ``asset``'s file from storage, re-hash it and re-validate its credentials."""
+    asset_id = str(asset.pk)
+    name = str(asset.file.name)
+    problems: dict[str, str] = {}
+    try:
+        with asset.file.storage.open(name, "rb") as handle:
+            data = handle.read()
+    except (OSError, ValueError) as exc:
+        problems["missing_file"] = f"The stored file {name} cannot be read ({type(exc).__name__})."
+        return StoredAssetCheck(asset_id, asset.sha256, None, None, problems)
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != asset.sha256:
+        problems["hash_mismatch"] = f"The file's sha256 is {actual}, the record says {asset.sha256}."
+    report = read_credentials(data, asset.mime_type)
+    if report.validation_state is None:
+        problems["no_manifest"] = "The file carries no C2PA manifest."
+    elif report.validation_state == "Invalid":
+        codes = ", ".join(e.get("code", "?") for e in report.validation_errors) or "unknown"
+        problems["invalid_manifest"] = f"The C2PA manifest does not validate ({codes})."
+    elif report.validation_state != "Trusted" and _file_key(Path(settings.HALLMARK_C2PA_TRUST_ANCHORS)):
+        problems["untrusted_manifest"] = "The manifest is intact but not signed by a configured trust anchor."
+    claimed = (report.hallmark_assertion or {}).get("asset_id")
+    if report.validation_state is not None and claimed != asset_id:
+        problems["manifest_asset_mismatch"] = (
+            f"The manifest's Hallmark assertion names asset {claimed}, not {asset_id}."
+            if claimed
+            else "The manifest carries no Hallmark assertion."
+        )
+    return StoredAssetCheck(asset_id, asset.sha256, actual, report, problems)

@@ -11,6 +11,7 @@ from assets.api import AssetViewSet
 from generation import views as generation_views
 from generation.api import GenerationViewSet
 from governance.api import AuditEventViewSet
+from governance.provenance_api import AssetProvenanceView, VerifyUploadView
 from plugins.api import PluginViewSet
 
 router = DefaultRouter()
@@ -28,6 +29,13 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    # Provenance routes come before the router so that its asset routes do not shadow them.
+    path(
+        "api/v1/assets/<uuid:asset_id>/provenance/",
+        AssetProvenanceView.as_view(),
+        name="asset-provenance",
+    ),
+    path("api/v1/provenance/verify/", VerifyUploadView.as_view(), name="provenance-verify"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

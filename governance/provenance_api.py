@@ -1,0 +1,269 @@
+"""Provenance over the API: what a stored asset's file says, and what any uploaded image says.
+
+``GET /api/v1/assets/{id}/provenance/`` re-hashes the stored file against its record and
+re-validates its C2PA manifest. ``POST /api/v1/provenance/verify/`` takes any image and says
+what its content credentials say and whether Hallmark made it. Both are thin: the reading and
+matching live in ``governance.provenance``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
+from PIL import Image
+from rest_framework import serializers, status
+from rest_framework.exceptions import APIException, ParseError, UnsupportedMediaType
+from rest_framework.parsers import BaseParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from assets.models import Asset
+from governance import provenance
+
+_ERROR = inline_serializer(
+    "ProvenanceError",
+    fields={
+        "detail": serializers.CharField(),
+        "errors": serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
+    },
+)
+
+_CREDENTIALS_FIELDS: dict[str, serializers.Field[Any, Any, Any, Any]] = {
+    "sha256": serializers.CharField(help_text="sha256 of the bytes read."),
+    "mime_type": serializers.CharField(),
+    "validation_state": serializers.ChoiceField(
+        choices=["Trusted", "Valid", "Invalid"],
+        allow_null=True,
+        help_text="C2PA validation: Trusted (chains to a configured trust anchor), Valid (intact, "
+        "signer not trusted here), Invalid, or null when the file has no manifest.",
+    ),
+    "validation_errors": serializers.ListField(child=serializers.DictField(child=serializers.CharField())),
+    "reader_error": serializers.CharField(allow_null=True),
+    "summary": serializers.DictField(
+        allow_null=True,
+        help_text="claim_generator, created_action, digital_source_type, software_agent, hallmark "
+        "(the Hallmark assertion), training_mining, signature.",
+    ),
+    "manifest": serializers.DictField(
+        allow_null=True, help_text="The active manifest as the C2PA SDK reads it."
+    ),
+    "xmp_digital_source_type": serializers.CharField(allow_null=True),
+    "made_by_hallmark": serializers.BooleanField(),
+    "asset_matches": serializers.ListField(
+        child=inline_serializer(
+            "ProvenanceAssetMatch",
+            fields={
+                "asset_id": serializers.UUIDField(),
+                "sha256": serializers.BooleanField(help_text="The bytes are exactly the stored file's."),
+                "pixels": serializers.BooleanField(help_text="The decoded pixels are the stored image's."),
+                "manifest": serializers.BooleanField(
+                    help_text="A trusted manifest's Hallmark assertion names this asset."
+                ),
+            },
+        )
+    ),
+}
+
+_ASSET_PROVENANCE = inline_serializer(
+    "AssetProvenance",
+    fields={
+        "asset_id": serializers.UUIDField(),
+        "file": inline_serializer(
+            "AssetProvenanceFile",
+            fields={
+                "present": serializers.BooleanField(),
+                "recorded_sha256": serializers.CharField(),
+                "actual_sha256": serializers.CharField(allow_null=True),
+                "matches_record": serializers.BooleanField(
+                    help_text="The stored bytes still hash to the sha256 recorded when the asset was made."
+                ),
+            },
+        ),
+        "validation_state": _CREDENTIALS_FIELDS["validation_state"],
+        "manifest_names_asset": serializers.BooleanField(allow_null=True),
+        "xmp_digital_source_type": serializers.CharField(allow_null=True),
+        "problems": serializers.DictField(child=serializers.CharField()),
+        "credentials": inline_serializer("AssetCredentials", fields=_CREDENTIALS_FIELDS, allow_null=True),
+    },
+)
+
+_VERIFY_RESULT = inline_serializer(
+    "ProvenanceVerification",
+    fields={
+        "image": inline_serializer(
+            "VerifiedImage",
+            fields={
+                "format": serializers.CharField(),
+                "width": serializers.IntegerField(),
+                "height": serializers.IntegerField(),
+                "byte_size": serializers.IntegerField(),
+            },
+        ),
+        **_CREDENTIALS_FIELDS,
+    },
+)
+
+
+def _file_error(message: str, status_code: int = status.HTTP_400_BAD_REQUEST) -> Response:
+    return Response({"detail": message, "errors": {"file": [message]}}, status=status_code)
+
+
+class UploadTooLarge(APIException):
+    """The upload is over ``HALLMARK_MAX_UPLOAD_BYTES``."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "too_large"
+
+
+def _too_large_message() -> str:
+    return f"The upload is larger than the {settings.HALLMARK_MAX_UPLOAD_BYTES} bytes allowed."
+
+
+class RawImageParser(BaseParser):
+    """A raw request body with an image content type; reads at most the upload limit."""
+
+    media_type = "image/*"
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        limit = int(settings.HALLMARK_MAX_UPLOAD_BYTES)
+        data = stream.read(limit + 1) if stream is not None else b""
+        if len(data) > limit:
+            raise UploadTooLarge(_too_large_message())
+        return {"file": data}
+
+
+class OctetStreamParser(RawImageParser):
+    """The same, for clients that send ``application/octet-stream``."""
+
+    media_type = "application/octet-stream"
+
+
+class AssetProvenanceView(APIView):
+    """A stored asset's file checked against its record and its content credentials."""
+
+    @extend_schema(
+        operation_id="assets_provenance",
+        tags=["assets"],
+        responses={200: _ASSET_PROVENANCE, 404: OpenApiResponse(description="No such asset.")},
+        description="Re-hashes the stored file against the asset's recorded sha256, re-validates "
+        "its C2PA manifest (Trusted against the configured trust anchors), and reads the XMP "
+        "digital source type. `problems` is empty when everything still matches.",
+    )
+    def get(self, request: Request, asset_id: str) -> Response:
+        asset = get_object_or_404(Asset.objects.filter(deleted_at__isnull=True), pk=asset_id)
+        check = provenance.check_stored_asset(asset)
+        report = check.credentials
+        return Response(
+            {
+                "asset_id": check.asset_id,
+                "file": {
+                    "present": check.file_present,
+                    "recorded_sha256": check.recorded_sha256,
+                    "actual_sha256": check.actual_sha256,
+                    "matches_record": check.file_matches_record,
+                },
+                "validation_state": report.validation_state if report else None,
+                "manifest_names_asset": check.manifest_names_asset,
+                "xmp_digital_source_type": report.xmp_digital_source_type if report else None,
+                "problems": check.problems,
+                "credentials": report.as_dict() if report else None,
+            }
+        )
+
+
+class VerifyUploadView(APIView):
+    """Verify any image: its content credentials and whether Hallmark made it."""
+
+    parser_classes = [MultiPartParser, RawImageParser, OctetStreamParser]
+
+    @extend_schema(
+        operation_id="provenance_verify",
+        tags=["provenance"],
+        request={
+            "multipart/form-data": inline_serializer(
+                "ProvenanceVerifyUpload", fields={"file": serializers.FileField()}
+            ),
+            "image/png": OpenApiTypes.BINARY,
+            "image/jpeg": OpenApiTypes.BINARY,
+            "image/webp": OpenApiTypes.BINARY,
+        },
+        responses={
+            200: _VERIFY_RESULT,
+            400: OpenApiResponse(_ERROR, description="No file, not an image, or too many pixels."),
+            413: OpenApiResponse(_ERROR, description="Larger than HALLMARK_MAX_UPLOAD_BYTES."),
+        },
+        examples=[
+            OpenApiExample(
+                "Not an image",
+                value={"detail": "Not a readable image.", "errors": {"file": ["Not a readable image."]}},
+                response_only=True,
+                status_codes=["400"],
+            )
+        ],
+        description="Upload an image (multipart field `file`, or the raw body with an image content "
+        "type). The answer says what its C2PA manifest and XMP declare and whether Hallmark made "
+        "it: by exact sha256, by decoded pixels, or by a Hallmark assertion in a manifest signed "
+        "by a trusted chain. Uploads over HALLMARK_MAX_UPLOAD_BYTES (413) and images declaring "
+        "more than HALLMARK_MAX_IMAGE_PIXELS pixels (400) are refused before decoding.",
+    )
+    def post(self, request: Request) -> Response:
+        limit = int(settings.HALLMARK_MAX_UPLOAD_BYTES)
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        # Refuse by the declared length before reading a byte of a multipart body.
+        if declared > limit:
+            return _file_error(_too_large_message(), status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        try:
+            upload = request.data.get("file") if hasattr(request.data, "get") else None
+        except UploadTooLarge:
+            return _file_error(_too_large_message(), status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        except UnsupportedMediaType:
+            return _file_error(
+                f"Unsupported content type {request.content_type!r}: send multipart/form-data with "
+                "the field `file`, or an image content type.",
+                status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            )
+        except ParseError as exc:
+            return _file_error(f"The upload could not be parsed: {exc.detail}")
+        if upload is None or upload == "":
+            return _file_error(
+                "No file: send the image as the multipart field `file`, or as the raw body with an "
+                "image content type."
+            )
+        if isinstance(upload, bytes):
+            data = upload
+        elif hasattr(upload, "read"):
+            if getattr(upload, "size", 0) > limit:
+                return _file_error(_too_large_message(), status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+            data = upload.read(limit + 1)
+            if len(data) > limit:
+                return _file_error(_too_large_message(), status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        else:
+            return _file_error("`file` must be an uploaded file, not a form value.")
+        if not data:
+            return _file_error("The uploaded file is empty.")
+        try:
+            image = provenance.open_image_safely(data)
+        except provenance.ImageRefused as exc:
+            return _file_error(str(exc))
+        fmt = image.format or ""
+        mime_type = Image.MIME.get(fmt, "application/octet-stream")
+        report = provenance.read_credentials(data, mime_type, image=image)
+        return Response(
+            {
+                "image": {
+                    "format": fmt,
+                    "width": image.width,
+                    "height": image.height,
+                    "byte_size": len(data),
+                },
+                **report.as_dict(),
+            }
+        )

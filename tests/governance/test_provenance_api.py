@@ -1,0 +1,221 @@
+"""The provenance endpoints: a stored asset's check, and verification of any uploaded image."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import struct
+import zlib
+from pathlib import Path
+from typing import Any
+
+import c2pa
+import pytest
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
+
+from assets.models import Asset
+from governance import provenance
+from governance.management.commands.provenance_init import make_development_chain
+from tests.conftest import wait_for
+from tests.governance.test_provenance import (
+    ALGORITHMIC,
+    flip_pixel_bit,
+    generate,
+    make_context,
+    noise_image,
+    stored_bytes,
+)
+
+VERIFY = "/api/v1/provenance/verify/"
+
+
+def upload(client: Any, data: bytes, name: str = "image.png", content_type: str = "image/png") -> Any:
+    return client.post(
+        VERIFY, {"file": SimpleUploadedFile(name, data, content_type=content_type)}, format="multipart"
+    )
+
+
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def assert_refused(response: Any, status: int) -> None:
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert body["errors"]["file"] and body["detail"]
+
+
+# --- GET /api/v1/assets/{id}/provenance/ -------------------------------------------------------
+
+
+def test_asset_provenance_reports_an_intact_signed_file(
+    users: dict, procedural: str, client_for: Any
+) -> None:
+    asset = generate(users, prompt="harbour at dawn", seed=3)
+    response = client_for("viewer").get(f"/api/v1/assets/{asset.pk}/provenance/")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["file"] == {
+        "present": True,
+        "recorded_sha256": asset.sha256,
+        "actual_sha256": asset.sha256,
+        "matches_record": True,
+    }
+    assert body["validation_state"] == "Trusted"
+    assert body["manifest_names_asset"] is True
+    assert body["xmp_digital_source_type"] == ALGORITHMIC
+    assert body["problems"] == {}
+    summary = body["credentials"]["summary"]
+    assert summary["digital_source_type"] == ALGORITHMIC
+    assert summary["software_agent"]["name"] == asset.model_identity["name"]
+    assert summary["hallmark"]["asset_id"] == str(asset.pk)
+
+
+def test_asset_provenance_after_one_bit_changes(users: dict, procedural: str, client_for: Any) -> None:
+    asset = generate(users, prompt="changed later")
+    Path(default_storage.path(asset.file.name)).write_bytes(flip_pixel_bit(stored_bytes(asset)))
+    body = client_for("reviewer").get(f"/api/v1/assets/{asset.pk}/provenance/").json()
+    assert body["file"]["matches_record"] is False
+    assert body["file"]["actual_sha256"] != asset.sha256
+    assert body["validation_state"] == "Invalid"
+    assert {"hash_mismatch", "invalid_manifest"} <= set(body["problems"])
+
+
+def test_asset_provenance_access(users: dict, procedural: str, client_for: Any) -> None:
+    asset = generate(users, prompt="access")
+    assert client_for("nobody").get(f"/api/v1/assets/{asset.pk}/provenance/").status_code == 403
+    missing = client_for("viewer").get("/api/v1/assets/00000000-0000-0000-0000-000000000000/provenance/")
+    assert missing.status_code == 404
+
+
+# --- POST /api/v1/provenance/verify/ ---------------------------------------------------------
+
+
+def test_verify_recognises_a_hallmark_file_by_bytes_multipart_and_raw(
+    users: dict, procedural: str, client_for: Any
+) -> None:
+    asset = generate(users, prompt="recognise me")
+    data = stored_bytes(asset)
+    client = client_for("viewer")
+    for response in (upload(client, data), client.post(VERIFY, data, content_type="image/png")):
+        assert response.status_code == 200, response.content
+        body = response.json()
+        assert body["made_by_hallmark"] is True
+        assert body["asset_matches"] == [
+            {"asset_id": str(asset.pk), "sha256": True, "pixels": True, "manifest": True}
+        ]
+        assert body["validation_state"] == "Trusted"
+        assert body["sha256"] == asset.sha256
+        assert body["image"] == {"format": "PNG", "width": 64, "height": 64, "byte_size": len(data)}
+
+
+def test_verify_recognises_stripped_pixels_and_a_trusted_manifest(
+    users: dict, procedural: str, client_for: Any
+) -> None:
+    asset = generate(users, prompt="strip my metadata")
+    client = client_for("viewer")
+
+    # Metadata stripped (re-saved by a tool that drops every chunk): only the pixels are left.
+    stripped = io.BytesIO()
+    Image.open(io.BytesIO(stored_bytes(asset))).save(stripped, format="PNG")
+    body = upload(client, stripped.getvalue()).json()
+    assert body["validation_state"] is None and body["xmp_digital_source_type"] is None
+    assert body["asset_matches"] == [
+        {"asset_id": str(asset.pk), "sha256": False, "pixels": True, "manifest": False}
+    ]
+
+    # Other pixels, but a manifest signed by our chain naming the asset.
+    signed, _ = provenance.stamp(noise_image(), make_context(asset_id=str(asset.pk)))
+    body = upload(client, signed).json()
+    assert body["made_by_hallmark"] is True
+    assert body["asset_matches"] == [
+        {"asset_id": str(asset.pk), "sha256": False, "pixels": False, "manifest": True}
+    ]
+
+
+def test_verify_does_not_take_a_foreign_signers_word(
+    users: dict, procedural: str, client_for: Any, settings: Any, tmp_path: Path
+) -> None:
+    asset = generate(users, prompt="impersonated")
+    chain, key, _ = make_development_chain()
+    (tmp_path / "chain.pem").write_bytes(chain)
+    (tmp_path / "key.pem").write_bytes(key)
+    settings.HALLMARK_C2PA_CERT_CHAIN = tmp_path / "chain.pem"
+    settings.HALLMARK_C2PA_PRIVATE_KEY = tmp_path / "key.pem"
+    forged, _ = provenance.stamp(noise_image(), make_context(asset_id=str(asset.pk)))
+    body = upload(client_for("viewer"), forged).json()
+    assert body["validation_state"] == "Valid"  # intact, but not signed by our chain
+    assert body["summary"]["hallmark"]["asset_id"] == str(asset.pk)
+    assert body["made_by_hallmark"] is False and body["asset_matches"] == []
+
+
+def test_verify_reports_an_unknown_png_without_credentials(users: dict, client_for: Any) -> None:
+    buffer = io.BytesIO()
+    noise_image(40, 30, seed=99).save(buffer, format="PNG")
+    response = upload(client_for("viewer"), buffer.getvalue())
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["validation_state"] is None
+    assert body["manifest"] is None and body["summary"] is None
+    assert body["made_by_hallmark"] is False and body["asset_matches"] == []
+    assert body["sha256"] == hashlib.sha256(buffer.getvalue()).hexdigest()
+
+
+def test_verify_refuses_what_is_not_a_safe_image(users: dict, client_for: Any, settings: Any) -> None:
+    client = client_for("viewer")
+    assert_refused(upload(client, b"just some notes\n", name="notes.txt", content_type="text/plain"), 400)
+    assert_refused(client.post(VERIFY, {}, format="multipart"), 400)
+    assert_refused(client.post(VERIFY, b"plain text", content_type="text/plain"), 415)
+
+    # A valid PNG header declaring 100000 x 100000 pixels, in a file of a few dozen bytes.
+    ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
+    bomb = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+    response = upload(client, bomb + png_chunk(b"IEND", b""))
+    assert_refused(response, 400)
+    assert "pixels" in response.json()["errors"]["file"][0]
+
+    settings.HALLMARK_MAX_UPLOAD_BYTES = 2048
+    big = io.BytesIO()
+    noise_image(64, 64).save(big, format="PNG")  # ~12 KB of noise
+    assert_refused(upload(client, big.getvalue()), 413)
+    assert_refused(client.post(VERIFY, big.getvalue(), content_type="image/png"), 413)
+
+
+def test_verify_needs_a_role(users: dict, client_for: Any) -> None:
+    assert client_for("nobody").post(VERIFY, b"x", content_type="image/png").status_code == 403
+
+
+# --- through the worker ----------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_worker_made_asset_verifies_through_the_api(
+    celery_worker: Any, client_for: Any, procedural: str
+) -> None:
+    client = client_for("creator")
+    job_id = client.post(
+        "/api/v1/generations/",
+        {"plugin": "procedural", "prompt": "signed by the worker", "seed": 5, "width": 128, "height": 128},
+        format="json",
+    ).json()["id"]
+    job = wait_for(
+        lambda: (
+            (body := client.get(f"/api/v1/generations/{job_id}/").json())["status"] != "queued"
+            and body["status"] != "running"
+            and body
+        ),
+        timeout=60,
+    )
+    assert job["status"] == "succeeded", job
+    asset_id = job["assets"][0]
+    download = client.get(f"/api/v1/assets/{asset_id}/file/")
+    data = b"".join(download.streaming_content)
+    assert hashlib.sha256(data).hexdigest() == Asset.objects.get(pk=asset_id).sha256
+    with c2pa.Reader("image/png", io.BytesIO(data)) as reader:
+        assert reader.get_validation_state() == "Valid"  # untrusted without our anchors, yet intact
+    provenance_body = client.get(f"/api/v1/assets/{asset_id}/provenance/").json()
+    assert provenance_body["validation_state"] == "Trusted" and provenance_body["problems"] == {}
+    verified = upload(client, data).json()
+    assert verified["made_by_hallmark"] is True
