@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import django_filters
 from django.db.models import QuerySet
-from rest_framework import serializers, viewsets
+from django.http import StreamingHttpResponse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import renderers, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
 
+from governance.export import ExportScope, export_lines, parse_bound
 from governance.models import AuditEvent
 from governance.permissions import IsReviewer
+from hallmark.api import invalid
 
 
 class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):
@@ -45,6 +56,19 @@ class AuditEventFilter(django_filters.FilterSet):
         fields = ["action", "target_type", "target_id", "actor", "after", "before"]
 
 
+class NDJSONRenderer(renderers.BaseRenderer):
+    """``application/x-ndjson``: the export streams its own lines; errors are one JSON line."""
+
+    media_type = "application/x-ndjson"
+    format = "ndjson"
+    charset = "utf-8"
+
+    def render(
+        self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None
+    ) -> bytes:
+        return renderers.JSONRenderer().render(data) + b"\n"
+
+
 class AuditEventViewSet(viewsets.ReadOnlyModelViewSet[AuditEvent]):
     """Audit events, newest first. Reviewers and admins only."""
 
@@ -56,3 +80,61 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet[AuditEvent]):
 
     def get_queryset(self) -> QuerySet[AuditEvent]:
         return AuditEvent.objects.order_by("-seq")
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("after", OpenApiTypes.DATETIME, description="Inclusive lower bound (ISO 8601)."),
+            OpenApiParameter(
+                "before", OpenApiTypes.DATETIME, description="Exclusive upper bound (ISO 8601)."
+            ),
+            OpenApiParameter("target_type", str, description="With target_id: one object's events."),
+            OpenApiParameter("target_id", str, description="With target_type."),
+        ],
+        responses={
+            (200, "application/x-ndjson"): OpenApiResponse(
+                OpenApiTypes.STR, description="A header line, then one line per event (docs/governance.md)."
+            ),
+            400: OpenApiResponse(
+                description="A bad bound or a lone target_type/target_id; `errors` names it"
+            ),
+        },
+    )
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path="export",
+        url_name="export",
+        renderer_classes=[renderers.JSONRenderer, NDJSONRenderer],
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def export(self, request: Request) -> Response | StreamingHttpResponse:
+        """The audit trail as JSON Lines that can be verified offline, streamed."""
+        errors: dict[str, list[str]] = {}
+        bounds: dict[str, Any] = {}
+        for name in ("after", "before"):
+            value = request.query_params.get(name, "")
+            if value:
+                try:
+                    bounds[name] = parse_bound(value)
+                except ValueError as exc:
+                    errors[name] = [str(exc)]
+        target_type = request.query_params.get("target_type", "")
+        target_id = request.query_params.get("target_id", "")
+        if bool(target_type) != bool(target_id):
+            missing = "target_id" if target_type else "target_type"
+            errors[missing] = ["target_type and target_id go together."]
+        for name, value in (("target_type", target_type), ("target_id", target_id)):
+            if len(value) > 64:
+                errors[name] = ["Must be at most 64 characters."]
+        if errors:
+            return invalid(errors, "Invalid export range.")
+        scope = ExportScope(
+            after=bounds.get("after"),
+            before=bounds.get("before"),
+            targets=((target_type, target_id),) if target_type else (),
+        )
+        response = StreamingHttpResponse(export_lines(scope), content_type="application/x-ndjson")
+        stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+        response["Content-Disposition"] = f'attachment; filename="hallmark-audit-{stamp}.jsonl"'
+        return response
