@@ -135,7 +135,8 @@ class Command(BaseCommand):
             fcntl.flock(lock, fcntl.LOCK_EX)
             present = [p for p in paths if p.exists()]
             if present and options["if_missing"] and chain.exists() and key.exists():
-                self.stdout.write(f"C2PA signer already configured: {chain}")
+                if options["verbosity"] >= 1:
+                    self.stdout.write(f"C2PA signer already configured: {chain}")
                 return
             if present and not options["force"] and not options["if_missing"]:
                 raise CommandError(
@@ -146,6 +147,8 @@ class Command(BaseCommand):
             _write(key, key_pem, 0o600)
             _write(chain, chain_pem, 0o644)
             _write(anchors, root_pem, 0o644)
+        if options["verbosity"] < 1:
+            return
         self.stdout.write(
             self.style.SUCCESS(
                 f"Development C2PA signer written: chain {chain}, key {key} (mode 600), "
