@@ -401,6 +401,8 @@ class CredentialsReport:
     xmp_packet: str | None
     asset_matches: list[AssetMatch]
     reader_error: str | None = None
+    manifest_store: dict[str, Any] | None = None
+    """The whole manifest store as the SDK reports it (every manifest, validation results)."""
 
     @property
     def has_manifest(self) -> bool:
@@ -420,9 +422,9 @@ class CredentialsReport:
         """Recognised as a Hallmark asset by exact bytes, pixels or a trusted Hallmark manifest."""
         return bool(self.asset_matches)
 
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready, for the API and the evidence pack."""
-        return {
+    def as_dict(self, *, include_store: bool = False) -> dict[str, Any]:
+        """JSON-ready, for the API and the evidence pack (``include_store`` adds the whole store)."""
+        data = {
             "sha256": self.sha256,
             "mime_type": self.mime_type,
             "validation_state": self.validation_state,
@@ -434,6 +436,9 @@ class CredentialsReport:
             "made_by_hallmark": self.made_by_hallmark,
             "asset_matches": [m.as_dict() for m in self.asset_matches],
         }
+        if include_store:
+            data["manifest_store"] = self.manifest_store
+        return data
 
 
 def _reader_context() -> c2pa.Context:
@@ -522,10 +527,15 @@ def read_credentials(data: bytes, mime_type: str, *, image: Image.Image | None =
     state: str | None = None
     errors: list[dict[str, str]] = []
     manifest: dict[str, Any] | None = None
+    store: dict[str, Any] | None = None
     summary: dict[str, Any] | None = None
     reader_error: str | None = None
     try:
         reader = c2pa.Reader.try_create(mime_type, io.BytesIO(data), None, _reader_context())
+    except (c2pa.C2paError.NotSupported, c2pa.C2paError.RemoteManifest) as exc:
+        # A format C2PA has no embedding for (BMP), or a manifest kept elsewhere that reading
+        # must not fetch: no manifest to validate here, which is not the same as a broken one.
+        reader, reader_error = None, f"{type(exc).__name__}: {exc}"
     except c2pa.C2paError as exc:
         reader, state = None, "Invalid"
         reader_error = f"{type(exc).__name__}: {exc}"
@@ -550,6 +560,7 @@ def read_credentials(data: bytes, mime_type: str, *, image: Image.Image | None =
         xmp_packet=xmp,
         asset_matches=_asset_matches(data, digest, state, summary, image),
         reader_error=reader_error,
+        manifest_store=store,
     )
 
 

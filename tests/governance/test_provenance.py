@@ -230,6 +230,8 @@ def test_generated_asset_is_signed_and_its_record_matches_the_file(
     report = provenance.read_credentials(data, asset.mime_type)
     assert report.summary["digital_source_type"] == report.xmp_digital_source_type == ALGORITHMIC
     assert report.summary["claim_generator"].startswith("Hallmark ")
+    store = report.as_dict(include_store=True)["manifest_store"]
+    assert store["manifests"][store["active_manifest"]] == report.manifest
     assert [(m.asset_id, m.sha256, m.manifest) for m in report.asset_matches] == [(str(asset.pk), True, True)]
     call_command("verify_assets", stdout=io.StringIO())
 

@@ -163,6 +163,16 @@ def test_verify_reports_an_unknown_png_without_credentials(users: dict, client_f
     assert body["sha256"] == hashlib.sha256(buffer.getvalue()).hexdigest()
 
 
+def test_verify_reads_a_format_without_c2pa_support(users: dict, client_for: Any) -> None:
+    buffer = io.BytesIO()
+    noise_image(16, 16).save(buffer, format="BMP")
+    response = upload(client_for("viewer"), buffer.getvalue(), name="old.bmp", content_type="image/bmp")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["image"]["format"] == "BMP"
+    assert body["validation_state"] is None and "NotSupported" in body["reader_error"]
+
+
 def test_verify_refuses_what_is_not_a_safe_image(users: dict, client_for: Any, settings: Any) -> None:
     client = client_for("viewer")
     assert_refused(upload(client, b"just some notes\n", name="notes.txt", content_type="text/plain"), 400)
