@@ -6,12 +6,14 @@ still missing and never makes a second set of assets (Zulip's worker habit).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -185,8 +187,9 @@ def _claim(job_id: str, me: str) -> GenerationJob | None:
         heartbeat_fresh = job.heartbeat_at is not None and now - job.heartbeat_at < timedelta(
             seconds=settings.HALLMARK_JOB_STALE_AFTER
         )
-        if job.status == JobStatus.RUNNING and job.worker != me and heartbeat_fresh:
-            return None  # a live worker has it; this delivery is a duplicate
+        if job.status == JobStatus.RUNNING and heartbeat_fresh:
+            # A live worker has it (perhaps this one, still storing): this delivery is a duplicate.
+            return None
         if job.pending_files:
             # A previous attempt wrote files and died before committing them.
             removed = asset_services.discard_files(list(job.pending_files))
@@ -260,11 +263,11 @@ class _JobMonitor:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{job.pk}", daemon=True)
 
-    def __enter__(self) -> _JobMonitor:
+    def start(self) -> _JobMonitor:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
 
@@ -292,51 +295,70 @@ class _JobMonitor:
         return GenerationJob.objects.filter(pk=self.job_id, cancel_requested=True).exists()
 
 
-def run(job_id: str) -> None:
+def run(job_id: str, *, store_in_background: bool = False) -> None:
     """Run a job on this worker, once, whatever the number of deliveries.
 
     Takes the plugin from the worker's warm cache, generates, stores the images as assets
     and finishes the job; failures become a failed job with a message for the user.
+
+    With ``store_in_background`` the encoding, signing and writing of the images happen in a
+    storage thread while this returns, so a GPU worker starts its next job instead of waiting
+    for the CPU work (DESIGN.md, performance notes). The job stays ``running`` with a live
+    heartbeat until it is stored; if the process dies first, recovery runs the job again.
     """
     me = worker_name()
     job = _claim(job_id, me)
     if job is None:
         return
+    # The heartbeat starts before the plugin loads (loading large weights can take minutes)
+    # and lasts until the images are stored.
+    monitor = _JobMonitor(job).start()
     try:
-        # The heartbeat starts before the plugin loads: loading large weights can take minutes.
-        with _JobMonitor(job) as monitor:
-            current = plugin_services.state(job.plugin_id)
-            plugin_class = current.entry.get_class()
-            plugin = warm_cache().get(job.plugin_id, plugin_class.clean_config(current.config))
-            request = build_request(
-                plugin,
-                prompt=job.prompt,
-                negative_prompt=job.negative_prompt,
-                width=job.width,
-                height=job.height,
-                seed=job.seed,
-                num_images=job.num_images,
-                params=job.params,
-                job_id=str(job.id),
-            )
-            identity = plugin.identity().as_dict()
-            result = plugin.generate(request, monitor.on_progress, monitor.is_cancelled)
-    except Cancelled:
+        current = plugin_services.state(job.plugin_id)
+        plugin_class = current.entry.get_class()
+        plugin = warm_cache().get(job.plugin_id, plugin_class.clean_config(current.config))
+        request = build_request(
+            plugin,
+            prompt=job.prompt,
+            negative_prompt=job.negative_prompt,
+            width=job.width,
+            height=job.height,
+            seed=job.seed,
+            num_images=job.num_images,
+            params=job.params,
+            job_id=str(job.id),
+        )
+        identity = plugin.identity().as_dict()
+        result = plugin.generate(request, monitor.on_progress, monitor.is_cancelled)
+    except BaseException as exc:
+        monitor.stop()
+        _fail_for(job, me, exc)
+        if not isinstance(exc, Exception):
+            raise
+        return
+    store = functools.partial(
+        _store_then_stop, monitor, job, me, result, identity, plugin.license.as_dict(), plugin.is_ai_model
+    )
+    if store_in_background:
+        _background_stores.submit(store)
+    else:
+        store()
+
+
+def _fail_for(job: GenerationJob, me: str, exc: BaseException) -> None:
+    """Turn what ``generate`` raised into the job's end."""
+    if isinstance(exc, Cancelled):
         _fail_or_cancel(job, me, JobStatus.CANCELLED, data={"while": "running"})
-        return
-    except PluginError as exc:
+    elif isinstance(exc, PluginError):
         _fail_or_cancel(job, me, JobStatus.FAILED, error=str(exc), error_code=exc.code)
-        return
-    except RequestInvalid as exc:
+    elif isinstance(exc, RequestInvalid):
         _fail_or_cancel(
             job, me, JobStatus.FAILED, error=f"Request no longer valid: {exc}", error_code="invalid"
         )
-        return
-    except (LookupError, plugin_services.PluginUnavailable) as exc:
+    elif isinstance(exc, LookupError | plugin_services.PluginUnavailable):
         _fail_or_cancel(job, me, JobStatus.FAILED, error=str(exc), error_code="plugin_unavailable")
-        return
-    except Exception as exc:
-        logger.exception("job %s: plugin %s crashed", job.id, job.plugin_id)
+    elif isinstance(exc, Exception):
+        logger.error("job %s: plugin %s crashed", job.id, job.plugin_id, exc_info=exc)
         _fail_or_cancel(
             job,
             me,
@@ -344,12 +366,76 @@ def run(job_id: str) -> None:
             error=f"The plugin failed unexpectedly ({type(exc).__name__}).",
             error_code="crash",
         )
-        return
+    # KeyboardInterrupt, SystemExit: the worker is going away; recovery takes the job over.
+
+
+def _store_then_stop(
+    monitor: _JobMonitor,
+    job: GenerationJob,
+    me: str,
+    result: GenerationResult,
+    identity: dict[str, Any],
+    license: dict[str, Any],
+    is_ai_model: bool,
+) -> None:
     try:
-        _store(job, me, result, identity, plugin.license.as_dict(), plugin.is_ai_model)
+        _store(job, me, result, identity, license, is_ai_model)
     except ProvenanceError as exc:
         # No signer, or the signer refused: the images are not stored without their credentials.
         _fail_or_cancel(job, me, JobStatus.FAILED, error=str(exc), error_code=exc.code)
+    except Exception as exc:
+        logger.exception("job %s: storing the images failed", job.id)
+        _fail_or_cancel(
+            job,
+            me,
+            JobStatus.FAILED,
+            error=f"Storing the images failed ({type(exc).__name__}).",
+            error_code="store",
+        )
+    finally:
+        monitor.stop()
+
+
+class _BackgroundStores:
+    """One storage thread per worker process, with at most ``limit`` jobs waiting for it.
+
+    The limit is back-pressure: when storing falls behind, ``submit`` blocks the worker
+    before it generates more images than memory can hold.
+    """
+
+    def __init__(self, limit: int = 2) -> None:
+        self._slots = threading.BoundedSemaphore(limit)
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, store: Callable[[], None]) -> None:
+        self._slots.acquire()
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hallmark-store")
+            self._executor.submit(self._run, store)
+
+    def _run(self, store: Callable[[], None]) -> None:
+        try:
+            store()
+        finally:
+            connection.close()
+            self._slots.release()
+
+    def drain(self) -> None:
+        """Wait for every pending store (worker shutdown)."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
+
+
+_background_stores = _BackgroundStores()
+
+
+def drain_background_stores() -> None:
+    """Finish storing what this process generated; called when a worker shuts down."""
+    _background_stores.drain()
 
 
 def _fail_or_cancel(job: GenerationJob, me: str, status: JobStatus, **kwargs: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 from django.db import close_old_connections
 
 from generation import services
@@ -14,7 +15,7 @@ def run_generation(job_id: str) -> None:
     # Workers live long and databases restart: drop a dead connection before and after.
     close_old_connections()
     try:
-        services.run(job_id)
+        services.run(job_id, store_in_background=settings.HALLMARK_STORE_IN_BACKGROUND)
     finally:
         close_old_connections()
 

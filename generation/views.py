@@ -17,6 +17,26 @@ from governance import roles
 from plugins import services as plugin_services
 from plugins.sdk import RequestInvalid
 
+# Form fields that show their own errors beside them; anything else is listed above the form.
+_FORM_FIELDS = ("plugin", "prompt", "negative_prompt", "width", "height", "seed", "num_images", "params")
+
+
+def _errors_by_field(errors: dict[str, list[str]]) -> tuple[dict[str, list[str]], list[str]]:
+    """Split service errors into those of a form field and the rest.
+
+    ``params.steps`` belongs to the params field, with the parameter's name kept in the message
+    so the user knows which key to fix.
+    """
+    by_field: dict[str, list[str]] = {}
+    other: list[str] = []
+    for name, messages in errors.items():
+        head, _, key = name.partition(".")
+        if head in _FORM_FIELDS:
+            by_field.setdefault(head, []).extend(f"{key}: {m}" if key else m for m in messages)
+        else:
+            other.extend(f"{name}: {m}" for m in messages)
+    return by_field, other
+
 
 def _int_or_none(value: str | None) -> int | str | None:
     if value is None or value.strip() == "":
@@ -49,13 +69,15 @@ def generate(request: HttpRequest) -> HttpResponse:
                 "params",
             )
         }
+        num_images = _int_or_none(values["num_images"])
         fields: dict[str, Any] = {
             "prompt": values["prompt"],
             "negative_prompt": values["negative_prompt"],
             "width": _int_or_none(values["width"]),
             "height": _int_or_none(values["height"]),
             "seed": _int_or_none(values["seed"]),
-            "num_images": _int_or_none(values["num_images"]) or 1,
+            # Blank means one image; "0" must reach validation and be refused, not become 1.
+            "num_images": 1 if num_images is None else num_images,
         }
         if values["params"].strip():
             try:
@@ -70,10 +92,17 @@ def generate(request: HttpRequest) -> HttpResponse:
             else:
                 return redirect("job-detail-page", job_id=job.pk)
     recent = GenerationJob.objects.filter(requested_by_id=request.user.pk).order_by("-created_at")[:10]
+    field_errors, other_errors = _errors_by_field(errors)
     return render(
         request,
         "generation/generate.html",
-        {"plugins": enabled, "errors": errors, "values": values, "recent": recent},
+        {
+            "plugins": enabled,
+            "errors": field_errors,
+            "other_errors": other_errors,
+            "values": values,
+            "recent": recent,
+        },
         status=400 if errors else 200,
     )
 

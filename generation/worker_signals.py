@@ -11,7 +11,7 @@ import logging
 import threading
 from typing import Any
 
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import worker_process_shutdown, worker_ready, worker_shutdown
 
 logger = logging.getLogger(__name__)
 _stop = threading.Event()
@@ -57,3 +57,12 @@ def start_recovery(sender: Any = None, **kwargs: Any) -> None:
 def stop_recovery(**kwargs: Any) -> None:
     """Stop the sweep thread with the worker."""
     _stop.set()
+
+
+@worker_shutdown.connect
+@worker_process_shutdown.connect
+def finish_background_stores(**kwargs: Any) -> None:
+    """A warm shutdown stores what was already generated before the process exits."""
+    from generation.services import drain_background_stores
+
+    drain_background_stores()

@@ -219,6 +219,9 @@ HALLMARK_JOB_STALE_AFTER = float(os.environ.get("HALLMARK_JOB_STALE_AFTER", "60"
 # Queued jobs that no worker has picked up for this long are enqueued again (a broker lost them).
 HALLMARK_REQUEUE_QUEUED_AFTER = float(os.environ.get("HALLMARK_REQUEUE_QUEUED_AFTER", "600"))
 HALLMARK_RECOVERY_INTERVAL = float(os.environ.get("HALLMARK_RECOVERY_INTERVAL", "30"))
+# Encode, sign and write images in a storage thread, so a GPU worker starts its next job
+# instead of waiting for that CPU work.
+HALLMARK_STORE_IN_BACKGROUND = _env_bool("HALLMARK_STORE_IN_BACKGROUND", True)
 HALLMARK_MAX_ATTEMPTS = int(os.environ.get("HALLMARK_MAX_ATTEMPTS", "3"))
 HALLMARK_MAX_PROMPT_LENGTH = int(os.environ.get("HALLMARK_MAX_PROMPT_LENGTH", "4000"))
 # Warm plugin cache on each worker: total memory the loaded models may take.

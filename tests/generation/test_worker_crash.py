@@ -36,7 +36,7 @@ def test_sigkilled_worker_job_completes_once_on_a_new_worker(worker_process, use
         fields={"prompt": "survive the crash", "num_images": 2, "width": 128, "height": 128, "params": {"steps": 8, "step_delay": 0.4}},
     )
     first = worker_process(["gen.procedural"], **FAST_RECOVERY)
-    wait_for(lambda: GenerationJob.objects.get(pk=job.pk).progress_step >= 2, timeout=60)
+    wait_for(lambda: GenerationJob.objects.get(pk=job.pk).progress_step >= 2, timeout=120)
     os.kill(first.pid, signal.SIGKILL)
     first.wait(timeout=10)
     crashed = GenerationJob.objects.get(pk=job.pk)
@@ -82,7 +82,7 @@ def test_crash_after_files_were_written_leaves_no_orphan(worker_process, users, 
     assert orphan.exists()
 
     worker_process(["gen.procedural"], **FAST_RECOVERY)
-    finished = wait_for(lambda: (j := GenerationJob.objects.get(pk=job.pk)).is_terminal and j, timeout=60)
+    finished = wait_for(lambda: (j := GenerationJob.objects.get(pk=job.pk)).is_terminal and j, timeout=120)
     assert finished.status == "succeeded"
     assert not orphan.exists()
     asset = Asset.objects.get(job=job)
