@@ -12,6 +12,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 
 from assets.models import Asset, AssetStatus
+from assets.review_api import ReviewActionsMixin
 from assets.search import search_prompts
 from assets.serializers import AssetSerializer
 
@@ -34,8 +35,9 @@ class AssetFilter(django_filters.FilterSet):
         return search_prompts(queryset, value)
 
 
-class AssetViewSet(viewsets.ReadOnlyModelViewSet[Asset]):
-    """Assets, newest first. Every role can read."""
+class AssetViewSet(ReviewActionsMixin, viewsets.ReadOnlyModelViewSet[Asset]):
+    """Assets, newest first. Every role can read; review, legal hold, deletion, export and
+    evidence come from ``ReviewActionsMixin`` (soft-deleted assets are left out)."""
 
     serializer_class = AssetSerializer
     filterset_class = AssetFilter

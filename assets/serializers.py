@@ -49,6 +49,8 @@ class AssetSerializer(serializers.ModelSerializer[Asset]):
             "model",
             "license",
             "status",
+            "legal_hold",
+            "legal_hold_reason",
             "job",
             "created_by",
             "created_at",

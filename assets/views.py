@@ -27,7 +27,12 @@ def library(request: HttpRequest) -> HttpResponse:
     _require_viewer(request)
     query = request.GET.get("q", "")[:500]
     plugin = request.GET.get("plugin", "")[:63]
-    assets = Asset.objects.select_related("created_by").order_by("-created_at", "-id")
+    # Soft-deleted assets leave every list and page (assets.review).
+    assets = (
+        Asset.objects.filter(deleted_at__isnull=True)
+        .select_related("created_by")
+        .order_by("-created_at", "-id")
+    )
     if plugin:
         assets = assets.filter(plugin_id=plugin)
     assets = search_prompts(assets, query)
@@ -42,6 +47,8 @@ def library(request: HttpRequest) -> HttpResponse:
 def asset_detail(request: HttpRequest, asset_id: UUID) -> HttpResponse:
     """One asset: the image, its model identity, licence and audit trail."""
     _require_viewer(request)
-    asset = get_object_or_404(Asset.objects.select_related("created_by", "job"), pk=asset_id)
+    asset = get_object_or_404(
+        Asset.objects.filter(deleted_at__isnull=True).select_related("created_by", "job"), pk=asset_id
+    )
     events = AuditEvent.objects.filter(target_type="assets.asset", target_id=str(asset.pk)).order_by("seq")
     return render(request, "assets/detail.html", {"asset": asset, "events": events})

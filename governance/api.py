@@ -14,10 +14,12 @@ from rest_framework import renderers, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
+from governance import organisation
 from governance.export import ExportScope, export_lines, parse_bound
-from governance.models import AuditEvent
-from governance.permissions import IsReviewer
+from governance.models import AuditEvent, OrganisationProfile, RevenueBand
+from governance.permissions import IsAdmin, IsReviewer, IsViewer
 from hallmark.api import invalid
 
 
@@ -138,3 +140,50 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet[AuditEvent]):
         stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
         response["Content-Disposition"] = f'attachment; filename="hallmark-audit-{stamp}.jsonl"'
         return response
+
+
+class OrganisationProfileSerializer(serializers.Serializer[Any]):
+    """The organisation profile licence policy is checked against."""
+
+    commercial_use = serializers.BooleanField()
+    revenue_band = serializers.ChoiceField(choices=RevenueBand.choices)
+    enterprise_licenses = serializers.ListField(child=serializers.CharField(max_length=100), max_length=100)
+
+
+class PolicyResponseSerializer(OrganisationProfileSerializer):
+    """The profile with who changed it last, and when."""
+
+    updated_at = serializers.DateTimeField(allow_null=True)
+    updated_by = serializers.CharField(allow_null=True)
+
+
+def _policy_data(row: OrganisationProfile) -> dict[str, Any]:
+    return {
+        **organisation.profile_data(row),
+        "updated_at": row.updated_at,
+        "updated_by": row.updated_by.get_username() if row.updated_by else None,
+    }
+
+
+class PolicyView(APIView):
+    """``/api/v1/policy/``: the organisation profile. Every role reads; admins replace it."""
+
+    def get_permissions(self) -> list[Any]:
+        return [IsAdmin()] if self.request.method == "PUT" else [IsViewer()]
+
+    @extend_schema(responses={200: PolicyResponseSerializer})
+    def get(self, request: Request) -> Response:
+        """The organisation profile (defaults until an admin saves one)."""
+        return Response(_policy_data(organisation.get_profile()))
+
+    @extend_schema(
+        request=OrganisationProfileSerializer,
+        responses={
+            200: PolicyResponseSerializer,
+            400: OpenApiResponse(description="Invalid profile; `errors` names each field"),
+        },
+    )
+    def put(self, request: Request) -> Response:
+        """Replace the organisation profile (admins); audited as ``policy.updated``."""
+        row = organisation.update_profile(request.data, acting_user=request.user)
+        return Response(_policy_data(row))

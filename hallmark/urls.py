@@ -6,11 +6,13 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from assets import review_views
 from assets import views as asset_views
 from assets.api import AssetViewSet
 from generation import views as generation_views
 from generation.api import GenerationViewSet
-from governance.api import AuditEventViewSet
+from governance import views as governance_views
+from governance.api import AuditEventViewSet, PolicyView
 from governance.provenance_api import AssetProvenanceView, VerifyUploadView
 from plugins.api import PluginViewSet
 
@@ -26,6 +28,15 @@ urlpatterns = [
     path("generate/", generation_views.generate, name="generate"),
     path("jobs/<uuid:job_id>/", generation_views.job_detail, name="job-detail-page"),
     path("jobs/<uuid:job_id>/progress/", generation_views.job_progress, name="job-progress"),
+    path("review/", review_views.review_queue, name="review-queue"),
+    path("assets/<uuid:asset_id>/review/", review_views.review_panel, name="asset-review-panel"),
+    path(
+        "assets/<uuid:asset_id>/review/<slug:action>/",
+        review_views.review_action,
+        name="asset-review-action",
+    ),
+    path("audit/", governance_views.audit_log, name="audit-log"),
+    path("audit/verify/", governance_views.audit_verify, name="audit-verify"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
@@ -36,6 +47,7 @@ urlpatterns = [
         name="asset-provenance",
     ),
     path("api/v1/provenance/verify/", VerifyUploadView.as_view(), name="provenance-verify"),
+    path("api/v1/policy/", PolicyView.as_view(), name="policy"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

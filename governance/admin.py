@@ -1,0 +1,69 @@
+"""Django admin: the organisation profile (saved through its service, so changes are audited)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.forms import ModelForm
+from django.http import HttpRequest
+
+from governance import organisation
+from governance.models import OrganisationProfile
+from plugins.sdk import RequestInvalid
+
+# Django's form and admin classes are generic only in the type stubs, not at run time.
+if TYPE_CHECKING:
+    _ProfileForm = ModelForm[OrganisationProfile]
+    _ProfileAdmin = admin.ModelAdmin[OrganisationProfile]
+else:
+    _ProfileForm = ModelForm
+    _ProfileAdmin = admin.ModelAdmin
+
+
+class OrganisationProfileForm(_ProfileForm):
+    """Validates the profile with the same rules as the API."""
+
+    class Meta:
+        model = OrganisationProfile
+        fields = ["commercial_use", "revenue_band", "enterprise_licenses"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        try:
+            organisation.clean_profile(
+                {
+                    "commercial_use": cleaned.get("commercial_use"),
+                    "revenue_band": cleaned.get("revenue_band"),
+                    "enterprise_licenses": cleaned.get("enterprise_licenses") or [],
+                }
+            )
+        except RequestInvalid as exc:
+            raise ValidationError({k: v for k, v in exc.errors.items()}) from None
+        return cleaned
+
+
+@admin.register(OrganisationProfile)
+class OrganisationProfileAdmin(_ProfileAdmin):
+    """One row; never deleted; every save goes through ``organisation.update_profile``."""
+
+    form = OrganisationProfileForm
+    list_display = ["__str__", "commercial_use", "revenue_band", "updated_at", "updated_by"]
+    readonly_fields = ["updated_at", "updated_by"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not OrganisationProfile.objects.exists() and super().has_add_permission(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: OrganisationProfile | None = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: OrganisationProfile, form: Any, change: bool) -> None:
+        organisation.update_profile(
+            {
+                "commercial_use": obj.commercial_use,
+                "revenue_band": obj.revenue_band,
+                "enterprise_licenses": list(obj.enterprise_licenses or []),
+            },
+            acting_user=request.user,
+        )
