@@ -1,0 +1,96 @@
+"""``manage.py register_weights <plugin_id> <folder> [--enable] [--user NAME]``.
+
+Checks that ``folder`` is a loadable pipeline folder for a local-weights plugin (the SD3.5
+plugins), fingerprints its weight files (which also fills the on-disk fingerprint cache, so the
+first job on a worker sharing this ``var/`` does not hash gigabytes), stores ``weights_path``
+through ``plugins.services.update_plugin`` (one audited change) and prints the fingerprint.
+
+The change is audited under the acting user: ``--user`` names an admin; without it, the
+earliest-created active superuser acts, and with no superuser the command asks for ``--user``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from governance import roles
+from plugins import registry, services
+from plugins.builtin.sd35 import SD35Plugin, WeightsFolderInvalid, resolve_pipeline_folder
+from plugins.sdk import ConfigInvalid, PluginError
+
+
+class Command(BaseCommand):
+    help = "Point a local-weights plugin at a weights folder (audited) and print its fingerprint."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("plugin_id", help="e.g. sd35-medium or sd35-large-turbo")
+        parser.add_argument(
+            "folder", help="pipeline folder, Hugging Face cache snapshot or repository folder"
+        )
+        parser.add_argument("--enable", action="store_true", help="also enable the plugin")
+        parser.add_argument(
+            "--user", default="", help="admin username recorded in the audit log (default: first superuser)"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        plugin_id: str = options["plugin_id"]
+        try:
+            entry = registry.get_entry(plugin_id)
+        except LookupError:
+            raise CommandError(f"No plugin {plugin_id!r} is installed.") from None
+        plugin_class = entry.plugin_class
+        if plugin_class is None:
+            raise CommandError(f"Plugin {plugin_id} is broken: {entry.error}")
+        if not issubclass(plugin_class, SD35Plugin):
+            raise CommandError(f"Plugin {plugin_id} does not load local weights (no weights_path setting).")
+        acting_user = self._acting_user(options["user"])
+
+        try:
+            folder = resolve_pipeline_folder(Path(options["folder"]).expanduser().absolute())
+        except WeightsFolderInvalid as exc:
+            raise CommandError(str(exc)) from None
+        current = services.state(plugin_id).config
+        # Keep the other settings (device, dtype...); store the resolved snapshot folder, so
+        # that a later download moving refs/main does not change the weights silently.
+        config = {**current, "weights_path": str(folder)}
+        try:
+            plugin = plugin_class(config)
+        except ConfigInvalid as exc:
+            raise CommandError(f"Invalid configuration: {exc}") from None
+        status = plugin.health()
+        if status.status == "red":
+            raise CommandError(status.message)
+        try:
+            identity = plugin.identity()
+        except PluginError as exc:
+            raise CommandError(str(exc)) from None
+
+        services.update_plugin(
+            plugin_id, acting_user=acting_user, config=config, enabled=True if options["enable"] else None
+        )
+        self.stdout.write(f"plugin={plugin_id}")
+        self.stdout.write(f"weights_path={folder}")
+        self.stdout.write(f"model={identity.model_name} {identity.model_version}")
+        self.stdout.write(f"fingerprint={identity.weights_fingerprint}")
+        self.stdout.write(f"health={status.status} {status.message}".rstrip())
+        if options["enable"]:
+            self.stdout.write("enabled=true")
+
+    @staticmethod
+    def _acting_user(username: str) -> Any:
+        users = get_user_model().objects
+        if username:
+            user = users.filter(username=username, is_active=True).first()
+            if user is None:
+                raise CommandError(f"No active user {username!r}.")
+            if not roles.has_role(user, roles.ADMIN):
+                raise CommandError(f"User {username!r} is not an admin.")
+            return user
+        user = users.filter(is_superuser=True, is_active=True).order_by("date_joined", "pk").first()
+        if user is None:
+            raise CommandError("No superuser exists: name the acting admin with --user.")
+        return user
