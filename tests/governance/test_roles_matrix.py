@@ -1,0 +1,325 @@
+"""The roles matrix: every API action and page called as every role (docs/roles.md).
+
+``MATRIX`` is the single table the parametrised test is driven from; ``test_docs_mirror_the_matrix``
+fails when docs/roles.md says anything else. Allowed means a 2xx answer (the setup makes each
+call valid); refused means 403 (API, and pages for a logged-in user without the role). A user
+with no role is refused everything but the public rows; anonymous callers get 401/403 from the
+API and a redirect to the login page from pages.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from rest_framework.test import APIClient
+
+from assets import review
+from generation import services as generation_services
+from governance.services import record_event
+from tests.conftest import ROOT
+from tests.governance.audit_helpers import fast_passwords, make_asset  # noqa: F401
+
+Y, N = True, False
+ROLES = ("viewer", "creator", "reviewer", "admin")
+
+# action, method, path, setup, body, viewer, creator, reviewer, admin, public
+# setup: which objects the call needs; {asset}/{job}/{seq} in the path are filled from it.
+MATRIX = [
+    ("list generations", "GET", "/api/v1/generations/", None, None, Y, Y, Y, Y),
+    (
+        "submit a generation",
+        "POST",
+        "/api/v1/generations/",
+        None,
+        {"plugin": "procedural", "prompt": "matrix"},
+        N,
+        Y,
+        N,
+        Y,
+    ),
+    ("show a generation", "GET", "/api/v1/generations/{job}/", "job", None, Y, Y, Y, Y),
+    ("cancel a generation", "POST", "/api/v1/generations/{job}/cancel/", "job", None, N, Y, N, Y),
+    ("list assets", "GET", "/api/v1/assets/", "draft", None, Y, Y, Y, Y),
+    ("show an asset", "GET", "/api/v1/assets/{asset}/", "draft", None, Y, Y, Y, Y),
+    ("download an asset's file", "GET", "/api/v1/assets/{asset}/file/", "draft", None, Y, Y, Y, Y),
+    ("check an asset's provenance", "GET", "/api/v1/assets/{asset}/provenance/", "draft", None, Y, Y, Y, Y),
+    (
+        "export an approved asset for use",
+        "GET",
+        "/api/v1/assets/{asset}/export/",
+        "approved",
+        None,
+        Y,
+        Y,
+        Y,
+        Y,
+    ),
+    ("download an evidence pack", "GET", "/api/v1/assets/{asset}/evidence/", "draft", None, N, N, Y, Y),
+    (
+        "submit an asset for review",
+        "POST",
+        "/api/v1/assets/{asset}/submit-for-review/",
+        "draft",
+        None,
+        N,
+        Y,
+        N,
+        Y,
+    ),
+    ("approve an asset", "POST", "/api/v1/assets/{asset}/approve/", "in_review", None, N, N, Y, Y),
+    (
+        "reject an asset",
+        "POST",
+        "/api/v1/assets/{asset}/reject/",
+        "in_review",
+        {"reason": "matrix"},
+        N,
+        N,
+        Y,
+        Y,
+    ),
+    ("archive an asset", "POST", "/api/v1/assets/{asset}/archive/", "approved", None, N, N, Y, Y),
+    (
+        "place or release a legal hold",
+        "POST",
+        "/api/v1/assets/{asset}/legal-hold/",
+        "draft",
+        {"hold": True, "reason": "matrix"},
+        N,
+        N,
+        Y,
+        Y,
+    ),
+    ("delete an asset", "DELETE", "/api/v1/assets/{asset}/", "draft", None, N, Y, N, Y),
+    ("list plugins", "GET", "/api/v1/plugins/", None, None, Y, Y, Y, Y),
+    ("show a plugin", "GET", "/api/v1/plugins/procedural/", None, None, Y, Y, Y, Y),
+    (
+        "enable, disable or configure a plugin",
+        "PATCH",
+        "/api/v1/plugins/procedural/",
+        None,
+        {"enabled": True},
+        N,
+        N,
+        N,
+        Y,
+    ),
+    ("list audit events", "GET", "/api/v1/audit/", "event", None, N, N, Y, Y),
+    ("show an audit event", "GET", "/api/v1/audit/{seq}/", "event", None, N, N, Y, Y),
+    ("export the audit trail", "GET", "/api/v1/audit/export/", "event", None, N, N, Y, Y),
+    ("read the licence policy", "GET", "/api/v1/policy/", None, None, Y, Y, Y, Y),
+    (
+        "change the licence policy",
+        "PUT",
+        "/api/v1/policy/",
+        None,
+        {"commercial_use": True, "revenue_band": "1m_to_10m", "enterprise_licenses": []},
+        N,
+        N,
+        N,
+        Y,
+    ),
+    ("verify any image's provenance", "POST", "/api/v1/provenance/verify/", "upload", None, Y, Y, Y, Y),
+    ("OpenAPI schema", "GET", "/api/schema/", None, None, Y, Y, Y, Y),
+    ("library page", "GET", "/", "draft", None, Y, Y, Y, Y),
+    ("asset page", "GET", "/assets/{asset}/", "draft", None, Y, Y, Y, Y),
+    ("asset review panel", "GET", "/assets/{asset}/review/", "draft", None, Y, Y, Y, Y),
+    ("generate page", "GET", "/generate/", None, None, N, Y, N, Y),
+    ("job page", "GET", "/jobs/{job}/", "job", None, Y, Y, Y, Y),
+    ("job progress panel", "GET", "/jobs/{job}/progress/", "job", None, Y, Y, Y, Y),
+    ("review queue page", "GET", "/review/", "in_review", None, N, N, Y, Y),
+    ("audit log page", "GET", "/audit/", "event", None, N, N, Y, Y),
+    ("verify the chain from the audit page", "POST", "/audit/verify/", "event", None, N, N, Y, Y),
+    ("API docs page", "GET", "/api/docs/", None, None, Y, Y, Y, Y),
+]
+# Rows anyone may call, even without logging in.
+PUBLIC = {"OpenAPI schema", "API docs page"}
+# The web pages (session login); every other row is the API (token).
+PAGES = {
+    "/",
+    "/assets/{asset}/",
+    "/assets/{asset}/review/",
+    "/generate/",
+    "/jobs/{job}/",
+    "/jobs/{job}/progress/",
+    "/review/",
+    "/audit/",
+    "/audit/verify/",
+}
+
+
+def cells():
+    for row in MATRIX:
+        action, method, path, setup, body, *allowed = row
+        for role, ok in zip(ROLES, allowed, strict=True):
+            yield pytest.param(action, method, path, setup, body, role, ok, id=f"{action} | {role}")
+        for role in ("nobody", "anonymous"):
+            yield pytest.param(
+                action, method, path, setup, body, role, action in PUBLIC, id=f"{action} | {role}"
+            )
+
+
+def prepare(setup: str | None, users) -> dict[str, object]:
+    """The objects a call needs; assets are requested by the creator (carl)."""
+    values: dict[str, object] = {}
+    if setup in ("draft", "in_review", "approved"):
+        asset = make_asset(users["creator"])
+        if setup in ("in_review", "approved"):
+            review.submit_for_review(asset.pk, acting_user=users["creator"])
+        if setup == "approved":
+            review.approve(asset.pk, acting_user=users["reviewer"])
+        values.update(asset=asset.pk, job=asset.job_id)
+    elif setup == "job":
+        job, _ = generation_services.submit(
+            acting_user=users["creator"], plugin_id="procedural", fields={"prompt": "queued"}
+        )
+        values["job"] = job.pk
+    elif setup == "event":
+        values["seq"] = record_event(
+            "test.event", acting_user=users["admin"], target=("tests.thing", "1")
+        ).seq
+    elif setup == "upload":
+        values["upload"] = make_asset(users["creator"])
+    return values
+
+
+def call(client, method: str, url: str, body, values):
+    if "upload" in values:
+        asset = values["upload"]
+        data = asset.file.storage.open(asset.file.name).read()
+        upload = SimpleUploadedFile("image.png", data, "image/png")
+        return client.post(url, {"file": upload}, format="multipart")
+    if body is None:
+        return getattr(client, method.lower())(url)
+    return getattr(client, method.lower())(url, body, format="json")
+
+
+@pytest.mark.parametrize(("action", "method", "path", "setup", "body", "role", "allowed"), list(cells()))
+def test_roles_matrix(
+    action, method, path, setup, body, role, allowed, users, client_for, procedural
+) -> None:
+    values = prepare(setup, users)
+    url = path.format(**{k: v for k, v in values.items() if k != "upload"})
+    page = path in PAGES
+    if role == "anonymous":
+        client = Client() if page else APIClient()
+    elif page:
+        client = Client()
+        client.force_login(users[role])
+    else:
+        client = client_for(role)
+    response = call(client, method, url, body, values)
+    status = response.status_code
+    if allowed:
+        assert 200 <= status < 300, (
+            f"{role} should be allowed to {action}: {status} {response.content[:300]!r}"
+        )
+    elif role == "anonymous":
+        if page:
+            assert status == 302 and response["Location"].startswith("/accounts/login/"), status
+        else:
+            assert status in (401, 403), status
+    else:
+        assert status == 403, f"{role} should be refused {action}: {status} {response.content[:300]!r}"
+
+
+def test_docs_mirror_the_matrix() -> None:
+    """docs/roles.md's table and MATRIX say the same, row for row and cell for cell."""
+    text = (ROOT / "docs" / "roles.md").read_text(encoding="utf-8")
+    documented = []
+    for line in text.splitlines():
+        cols = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cols) == 7 and cols[1].startswith("`") and cols[2] in ("✓", "✗"):
+            method, _, path = cols[1].strip("`").partition(" ")
+            documented.append((cols[0], method, path, *[c == "✓" for c in cols[2:6]]))
+    expected = [(a, m, p, *allowed) for a, m, p, _setup, _body, *allowed in MATRIX]
+    assert documented == expected
+    assert len({row[0] for row in MATRIX}) == len(MATRIX)  # action names are unique
+
+
+def test_every_route_is_in_the_matrix() -> None:
+    """A new API route or page must be added to the matrix (and docs/roles.md)."""
+    from django.urls import get_resolver
+
+    def walk(patterns, prefix=""):
+        for pattern in patterns:
+            if hasattr(pattern, "url_patterns"):
+                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            else:
+                yield prefix + str(pattern.pattern)
+
+    # The matrix calls the procedural plugin; the route takes any plugin id.
+    covered = {re.sub(r"\{\w+\}", "X", p).replace("/procedural/", "/X/") for _, _, p, *_ in MATRIX}
+    missing = []
+    for route in walk(get_resolver().url_patterns):
+        if (
+            route.startswith(("admin/", "accounts/"))
+            or "(?P<format>" in route
+            or route.endswith("<drf_format_suffix:format>")
+        ):
+            continue
+        normal = "/" + route.replace("^", "").replace("$", "")
+        normal = re.sub(r"\(\?P<\w+>[^)]*\)|<[^>]+>", "X", normal)
+        if normal in ("/api/v1/", "/assets/X/review/X/"):  # the API root; the page buttons' target
+            continue
+        if normal not in covered:
+            missing.append(normal)
+    assert missing == []
+
+
+# --- the statements the roles promise, spelled out ---------------------------------------------
+
+
+def test_viewers_cannot_generate_or_change_plugins(client_for, procedural) -> None:
+    viewer = client_for("viewer")
+    assert (
+        viewer.post(
+            "/api/v1/generations/", {"plugin": "procedural", "prompt": "x"}, format="json"
+        ).status_code
+        == 403
+    )
+    assert viewer.patch("/api/v1/plugins/procedural/", {"enabled": False}, format="json").status_code == 403
+
+
+def test_creators_cannot_approve_their_own_assets_even_as_reviewers(client_for, users) -> None:
+    from django.contrib.auth.models import Group
+
+    asset = make_asset(users["creator"])
+    review.submit_for_review(asset.pk, acting_user=users["creator"])
+    assert client_for("creator").post(f"/api/v1/assets/{asset.pk}/approve/").status_code == 403
+    users["creator"].groups.add(Group.objects.get_or_create(name="reviewer")[0])  # now both roles
+    response = client_for("creator").post(f"/api/v1/assets/{asset.pk}/approve/")
+    assert response.status_code == 403 and "Four eyes" in response.json()["detail"]
+
+
+def test_reviewers_approve_other_peoples_assets(client_for, users) -> None:
+    asset = make_asset(users["creator"])
+    review.submit_for_review(asset.pk, acting_user=users["creator"])
+    response = client_for("reviewer").post(f"/api/v1/assets/{asset.pk}/approve/")
+    assert response.status_code == 200 and response.json()["status"] == "approved"
+
+
+def test_only_admins_change_plugins(client_for, procedural) -> None:
+    for role in ("viewer", "creator", "reviewer", "nobody"):
+        assert (
+            client_for(role)
+            .patch("/api/v1/plugins/procedural/", {"enabled": False}, format="json")
+            .status_code
+            == 403
+        )
+    response = client_for("admin").patch("/api/v1/plugins/procedural/", {"enabled": False}, format="json")
+    assert response.status_code == 200 and response.json()["enabled"] is False
+
+
+def test_viewers_cannot_read_the_audit_log(client, client_for, users) -> None:
+    record_event("test.event", acting_user=users["admin"], target=("tests.thing", "1"))
+    viewer = client_for("viewer")
+    assert viewer.get("/api/v1/audit/").status_code == 403
+    assert viewer.get("/api/v1/audit/1/").status_code == 403
+    assert viewer.get("/api/v1/audit/export/").status_code == 403
+    client.force_login(users["viewer"])
+    assert client.get("/audit/").status_code == 403
+    assert b'href="/audit/"' not in client.get("/").content
