@@ -20,7 +20,7 @@ from governance import organisation
 from governance.export import ExportScope, export_lines, parse_bound
 from governance.models import AuditEvent, OrganisationProfile, RevenueBand
 from governance.permissions import IsAdmin, IsReviewer, IsViewer
-from hallmark.api import invalid
+from hallmark.api import UTCDateTimeFilter, invalid
 
 
 class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):
@@ -50,8 +50,8 @@ class AuditEventFilter(django_filters.FilterSet):
     target_type = django_filters.CharFilter()
     target_id = django_filters.CharFilter()
     actor = django_filters.CharFilter()
-    after = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="gte")
-    before = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="lt")
+    after = UTCDateTimeFilter(field_name="at", lookup_expr="gte")
+    before = UTCDateTimeFilter(field_name="at", lookup_expr="lt")
 
     class Meta:
         model = AuditEvent
@@ -127,8 +127,8 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet[AuditEvent]):
             missing = "target_id" if target_type else "target_type"
             errors[missing] = ["target_type and target_id go together."]
         for name, value in (("target_type", target_type), ("target_id", target_id)):
-            if len(value) > 64:
-                errors[name] = ["Must be at most 64 characters."]
+            if len(value) > 64 or "\x00" in value:
+                errors[name] = ["Must be at most 64 characters, without NUL characters."]
         if errors:
             return invalid(errors, "Invalid export range.")
         scope = ExportScope(

@@ -33,7 +33,8 @@ def _filtered(request: HttpRequest) -> tuple[QuerySet[AuditEvent], dict[str, str
     values: dict[str, str] = {}
     errors: dict[str, str] = {}
     for name, limit in _TEXT_FILTERS.items():
-        value = request.GET.get(name, "").strip()[:limit]
+        # NUL never occurs in stored values, and PostgreSQL refuses it in a query.
+        value = request.GET.get(name, "").replace("\x00", "").strip()[:limit]
         values[name] = value
         if value:
             events = events.filter(**{name: value})

@@ -226,6 +226,8 @@ def test_api_export_is_refused_to_other_roles(events, client_for, role) -> None:
         ({"before": "2026-13-45"}, "before"),
         ({"target_type": "assets.asset"}, "target_id"),
         ({"target_id": "123"}, "target_type"),
+        ({"target_type": "assets.asset\x00", "target_id": "1"}, "target_type"),
+        ({"target_type": "assets.asset", "target_id": "1" * 65}, "target_id"),
     ],
 )
 def test_api_export_names_the_bad_parameter(events, client_for, params, field) -> None:
