@@ -15,6 +15,7 @@ from assets.models import Asset, AssetStatus
 from assets.review_api import ReviewActionsMixin
 from assets.search import search_prompts
 from assets.serializers import AssetSerializer
+from hallmark.api import UTCDateTimeFilter
 
 
 class AssetFilter(django_filters.FilterSet):
@@ -22,8 +23,8 @@ class AssetFilter(django_filters.FilterSet):
 
     plugin = django_filters.CharFilter(field_name="plugin_id")
     created_by = django_filters.CharFilter(field_name="created_by__username")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UTCDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UTCDateTimeFilter(field_name="created_at", lookup_expr="lt")
     status = django_filters.ChoiceFilter(choices=AssetStatus.choices)
     search = django_filters.CharFilter(method="filter_search", max_length=500)
 

@@ -25,8 +25,9 @@ def _require_viewer(request: HttpRequest) -> None:
 def library(request: HttpRequest) -> HttpResponse:
     """Thumbnail grid, newest first, with a prompt search box and a plugin filter."""
     _require_viewer(request)
-    query = request.GET.get("q", "")[:500]
-    plugin = request.GET.get("plugin", "")[:63]
+    # NUL can be in a URL but not in a PostgreSQL query: drop it rather than fail the page.
+    query = request.GET.get("q", "").replace("\x00", "")[:500]
+    plugin = request.GET.get("plugin", "").replace("\x00", "")[:63]
     # Soft-deleted assets leave every list and page (assets.review).
     assets = (
         Asset.objects.filter(deleted_at__isnull=True)

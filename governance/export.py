@@ -169,4 +169,10 @@ def parse_bound(value: str) -> datetime:
         moment = None
     if moment is None:
         raise ValueError("Must be an ISO 8601 date or date-time, e.g. 2026-01-31T12:00:00Z.")
-    return moment if timezone.is_aware(moment) else moment.replace(tzinfo=UTC)
+    if not timezone.is_aware(moment):
+        return moment.replace(tzinfo=UTC)
+    # In UTC: PostgreSQL refuses UTC offsets beyond +-15:59 that Python accepts (up to +-23:59).
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("Out of the supported range of dates.") from None

@@ -6,10 +6,14 @@ input is a 4xx naming the field, never a 500.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+import django_filters
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from django_filters.fields import IsoDateTimeField
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
@@ -24,6 +28,30 @@ class StandardPagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+
+class UTCDateTimeField(IsoDateTimeField):
+    """An ISO 8601 date-time, converted to UTC.
+
+    Python accepts UTC offsets up to +-23:59 but PostgreSQL refuses those beyond +-15:59, and
+    a moment near year 1 or 9999 can leave the calendar once shifted: either would be a 500
+    at query time, so both are settled here, as a 400 naming the parameter.
+    """
+
+    def to_python(self, value: Any) -> datetime | None:
+        moment = super().to_python(value)
+        if moment is None:
+            return None
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:
+            raise DjangoValidationError("Out of the supported range of dates.", code="invalid") from None
+
+
+class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """``IsoDateTimeFilter`` whose value is always a UTC moment the database accepts."""
+
+    field_class = UTCDateTimeField
 
 
 class Conflict(exceptions.APIException):

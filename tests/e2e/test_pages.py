@@ -170,6 +170,10 @@ def test_viewer_sees_no_generate_link_and_is_refused_the_form(
     assert nav.get_by_role("link", name="Generate").count() == 0
     response = s.goto("/generate/")
     assert response.status == 403
+    # A NUL typed into the URL is dropped, not passed to the database (a 500 on PostgreSQL).
+    response = s.goto("/?q=sea%00&plugin=%00")
+    assert response.status == 200
+    assert s.page.get_by_role("searchbox", name="Search prompts").input_value() == "sea"
 
     creator = open_session()
     creator.login("carl")
