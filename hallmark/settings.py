@@ -200,6 +200,10 @@ if CELERY_BROKER_URL.startswith("filesystem"):
             "processed_folder": str(BROKER_DIR / "processed"),
             "control_folder": str(BROKER_DIR / "control"),
             "store_processed": False,
+            # The filesystem transport polls its folder; kombu's default of 1 s put most of a
+            # second of queue wait on every job (docs/benchmarks.md, job overhead). A listing
+            # every 50 ms costs an idle worker next to nothing.
+            "polling_interval": float(os.environ.get("HALLMARK_BROKER_POLL_INTERVAL", "0.05")),
         }
     )
 CELERY_TASK_ALWAYS_EAGER = False
