@@ -48,6 +48,7 @@ def _panel_context(request: HttpRequest, asset: Asset, **extra: Any) -> dict[str
         "can_hold": roles.has_role(request.user, roles.REVIEWER),
         "last_review": last,
         "purpose": purpose,
+        "purpose_label": purpose.replace("_", "-"),
         "violations": violations,
         **extra,
     }

@@ -229,3 +229,14 @@ def test_export_needs_an_approved_asset_and_a_known_purpose(client_for, users) -
     asset = approved(users)
     response = client_for("creator").get(f"/api/v1/assets/{asset.pk}/export/", {"purpose": "resale"})
     assert response.status_code == 400 and "purpose" in response.json()["errors"]
+
+
+def test_review_panel_shows_the_broken_rule_instead_of_the_approve_button(client, users) -> None:
+    asset = make_asset(users["creator"], license=SD35_COMMUNITY)
+    review.submit_for_review(asset.pk, acting_user=users["creator"])
+    client.force_login(users["reviewer"])
+    assert b">Approve<" in client.get(f"/assets/{asset.pk}/review/").content
+    set_profile(users, revenue_band="over_10m")
+    panel = client.get(f"/assets/{asset.pk}/review/").content
+    assert b"revenue_ceiling_exceeded" in panel and b">Approve<" not in panel
+    assert b">Reject<" in panel  # rejecting is still possible
