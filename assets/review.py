@@ -121,6 +121,25 @@ def enforce_policy(asset: Asset, purpose: str | None = None) -> str:
     return chosen
 
 
+def export_for_use(asset_id: Any, *, acting_user: User, purpose: str | None = None) -> tuple[Asset, str]:
+    """Release an approved asset for use outside Hallmark: checks the licence policy for the
+    purpose (``PolicyRefused``) and audits the export as ``asset.exported``. Returns the asset
+    and the purpose checked; the caller sends the file with its licence and attribution."""
+    asset = live_assets().get(pk=asset_id)
+    if asset.status != AssetStatus.APPROVED:
+        raise TransitionNotAllowed(
+            f"Only approved assets can be exported for use; this one is {asset.status}."
+        )
+    chosen = enforce_policy(asset, purpose)
+    record_event(
+        "asset.exported",
+        acting_user=acting_user,
+        target=asset,
+        data={"purpose": chosen, "sha256": asset.sha256, "license": (asset.license or {}).get("spdx_id", "")},
+    )
+    return asset, chosen
+
+
 def _locked(asset_id: Any) -> Asset:
     # Raises Asset.DoesNotExist for unknown and soft-deleted assets alike.
     return live_assets().select_for_update().get(pk=asset_id)

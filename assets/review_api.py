@@ -24,7 +24,6 @@ from assets.models import Asset
 from assets.serializers import AssetSerializer
 from governance import policy
 from governance.permissions import IsReviewer, IsViewer
-from governance.services import record_event
 from hallmark.api import Conflict, invalid
 
 _Row = TypeVar("_Row")
@@ -185,22 +184,12 @@ class ReviewActionsMixin(viewsets.GenericViewSet[Asset]):
         purpose = request.query_params.get("purpose") or None
         if purpose is not None and purpose not in policy.PURPOSES:
             return invalid({"purpose": [f"Must be one of {', '.join(policy.PURPOSES)}."]})
-        if asset.status != "approved":
-            raise Conflict(f"Only approved assets can be exported for use; this one is {asset.status}.")
         try:
-            chosen = review.enforce_policy(asset, purpose)
+            asset, _ = review.export_for_use(asset.pk, acting_user=request.user, purpose=purpose)
+        except review.TransitionNotAllowed as exc:
+            raise Conflict(str(exc)) from None
         except review.PolicyRefused as exc:
             return _policy_refused(exc)
-        record_event(
-            "asset.exported",
-            acting_user=request.user,
-            target=asset,
-            data={
-                "purpose": chosen,
-                "sha256": asset.sha256,
-                "license": (asset.license or {}).get("spdx_id", ""),
-            },
-        )
         name = str(asset.file.name)
         response = FileResponse(
             asset.file.storage.open(name, "rb"),
