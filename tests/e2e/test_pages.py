@@ -85,6 +85,7 @@ def test_creator_generates_watches_progress_and_finds_the_asset(
 
     asset = Asset.objects.get(job_id=job_id)
     assert _image_loaded(page, "#job-progress img") == 128
+    page.screenshot(path=str(tmp_path / "job.png"), full_page=True)
 
     with page.expect_navigation():
         panel.locator("img").first.click()
