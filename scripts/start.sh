@@ -8,7 +8,9 @@ PORT=${HALLMARK_PORT:-8000}
 export HALLMARK_PORT=$PORT
 PY=.venv/bin/python
 $PY manage.py migrate --noinput -v 0
-$PY manage.py provenance_init --if-missing >/dev/null 2>&1 || true
+$PY manage.py provenance_init --if-missing >/dev/null
+# A signed checkpoint of the audit chain at every start (the first start makes the key).
+$PY manage.py audit_checkpoint --init-key >/dev/null 2>&1 || $PY manage.py audit_checkpoint >/dev/null
 mkdir -p var
 creds=$($PY manage.py bootstrap_demo --password-file var/admin-password.txt)
 token=$(sed -n 's/^token=//p' <<<"$creds")

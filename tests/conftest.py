@@ -104,9 +104,13 @@ def all_plugin_queues() -> list[str]:
 @pytest.fixture
 def celery_worker(transactional_db: None) -> Iterator[Any]:
     """A real Celery worker (in this process, solo pool) on the configured broker, serving
-    every plugin queue. Tests using it commit for real, so the worker sees their rows."""
+    every plugin queue. Tests using it commit for real (transactional_db), so the worker sees
+    their rows. Queues are purged first so that messages left by earlier tests do not run
+    against this test's data. (One worker per test: a session-wide worker would also take the
+    jobs meant for the worker processes that crash tests start.)"""
     from celery.contrib.testing.worker import start_worker
 
+    from generation.services import drain_background_stores
     from hallmark.celery import app
 
     queues = all_plugin_queues()
@@ -118,6 +122,8 @@ def celery_worker(transactional_db: None) -> Iterator[Any]:
         app, pool="solo", concurrency=1, perform_ping_check=False, queues=queues, shutdown_timeout=30
     ) as worker:
         yield worker
+        # Let the storage thread finish before the database is flushed under it.
+        drain_background_stores()
 
 
 def database_url_for_subprocess() -> str:

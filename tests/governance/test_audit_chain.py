@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 import pytest
@@ -21,7 +22,7 @@ def test_chain_links_each_event_to_the_previous(db) -> None:
     events = _events(3)
     assert [e.seq for e in events] == [1, 2, 3]
     assert events[0].prev_hash == GENESIS_HASH
-    for previous, event in zip(events, events[1:], strict=False):
+    for previous, event in itertools.pairwise(events):
         assert event.prev_hash == previous.hash
     stored = AuditEvent.objects.get(seq=2)
     body = event_body(
