@@ -53,12 +53,30 @@ class AssetViewSet(ReviewActionsMixin, viewsets.ReadOnlyModelViewSet[Asset]):
     @action(detail=True, methods=["get"], url_path="file", url_name="file")
     def file(self, request: Request, pk: str | None = None) -> FileResponse:
         """The stored file, exactly as hashed in ``sha256``."""
+        return _original_file(self.get_object())
+
+    @extend_schema(
+        responses={
+            (200, "image/webp"): OpenApiResponse(OpenApiTypes.BINARY, description="A 256 px WebP rendition")
+        }
+    )
+    @action(detail=True, methods=["get"], url_path="thumbnail", url_name="thumbnail")
+    def thumbnail(self, request: Request, pk: str | None = None) -> FileResponse:
+        """A small WebP rendition for grids (the original file when an asset has none)."""
         asset = self.get_object()
-        name = str(asset.file.name)
-        handle = asset.file.storage.open(name, "rb")
-        response = FileResponse(handle, content_type=asset.mime_type)
-        response["Content-Length"] = str(asset.byte_size)
-        response["Content-Disposition"] = f'inline; filename="{asset.pk}.{name.rsplit(".", 1)[-1]}"'
-        response["ETag"] = f'"{asset.sha256}"'
+        if not asset.thumbnail:
+            return _original_file(asset)
+        name = str(asset.thumbnail.name)
+        response = FileResponse(asset.thumbnail.storage.open(name, "rb"), content_type="image/webp")
         response["Cache-Control"] = "private, max-age=31536000, immutable"
         return response
+
+
+def _original_file(asset: Asset) -> FileResponse:
+    name = str(asset.file.name)
+    response = FileResponse(asset.file.storage.open(name, "rb"), content_type=asset.mime_type)
+    response["Content-Length"] = str(asset.byte_size)
+    response["Content-Disposition"] = f'inline; filename="{asset.pk}.{name.rsplit(".", 1)[-1]}"'
+    response["ETag"] = f'"{asset.sha256}"'
+    response["Cache-Control"] = "private, max-age=31536000, immutable"
+    return response

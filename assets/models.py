@@ -29,6 +29,7 @@ class Asset(models.Model):
     job = models.ForeignKey("generation.GenerationJob", on_delete=models.PROTECT, related_name="assets")
     index_in_job = models.PositiveSmallIntegerField(default=0)
     file = models.FileField(max_length=255)
+    thumbnail = models.FileField(max_length=255, blank=True, help_text="A 256 px WebP rendition for grids.")
     sha256 = models.CharField(max_length=64, db_index=True)
     pixel_sha256 = models.CharField(max_length=64, db_index=True)
     byte_size = models.PositiveBigIntegerField()

@@ -24,6 +24,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import models, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from assets.models import Asset, AssetStatus
@@ -342,9 +343,12 @@ def purge_deleted(*, now: datetime | None = None, retention_days: int | None = N
                 },
             )
             storage = asset.file.storage
+            thumbnail = str(asset.thumbnail.name or "")
             asset.delete()
             if not shared:
                 transaction.on_commit(_file_remover(storage, name, report))
+            if thumbnail:
+                transaction.on_commit(_file_remover(storage, thumbnail, report))
             report.purged.append(str(asset_id))
     return report
 
@@ -352,7 +356,8 @@ def purge_deleted(*, now: datetime | None = None, retention_days: int | None = N
 def _file_remover(storage: Any, name: str, report: PurgeReport) -> Callable[[], None]:
     def remove() -> None:
         # Content addressed: a new asset with the same bytes may have appeared meanwhile.
-        if not Asset.objects.filter(file=name).exists() and storage.exists(name):
+        in_use = Asset.objects.filter(Q(file=name) | Q(thumbnail=name)).exists()
+        if not in_use and storage.exists(name):
             storage.delete(name)
             report.files_deleted.append(name)
 

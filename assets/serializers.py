@@ -27,6 +27,7 @@ class AssetSerializer(serializers.ModelSerializer[Asset]):
     model = serializers.SerializerMethodField()
     created_by = serializers.CharField(source="created_by.username")
     file = serializers.SerializerMethodField()
+    thumbnail = serializers.SerializerMethodField()
     job = serializers.UUIDField(source="job_id")
 
     class Meta:
@@ -55,6 +56,7 @@ class AssetSerializer(serializers.ModelSerializer[Asset]):
             "created_by",
             "created_at",
             "file",
+            "thumbnail",
         ]
         read_only_fields = fields
 
@@ -69,7 +71,13 @@ class AssetSerializer(serializers.ModelSerializer[Asset]):
         }
 
     def get_file(self, asset: Asset) -> str:
-        path = reverse("asset-file", kwargs={"pk": asset.pk})
+        return self._url("asset-file", asset)
+
+    def get_thumbnail(self, asset: Asset) -> str:
+        return self._url("asset-thumbnail", asset)
+
+    def _url(self, name: str, asset: Asset) -> str:
+        path = reverse(name, kwargs={"pk": asset.pk})
         request = self.context.get("request")
         return request.build_absolute_uri(path) if request is not None else path
 

@@ -467,7 +467,7 @@ def _store(
     prepared = asset_services.prepare(
         job, result.images, identity=identity, license=license, is_ai_model=is_ai_model
     )
-    names = [p.storage_name for p in prepared]
+    names = [name for item in prepared for name in item.file_names]
     # Record the names before writing, so that a worker taking over after a crash can remove them.
     with transaction.atomic():
         locked = GenerationJob.objects.select_for_update().get(pk=job.pk)

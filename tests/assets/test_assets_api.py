@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from PIL import Image
 
 from assets.models import Asset
 from generation import services
@@ -90,6 +92,10 @@ def test_detail_carries_identity_licence_and_a_downloadable_file(client_for, lib
     download = client.get(asset["file"])
     assert download.status_code == 200 and download["Content-Type"] == "image/png"
     assert hashlib.sha256(b"".join(download.streaming_content)).hexdigest() == asset["sha256"]
+    thumbnail = client.get(asset["thumbnail"])
+    assert thumbnail.status_code == 200 and thumbnail["Content-Type"] == "image/webp"
+    rendition = Image.open(io.BytesIO(b"".join(thumbnail.streaming_content)))
+    assert rendition.format == "WEBP" and max(rendition.size) <= 256
 
 
 def test_assets_need_a_role(client_for, library) -> None:

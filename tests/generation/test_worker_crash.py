@@ -54,7 +54,8 @@ def test_sigkilled_worker_job_completes_once_on_a_new_worker(worker_process, use
     assert AuditEvent.objects.filter(action="generation.succeeded", target_id=str(job.pk)).count() == 1
 
     stored = _files_under(Path(settings.MEDIA_ROOT))
-    assert sorted(Path(settings.MEDIA_ROOT, a.file.name) for a in assets) == stored, "orphan or missing files"
+    expected = sorted(Path(settings.MEDIA_ROOT, name) for a in assets for name in (a.file.name, a.thumbnail.name))
+    assert expected == stored, "orphan or missing files"
     assert not [p for p in stored if p.name.startswith(".incoming-")]
 
 
@@ -76,17 +77,19 @@ def test_crash_after_files_were_written_leaves_no_orphan(worker_process, users, 
     prepared = asset_services.prepare(
         claimed, result.images, identity=plugin.identity().as_dict(), license=plugin.license.as_dict(), is_ai_model=False
     )
-    GenerationJob.objects.filter(pk=job.pk).update(pending_files=[p.storage_name for p in prepared], heartbeat_at=None)
+    GenerationJob.objects.filter(pk=job.pk).update(pending_files=prepared[0].file_names, heartbeat_at=None)
     asset_services.write_files(prepared)
-    orphan = Path(settings.MEDIA_ROOT, prepared[0].storage_name)
-    assert orphan.exists()
+    orphans = [Path(settings.MEDIA_ROOT, name) for name in prepared[0].file_names]
+    assert all(orphan.exists() for orphan in orphans)
 
     worker_process(["gen.procedural"], **FAST_RECOVERY)
     finished = wait_for(lambda: (j := GenerationJob.objects.get(pk=job.pk)).is_terminal and j, timeout=120)
     assert finished.status == "succeeded"
-    assert not orphan.exists()
+    assert not any(orphan.exists() for orphan in orphans)
     asset = Asset.objects.get(job=job)
-    assert _files_under(Path(settings.MEDIA_ROOT)) == [Path(settings.MEDIA_ROOT, asset.file.name)]
+    assert _files_under(Path(settings.MEDIA_ROOT)) == sorted(
+        Path(settings.MEDIA_ROOT, name) for name in (asset.file.name, asset.thumbnail.name)
+    )
 
 
 def test_poison_job_stops_after_max_attempts(users, procedural, db) -> None:

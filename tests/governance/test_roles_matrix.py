@@ -45,6 +45,7 @@ MATRIX = [
     ("list assets", "GET", "/api/v1/assets/", "draft", None, Y, Y, Y, Y),
     ("show an asset", "GET", "/api/v1/assets/{asset}/", "draft", None, Y, Y, Y, Y),
     ("download an asset's file", "GET", "/api/v1/assets/{asset}/file/", "draft", None, Y, Y, Y, Y),
+    ("download an asset's thumbnail", "GET", "/api/v1/assets/{asset}/thumbnail/", "draft", None, Y, Y, Y, Y),
     ("check an asset's provenance", "GET", "/api/v1/assets/{asset}/provenance/", "draft", None, Y, Y, Y, Y),
     (
         "export an approved asset for use",
