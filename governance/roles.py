@@ -49,5 +49,6 @@ def has_role(user: AbstractBaseUser | AnonymousUser | None, role: str) -> bool:
 
 
 def roles_context(request: HttpRequest) -> dict[str, Any]:
-    """Template context processor: ``roles`` is the set of the current user's roles."""
-    return {"roles": roles_of(getattr(request, "user", None))}
+    """Template context processor: ``roles`` lists the current user's roles in a stable order."""
+    held = roles_of(getattr(request, "user", None))
+    return {"roles": [role for role in ROLES if role in held]}
