@@ -78,17 +78,36 @@ def record_event(
 
 
 def verify_audit_chain() -> ChainReport:
-    """Walk the whole chain in the database; also compare its end with the chain head row."""
-    rows = AuditEvent.objects.order_by("seq").values(
-        "seq", "at", "actor", "actor_id", "action", "target_type", "target_id", "data", "prev_hash", "hash"
+    """Walk the chain up to the chain head and compare its end with the head row.
+
+    The head is read first and only events up to its seq are walked: an event recorded while
+    the walk runs lies beyond that head and is not part of this check. Reading the head after
+    the walk instead would see a newer head than the events walked and report a missing event
+    that is merely new.
+    """
+    head = AuditChainHead.objects.filter(id=1).values("seq", "hash").first()
+    rows = AuditEvent.objects.order_by("seq")
+    if head is not None:
+        rows = rows.filter(seq__lte=head["seq"])
+    report = verify_events(
+        rows.values(
+            "seq",
+            "at",
+            "actor",
+            "actor_id",
+            "action",
+            "target_type",
+            "target_id",
+            "data",
+            "prev_hash",
+            "hash",
+        ).iterator(chunk_size=2000)
     )
-    report = verify_events(rows.iterator(chunk_size=2000))
     if not report.ok:
         return report
-    head = AuditChainHead.objects.filter(id=1).first()
-    if head is not None and (head.seq != report.last_seq or head.hash != report.last_hash):
-        if head.seq > report.last_seq:
-            problem = ChainProblem(report.last_seq + 1, f"is missing: the chain head says seq {head.seq}")
+    if head is not None and (head["seq"] != report.last_seq or head["hash"] != report.last_hash):
+        if head["seq"] > report.last_seq:
+            problem = ChainProblem(report.last_seq + 1, f"is missing: the chain head says seq {head['seq']}")
         else:
             problem = ChainProblem(report.last_seq, "does not match the chain head")
         return ChainReport(report.events_checked, report.last_seq, report.last_hash, problem)

@@ -15,7 +15,10 @@ from governance.services import record_event, verify_audit_chain
 
 
 def _events(count: int, user=None) -> list[AuditEvent]:
-    return [record_event("test.event", acting_user=user, target=("thing", str(i)), data={"i": i, "big": 2**62}) for i in range(count)]
+    return [
+        record_event("test.event", acting_user=user, target=("thing", str(i)), data={"i": i, "big": 2**62})
+        for i in range(count)
+    ]
 
 
 def test_chain_links_each_event_to_the_previous(db) -> None:
@@ -26,8 +29,14 @@ def test_chain_links_each_event_to_the_previous(db) -> None:
         assert event.prev_hash == previous.hash
     stored = AuditEvent.objects.get(seq=2)
     body = event_body(
-        seq=2, at=stored.at, actor=stored.actor, actor_id=stored.actor_id, action=stored.action,
-        target_type=stored.target_type, target_id=stored.target_id, data=stored.data,
+        seq=2,
+        at=stored.at,
+        actor=stored.actor,
+        actor_id=stored.actor_id,
+        action=stored.action,
+        target_type=stored.target_type,
+        target_id=stored.target_id,
+        data=stored.data,
     )
     assert chain_hash(stored.prev_hash, body) == stored.hash
     assert AuditChainHead.objects.get().seq == 3
@@ -65,14 +74,18 @@ def test_database_trigger_refuses_raw_delete_on_postgresql(db) -> None:
 def _disable_trigger(cursor) -> None:
     """What a database superuser could do behind Hallmark's back."""
     if connection.vendor == "postgresql":
-        cursor.execute("ALTER TABLE governance_auditevent DISABLE TRIGGER governance_auditevent_no_update_delete")
+        cursor.execute(
+            "ALTER TABLE governance_auditevent DISABLE TRIGGER governance_auditevent_no_update_delete"
+        )
     else:
         cursor.execute("DROP TRIGGER governance_auditevent_no_update")
 
 
 def _enable_trigger(cursor) -> None:
     if connection.vendor == "postgresql":
-        cursor.execute("ALTER TABLE governance_auditevent ENABLE TRIGGER governance_auditevent_no_update_delete")
+        cursor.execute(
+            "ALTER TABLE governance_auditevent ENABLE TRIGGER governance_auditevent_no_update_delete"
+        )
     else:
         cursor.execute(
             "CREATE TRIGGER governance_auditevent_no_update BEFORE UPDATE ON governance_auditevent "
@@ -122,7 +135,9 @@ def test_concurrent_writers_do_not_fork_the_chain(transactional_db) -> None:
         try:
             for i in range(10):
                 with transaction.atomic():
-                    record_event("test.concurrent", acting_user=None, target=("thread", str(n)), data={"i": i})
+                    record_event(
+                        "test.concurrent", acting_user=None, target=("thread", str(n)), data={"i": i}
+                    )
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
         finally:
@@ -142,3 +157,25 @@ def test_roles_exist_after_migrations(db) -> None:
     from django.contrib.auth.models import Group
 
     assert set(Group.objects.values_list("name", flat=True)) >= {"viewer", "creator", "reviewer", "admin"}
+
+
+def test_event_recorded_during_the_walk_is_not_reported_as_tampering(db, monkeypatch) -> None:
+    """An event committed while verify_audit_chain walks the rows lies beyond the head it read
+    first: the walk still passes, and the next walk covers the new event too."""
+    from governance import services
+
+    _events(3)
+    real_verify_events = services.verify_events
+
+    def walk_then_record(events, **kwargs):
+        rows = list(events)  # the walk has read its rows, then another writer commits:
+        record_event("test.during_walk", acting_user=None, target=("thing", "x"), data={})
+        return real_verify_events(rows, **kwargs)
+
+    monkeypatch.setattr(services, "verify_events", walk_then_record)
+    report = verify_audit_chain()
+    assert report.ok, report.problem
+    assert report.last_seq == 3
+    monkeypatch.undo()
+    report = verify_audit_chain()
+    assert report.ok and report.last_seq == 4
