@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,10 +14,21 @@ import rfc8785
 GENESIS_HASH = "0" * 64
 # RFC 8785 numbers are IEEE 754 doubles: larger integers (64-bit seeds) are kept as strings.
 _SAFE_INT = 2**53 - 1
+# Non-finite floats have no JSON form at all (RFC 8785 and PostgreSQL's jsonb refuse them).
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
 def jsonable(value: Any) -> Any:
-    """Return ``value`` as plain JSON data that RFC 8785 can canonicalize without loss."""
+    """Return ``value`` as plain JSON data that RFC 8785 can canonicalize without loss.
+
+    The result must canonicalize the same after a round trip through either database, or the
+    event's hash breaks for good once it is stored. Floats are where the databases differ:
+    PostgreSQL's jsonb keeps numbers as ``numeric`` and writes ``1e16`` back as the integer
+    ``10000000000000000`` (which is then beyond the safe range and becomes a string here), while
+    SQLite gives the float back. So floats whose magnitude reaches 2**53, where integral and
+    non-integral values can no longer be told apart, are stored as their ``repr`` string, as are
+    NaN and the infinities (``"NaN"``, ``"Infinity"``, ``"-Infinity"``).
+    """
     if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -26,7 +38,9 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, int):
         return value if abs(value) <= _SAFE_INT else str(value)
     if isinstance(value, float):
-        return value
+        if not math.isfinite(value):
+            return _NON_FINITE[repr(value)]
+        return value if abs(value) <= _SAFE_INT else repr(value)
     if isinstance(value, datetime):
         return format_time(value)
     return str(value)

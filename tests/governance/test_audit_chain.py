@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 
-from governance.audit_chain import GENESIS_HASH, chain_hash, event_body
+from governance.audit_chain import GENESIS_HASH, chain_hash, event_body, jsonable
 from governance.models import AppendOnlyError, AuditChainHead, AuditEvent
 from governance.services import record_event, verify_audit_chain
 
@@ -179,3 +179,26 @@ def test_event_recorded_during_the_walk_is_not_reported_as_tampering(db, monkeyp
     monkeypatch.undo()
     report = verify_audit_chain()
     assert report.ok and report.last_seq == 4
+
+
+def test_jsonable_keeps_floats_the_databases_would_change_as_strings() -> None:
+    assert jsonable({"y": 0.1, "big_but_safe": 1e15, "small": 1e-7}) == {
+        "y": 0.1,
+        "big_but_safe": 1e15,
+        "small": 1e-7,
+    }
+    assert jsonable(1e16) == "1e+16"
+    assert jsonable(-1.5e300) == "-1.5e+300"
+    assert jsonable([float("nan"), float("inf"), float("-inf")]) == ["NaN", "Infinity", "-Infinity"]
+
+
+def test_large_and_odd_floats_survive_the_round_trip_through_the_database(db) -> None:
+    """PostgreSQL's jsonb gives 1e16 back as an integer: without care the event's hash would
+    never verify again. Run on PostgreSQL in CI; on SQLite it checks the same contract."""
+    data = {"cost": 1e16, "x": 1.5e300, "y": 0.1, "z": -(2.0**60), "n": float("nan"), "tiny": 5e-324}
+    event = record_event("test.floats", acting_user=None, target=("thing", "f"), data=data)
+    stored = AuditEvent.objects.get(seq=event.seq)
+    assert stored.data == event.data == jsonable(data)
+    assert verify_audit_chain().ok
+    record_event("test.after", acting_user=None, target=("thing", "f"), data={"i": 1})
+    assert verify_audit_chain().ok
