@@ -54,8 +54,9 @@ class PreparedAsset:
 
     @property
     def thumbnail_name(self) -> str:
-        digest = hashlib.sha256(self.thumbnail).hexdigest()
-        return f"thumbs/{digest[:2]}/{digest}.webp"
+        # Named after the original, which is unique per asset (its manifest names the asset):
+        # two assets with the same pixels must not share a rendition that one of them may delete.
+        return f"thumbs/{self.sha256[:2]}/{self.sha256}.webp"
 
     @property
     def file_names(self) -> list[str]:

@@ -20,8 +20,8 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import connection, transaction
-from django.db.models import Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from assets import services as asset_services
@@ -91,41 +91,54 @@ def submit(
         "num_images": request.num_images,
         "params": dict(request.params),
     }
+    seed_given = fields.get("seed") is not None
     if idempotency_key is not None:
         existing = GenerationJob.objects.filter(
             requested_by=acting_user, idempotency_key=idempotency_key
         ).first()
         if existing is not None:
-            return _replay(existing, plugin_id, fields), False
-
-    with transaction.atomic():
-        job = GenerationJob.objects.create(
-            plugin_id=plugin_id,
-            plugin_version=plugin.version,
-            requested_by=acting_user,
-            idempotency_key=idempotency_key,
-            queue=queue_for(plugin_id),
-            max_attempts=settings.HALLMARK_MAX_ATTEMPTS,
-            progress_total=0,
-            enqueued_at=timezone.now(),
-            **values,
-        )
-        record_event(
-            "generation.requested",
-            acting_user=acting_user,
-            target=job,
-            data={"plugin": plugin_id, "plugin_version": plugin.version, **values},
-        )
-        transaction.on_commit(lambda: enqueue(job))
+            return _replay(existing, plugin_id, values, seed_given=seed_given), False
+    try:
+        with transaction.atomic():
+            job = GenerationJob.objects.create(
+                plugin_id=plugin_id,
+                plugin_version=plugin.version,
+                requested_by=acting_user,
+                idempotency_key=idempotency_key,
+                queue=queue_for(plugin_id),
+                max_attempts=settings.HALLMARK_MAX_ATTEMPTS,
+                progress_total=0,
+                enqueued_at=timezone.now(),
+                **values,
+            )
+            record_event(
+                "generation.requested",
+                acting_user=acting_user,
+                target=job,
+                data={"plugin": plugin_id, "plugin_version": plugin.version, **values},
+            )
+            transaction.on_commit(lambda: enqueue(job))
+    except IntegrityError:
+        # Two requests with one idempotency key raced; the other one made the job.
+        existing = GenerationJob.objects.filter(
+            requested_by=acting_user, idempotency_key=idempotency_key
+        ).first()
+        if idempotency_key is None or existing is None:
+            raise
+        return _replay(existing, plugin_id, values, seed_given=seed_given), False
     return job, True
 
 
-def _replay(existing: GenerationJob, plugin_id: str, fields: Mapping[str, Any]) -> GenerationJob:
-    """Return the job an idempotency key made, if the new request asks for the same thing."""
-    differs = existing.plugin_id != plugin_id or any(
-        k in fields and fields[k] is not None and fields[k] != getattr(existing, k)
-        for k in ("prompt", "seed", "width", "height", "num_images")
-    )
+def _replay(
+    existing: GenerationJob, plugin_id: str, values: Mapping[str, Any], *, seed_given: bool
+) -> GenerationJob:
+    """Return the job an idempotency key made, if the new request asks for the same thing.
+
+    Compares the cleaned request (so whitespace and defaults do not matter); a seed left out
+    of the retry was drawn at random, so it is not compared.
+    """
+    compared = [k for k in values if k != "seed" or seed_given]
+    differs = existing.plugin_id != plugin_id or any(values[k] != getattr(existing, k) for k in compared)
     if differs:
         raise IdempotencyConflict(
             f"Idempotency key {existing.idempotency_key!r} was already used for job {existing.id} with other parameters."
@@ -179,7 +192,10 @@ def _claim(job_id: str, me: str) -> GenerationJob | None:
     """Lock the job and take it for this worker, or return None when there is nothing to do."""
     with transaction.atomic():
         job = (
-            GenerationJob.objects.select_for_update().select_related("requested_by").filter(pk=job_id).first()
+            GenerationJob.objects.select_for_update(of=("self",))
+            .select_related("requested_by")
+            .filter(pk=job_id)
+            .first()
         )
         if job is None or job.is_terminal:
             return None
@@ -226,6 +242,9 @@ def _finish(
     data: Mapping[str, Any] | None = None,
 ) -> None:
     """Move a locked job to a terminal status and audit it (caller holds the transaction)."""
+    if job.pending_files:
+        # Files written for assets that will never be committed (no asset refers to them).
+        asset_services.discard_files(list(job.pending_files))
     job.status = status
     job.error = error
     job.error_code = error_code
@@ -240,6 +259,7 @@ def _finish(
             "pending_files",
             "progress_step",
             "cost",
+            "cost_currency",
         ]
     )
     event_data: dict[str, Any] = {"attempts": job.attempts, **(data or {})}
@@ -271,28 +291,38 @@ class _JobMonitor:
         self._stop.set()
         self._thread.join(timeout=5)
 
+    def _mine(self) -> QuerySet[GenerationJob]:
+        # Only while this worker still owns the job: one presumed dead must not write over
+        # the worker that took the job over.
+        return GenerationJob.objects.filter(pk=self.job_id, worker=self.me, status=JobStatus.RUNNING)
+
     def _beat(self) -> None:
-        try:
-            while not self._stop.wait(settings.HALLMARK_HEARTBEAT_SECONDS):
-                GenerationJob.objects.filter(pk=self.job_id, worker=self.me).update(
-                    heartbeat_at=timezone.now()
-                )
-        except Exception:
-            logger.exception("heartbeat for job %s failed", self.job_id)
-        finally:
-            connection.close()
+        while not self._stop.wait(settings.HALLMARK_HEARTBEAT_SECONDS):
+            try:
+                self._mine().update(heartbeat_at=timezone.now())
+            except Exception:
+                # A database restart or a lock timeout: keep beating, or the job is taken over.
+                logger.warning("heartbeat for job %s failed; retrying", self.job_id, exc_info=True)
+                connection.close()
+        connection.close()
 
     def on_progress(self, step: int, total: int) -> None:
         now = time.monotonic()
         if step < total and now - self._last_write < 0.1:
             return
         self._last_write = now
-        GenerationJob.objects.filter(pk=self.job_id).update(
-            progress_step=step, progress_total=total, heartbeat_at=timezone.now()
-        )
+        try:
+            self._mine().update(progress_step=step, progress_total=total, heartbeat_at=timezone.now())
+        except Exception:
+            # Progress is best effort: a failed write must not fail the generation.
+            logger.warning("progress of job %s not recorded", self.job_id, exc_info=True)
 
     def is_cancelled(self) -> bool:
-        return GenerationJob.objects.filter(pk=self.job_id, cancel_requested=True).exists()
+        try:
+            return GenerationJob.objects.filter(pk=self.job_id, cancel_requested=True).exists()
+        except Exception:
+            logger.warning("cancellation of job %s not checked", self.job_id, exc_info=True)
+            return False
 
 
 def run(job_id: str, *, store_in_background: bool = False) -> None:
@@ -315,7 +345,15 @@ def run(job_id: str, *, store_in_background: bool = False) -> None:
     monitor = _JobMonitor(job).start()
     try:
         current = plugin_services.state(job.plugin_id)
+        if not current.enabled:
+            raise plugin_services.PluginUnavailable(
+                f"Plugin {job.plugin_id} was disabled before the job ran.", code="disabled"
+            )
         plugin_class = current.entry.get_class()
+        if plugin_class.version != job.plugin_version:
+            # Workers were upgraded while the job waited: its assets name the version that ran.
+            job.plugin_version = plugin_class.version
+            GenerationJob.objects.filter(pk=job.pk).update(plugin_version=plugin_class.version)
         plugin = warm_cache().get(job.plugin_id, plugin_class.clean_config(current.config))
         request = build_request(
             plugin,
@@ -350,7 +388,9 @@ def _fail_for(job: GenerationJob, me: str, exc: BaseException) -> None:
     if isinstance(exc, Cancelled):
         _fail_or_cancel(job, me, JobStatus.CANCELLED, data={"while": "running"})
     elif isinstance(exc, PluginError):
-        _fail_or_cancel(job, me, JobStatus.FAILED, error=str(exc), error_code=exc.code)
+        _fail_or_cancel(
+            job, me, JobStatus.FAILED, error=str(exc), error_code=exc.code, data={"retryable": exc.retryable}
+        )
     elif isinstance(exc, RequestInvalid):
         _fail_or_cancel(
             job, me, JobStatus.FAILED, error=f"Request no longer valid: {exc}", error_code="invalid"
@@ -418,6 +458,9 @@ class _BackgroundStores:
     def _run(self, store: Callable[[], None]) -> None:
         try:
             store()
+        except Exception:
+            # Nobody reads the Future: say it here. The job stays running and is recovered.
+            logger.exception("background store failed")
         finally:
             connection.close()
             self._slots.release()
@@ -477,7 +520,11 @@ def _store(
         locked.save(update_fields=["pending_files"])
     asset_services.write_files(prepared)
     with transaction.atomic():
-        locked = GenerationJob.objects.select_for_update().select_related("requested_by").get(pk=job.pk)
+        locked = (
+            GenerationJob.objects.select_for_update(of=("self",))
+            .select_related("requested_by")
+            .get(pk=job.pk)
+        )
         if locked.is_terminal or locked.worker != me or locked.assets.exists():
             asset_services.discard_files(names)
             return
@@ -486,6 +533,7 @@ def _store(
             _finish(locked, JobStatus.CANCELLED, data={"while": "storing"})
             return
         assets = asset_services.create_assets(locked, prepared, identity=identity, license=license)
+        locked.pending_files = []  # committed with the assets that refer to them
         locked.progress_step = max(locked.progress_step, locked.progress_total)
         if result.cost is not None:
             locked.cost = Decimal(str(result.cost))
@@ -510,9 +558,13 @@ def recover_stale_jobs(queues: list[str] | None = None) -> list[str]:
     takes a job only once.
     """
     now = timezone.now()
-    stale_running = Q(status=JobStatus.RUNNING) & (
-        Q(heartbeat_at__lt=now - timedelta(seconds=settings.HALLMARK_JOB_STALE_AFTER))
-        | Q(heartbeat_at__isnull=True)
+    stale_after = timedelta(seconds=settings.HALLMARK_JOB_STALE_AFTER)
+    # A stale job enqueued again less than stale_after ago is already waiting for a worker.
+    not_just_recovered = Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - stale_after)
+    stale_running = (
+        Q(status=JobStatus.RUNNING)
+        & (Q(heartbeat_at__lt=now - stale_after) | Q(heartbeat_at__isnull=True))
+        & not_just_recovered
     )
     lost_queued = Q(status=JobStatus.QUEUED) & (
         Q(enqueued_at__lt=now - timedelta(seconds=settings.HALLMARK_REQUEUE_QUEUED_AFTER))

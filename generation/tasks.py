@@ -18,9 +18,3 @@ def run_generation(job_id: str) -> None:
         services.run(job_id, store_in_background=settings.HALLMARK_STORE_IN_BACKGROUND)
     finally:
         close_old_connections()
-
-
-@shared_task(name="generation.recover_stale_jobs", ignore_result=True)
-def recover_stale_jobs() -> list[str]:
-    """Enqueue again the jobs that dead workers or lost messages left behind."""
-    return services.recover_stale_jobs()

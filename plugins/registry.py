@@ -62,14 +62,17 @@ def _load(entry_point: EntryPoint) -> PluginEntry:
         return broken(f"import failed: {type(exc).__name__}: {exc}")
     if not (isinstance(loaded, type) and issubclass(loaded, Plugin)):
         return broken(f"{entry_point.value} is not a subclass of plugins.sdk.Plugin")
-    problems = check_declarations(loaded)
+    try:
+        problems = check_declarations(loaded)
+    except Exception as exc:  # metadata of the wrong type: the plugin is broken, not Hallmark
+        problems = [f"declarations could not be checked: {type(exc).__name__}: {exc}"]
     if problems:
         return broken("bad metadata: " + "; ".join(problems))
     if loaded.id != entry_point.name:
         return broken(f"entry point name {entry_point.name!r} differs from the plugin id {loaded.id!r}")
     try:
         compatible = Version(hallmark.__version__) in SpecifierSet(loaded.hallmark_compat)
-    except InvalidSpecifier:
+    except (InvalidSpecifier, TypeError):
         return broken(f"hallmark_compat {loaded.hallmark_compat!r} is not a valid version specifier")
     if not compatible:
         return broken(f"needs Hallmark {loaded.hallmark_compat}; this is Hallmark {hallmark.__version__}")

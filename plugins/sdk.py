@@ -45,8 +45,10 @@ CancelCheck = Callable[[], bool]
 class PluginError(Exception):
     """A generation failed for a reason the user can act on; the message is shown as the job error.
 
-    ``retryable`` tells the worker whether another attempt may succeed (a provider outage) or
-    not (a refused prompt). Messages must never contain secrets.
+    ``retryable`` says whether another attempt may succeed (a provider outage) or not (a
+    refused prompt); it is recorded with the failure so that clients know whether to resubmit.
+    A plugin retries transient errors itself, within its own time budget (as the Ideogram
+    plugins do) before raising. Messages must never contain secrets.
     """
 
     def __init__(self, message: str, *, retryable: bool = False, code: str = "plugin_error") -> None:
@@ -180,8 +182,12 @@ class ParamSpec:
             raise ValueError(f"must be at most {self.max_length} characters.")
         if "\x00" in value:
             raise ValueError("must not contain NUL characters.")
-        if self.type == "env" and value and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
-            raise ValueError("must be the name of an environment variable.")
+        # Conventional names only (upper case, at most 64): an API key pasted here by mistake is
+        # refused instead of being stored, audited and shown as configuration.
+        if self.type == "env" and value and not re.fullmatch(r"[A-Z_][A-Z0-9_]{0,63}", value):
+            raise ValueError(
+                "must be the name of an environment variable (A-Z, 0-9, _; at most 64 characters)."
+            )
         return value
 
     def _check_range(self, value: float) -> None:

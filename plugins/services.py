@@ -39,11 +39,6 @@ def _setting(plugin_id: str) -> PluginSetting | None:
     return PluginSetting.objects.filter(plugin_id=plugin_id).first()
 
 
-def effective_config(plugin_class: type[Plugin], stored: Mapping[str, Any]) -> dict[str, Any]:
-    """The stored configuration over the class defaults, validated."""
-    return plugin_class.clean_config(stored)
-
-
 def states() -> list[PluginState]:
     """Every installed plugin, broken ones included, with its settings."""
     stored = {s.plugin_id: s for s in PluginSetting.objects.all()}
@@ -80,9 +75,13 @@ def health(plugin_id: str) -> Health:
         return Health("red", str(exc))
     except ConfigInvalid as exc:
         return Health("red", f"configuration is invalid: {exc}")
+    return _checked_health(plugin)
+
+
+def _checked_health(plugin: Plugin) -> Health:
     try:
         return plugin.health()
-    except Exception as exc:  # a health hook must not take the page down
+    except Exception as exc:  # a health hook must not take the page or a submission down
         return Health("red", f"health check failed: {type(exc).__name__}")
 
 
@@ -100,7 +99,7 @@ def available_plugin(plugin_id: str) -> Plugin:
         plugin = current.entry.get_class()(current.config)
     except ConfigInvalid as exc:
         raise PluginUnavailable(f"Plugin {plugin_id} is misconfigured: {exc}", code="misconfigured") from None
-    status = plugin.health()
+    status = _checked_health(plugin)
     if status.status == "red":
         raise PluginUnavailable(f"Plugin {plugin_id} is unhealthy: {status.message}", code="unhealthy")
     return plugin
@@ -142,6 +141,9 @@ def update_plugin(
                 target=("plugin", plugin_id),
                 data={"before": before, "after": cleaned, "plugin_version": entry.distribution_version},
             )
+        if enabled and plugin_class is not None:
+            # Refuse before anything is saved: an enabled plugin must be able to take jobs.
+            plugin_class.clean_config(setting.config)
         if enabled is not None and enabled != setting.enabled:
             setting.enabled = enabled
             record_event(

@@ -11,10 +11,11 @@ $PY manage.py migrate --noinput -v 0
 $PY manage.py provenance_init --if-missing >/dev/null
 # A signed checkpoint of the audit chain at every start (the first start makes the key).
 $PY manage.py audit_checkpoint --init-key >/dev/null 2>&1 || $PY manage.py audit_checkpoint >/dev/null
-mkdir -p var
-creds=$($PY manage.py bootstrap_demo --password-file var/admin-password.txt)
+VAR=${HALLMARK_VAR_DIR:-var}
+mkdir -p "$VAR"
+creds=$($PY manage.py bootstrap_demo --password-file "$VAR/admin-password.txt")
 token=$(sed -n 's/^token=//p' <<<"$creds")
-password=$(cat var/admin-password.txt 2>/dev/null || echo "(unchanged; see var/admin-password.txt)")
+password=$(cat "$VAR/admin-password.txt" 2>/dev/null || echo "(unchanged since the first start)")
 
 $PY manage.py runworker --pool solo --loglevel WARNING &
 worker=$!

@@ -268,9 +268,15 @@ class IdeogramPlugin(Plugin):
         """
         cleaned = super().clean_config(config)
         raw = str(cleaned["base_url"]).strip()
-        parts = urlsplit(raw)
+        try:
+            parts = urlsplit(raw)
+            port = parts.port  # raises ValueError when out of range
+        except ValueError:
+            raise ConfigInvalid({"base_url": ["is not a valid URL."]}) from None
         problem = ""
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        if port == 0:
+            problem = "has an invalid port."
+        elif parts.scheme not in ("http", "https") or not parts.hostname:
             problem = "must be an http(s) URL such as https://api.ideogram.ai."
         elif parts.username or parts.password:
             problem = "must not contain credentials; name the key's environment variable in api_key_env."
@@ -510,10 +516,12 @@ class IdeogramPlugin(Plugin):
                     text = value
                     break
                 if value:
-                    text = json.dumps(value)[:_PROVIDER_MESSAGE_LIMIT]
+                    text = json.dumps(value)
                     break
-        text = " ".join(text.split())[:_PROVIDER_MESSAGE_LIMIT]
-        return text.replace(key, "[redacted]") if key else text
+        # Redact before truncating, or a key echoed near the cut would leak in part.
+        if key:
+            text = text.replace(key, "[redacted]")
+        return " ".join(text.split())[:_PROVIDER_MESSAGE_LIMIT]
 
     def _parse_response(self, payload: Any, wanted: int) -> tuple[str, list[dict[str, Any]]]:
         """Check the documented response shape; refuse the whole job if any image is unsafe."""

@@ -50,3 +50,18 @@ def test_new_plugin_is_disabled_until_an_admin_enables_it(client_for) -> None:
     assert listing["dummy"]["enabled"] is False
     with pytest.raises(services.PluginUnavailable):
         services.available_plugin("dummy")
+
+
+def test_badly_typed_metadata_marks_the_plugin_broken_instead_of_crashing() -> None:
+    from importlib.metadata import EntryPoint
+
+    from plugins.builtin.procedural import ProceduralPlugin
+
+    class WrongTypes(ProceduralPlugin):
+        id = "wrong-types"
+        params_schema = ["not", "a", "mapping"]  # type: ignore[assignment]
+        hallmark_compat = None  # type: ignore[assignment]
+
+    globals()["WrongTypes"] = WrongTypes
+    entry = registry._load(EntryPoint("wrong-types", f"{__name__}:WrongTypes", "hallmark.plugins"))
+    assert entry.broken and "bad metadata" in entry.error
