@@ -93,16 +93,27 @@ def public_key_path_for(private_path: Path) -> Path:
     return private_path.with_name(f"{stem}.pub.pem")
 
 
-def init_key(path: Path | None = None, *, force: bool = False) -> tuple[Path, Path]:
+def init_key(
+    path: Path | None = None, *, force: bool = False, checkpoint_directory: Path | None = None
+) -> tuple[Path, Path]:
     """Create an Ed25519 key pair: the private key mode 600, the public key beside it.
 
-    Refuses to replace an existing key unless ``force``: checkpoints signed with the old key
-    could then no longer be verified against the configured public key.
+    Refuses unless ``force`` when a key already exists, or when checkpoints already exist in
+    ``checkpoint_directory`` (default ``HALLMARK_AUDIT_CHECKPOINT_DIR``): checkpoints signed
+    with the old key could then no longer be verified against the configured public key.
     """
     private_path = path or signing_key_path()
     public_path = public_key_path_for(private_path)
     if private_path.exists() and not force:
         raise CheckpointError(f"A signing key already exists at {private_path}; pass --force to replace it.")
+    existing = latest_checkpoint_file(checkpoint_directory)
+    if existing is not None and not force:
+        # A lost key must not be replaced quietly: the new key would sign whatever the database
+        # now holds, including a rewritten chain that the old checkpoints would have caught.
+        raise CheckpointError(
+            f"Checkpoints already exist (latest {existing}) but the key that signed them is missing "
+            f"at {private_path}; restore that key, or pass --force and move the old checkpoints aside."
+        )
     private_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = Ed25519PrivateKey.generate()
     private_pem = key.private_bytes(
@@ -270,14 +281,18 @@ def create_checkpoint(
 ) -> tuple[Checkpoint, Path]:
     """Verify the whole chain, sign its head and write the checkpoint file; return both.
 
-    A broken chain is refused: a signature over it would vouch for the damage.
+    A broken chain is refused: a signature over it would vouch for the damage. So is a chain
+    that no longer holds the highest checkpoint already in ``directory`` (a cut or rewritten
+    tail is a perfect chain on its own, and a fresh signature would bless it), and a key other
+    than the one that signed that checkpoint (see ``check_against_latest``).
     """
     key = load_private_key(private_key_path)
     report = verify_audit_chain()
     if not report.ok:
         raise CheckpointError(f"Refusing to sign a broken audit chain: {report.problem}.")
-    checkpoint = sign(key, seq=report.last_seq, hash=report.last_hash)
     target_dir = directory or checkpoint_dir()
+    check_against_latest(key.public_key(), target_dir)
+    checkpoint = sign(key, seq=report.last_seq, hash=report.last_hash)
     target_dir.mkdir(parents=True, exist_ok=True)
     stamp = checkpoint.signed_at.replace("-", "").replace(":", "").split(".")[0] + "Z"
     path = target_dir / f"checkpoint-{checkpoint.seq:012d}-{stamp}.json"
@@ -289,6 +304,28 @@ def create_checkpoint(
     os.chmod(tmp, 0o644)
     os.replace(tmp, path)
     return checkpoint, path
+
+
+def check_against_latest(public_key: Ed25519PublicKey, directory: Path | None = None) -> Checkpoint | None:
+    """Verify the highest checkpoint in ``directory`` against ``public_key`` and the database.
+
+    Returns it (``None`` when there is none); raises ``CheckpointError`` when it was signed by
+    another key, its signature is bad, or the chain no longer holds its event and hash.
+    """
+    path = latest_checkpoint_file(directory)
+    if path is None:
+        return None
+    latest = read_file(path)
+    if latest.key_id != key_id(public_key):
+        raise CheckpointError(
+            f"The latest checkpoint {path} was signed with key {latest.key_id}, not with the current "
+            f"key {key_id(public_key)}: restore the key that signed it, or move the old checkpoints "
+            "aside deliberately after verifying them with their own public key."
+        )
+    problem = verify(latest, public_key)
+    if problem is not None:
+        raise CheckpointError(f"Refusing to sign: audit chain broken at {problem} (checkpoint {path}).")
+    return latest
 
 
 def latest_checkpoint_file(directory: Path | None = None) -> Path | None:

@@ -134,7 +134,8 @@ def test_the_latest_checkpoint_travels_in_the_header(settings, tmp_path, events,
     embedded = verify_export(lines)
     assert "embedded in the export" in embedded["checkpoint"]
 
-    _, other = checkpoints.init_key(tmp_path / "other.pem")
+    # A separate key pair, not the configured one: its own (empty) checkpoint directory.
+    _, other = checkpoints.init_key(tmp_path / "other.pem", checkpoint_directory=tmp_path / "other")
     wrong = verify_export(lines, public_key_pem=other.read_bytes())
     assert not wrong["ok"] and "not with the given public key" in wrong["problems"][0]
 

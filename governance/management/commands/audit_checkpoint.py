@@ -14,7 +14,9 @@ class Command(BaseCommand):
     help = (
         "Verify the audit chain, sign its head (seq, hash, time) with the Ed25519 key in "
         "HALLMARK_AUDIT_SIGNING_KEY and write the checkpoint to HALLMARK_AUDIT_CHECKPOINT_DIR; "
-        "prints the file's path. --init-key creates the key pair first."
+        "prints the file's path. Refuses when the chain no longer holds the latest checkpoint already "
+        "written, or that checkpoint was signed by another key. --init-key creates the key pair "
+        "first (only when there is no key and no checkpoint yet)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -34,7 +36,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             if options["init_key"]:
-                private_path, public_path = checkpoints.init_key(options["key"], force=options["force"])
+                private_path, public_path = checkpoints.init_key(
+                    options["key"], force=options["force"], checkpoint_directory=options["output_dir"]
+                )
                 self.stderr.write(f"Created signing key {private_path} and public key {public_path}.")
             checkpoint, path = checkpoints.create_checkpoint(
                 private_key_path=options["key"], directory=options["output_dir"]

@@ -1,7 +1,9 @@
 """``manage.py verify_audit``: walk the audit chain; exit non-zero naming the first bad event.
 
-With ``--checkpoint FILE`` it also verifies a signed checkpoint and that the chain still holds
-the checkpoint's event with the same hash (catches a deleted or rewritten tail).
+It also verifies signed checkpoints and that the chain still holds each checkpoint's event with
+the same hash (catches a deleted or rewritten tail): those given with ``--checkpoint FILE``, or
+by default the latest one in ``HALLMARK_AUDIT_CHECKPOINT_DIR`` when there is any (the chain
+links every earlier event to it).
 """
 
 from __future__ import annotations
@@ -24,7 +26,10 @@ class Command(BaseCommand):
             type=Path,
             action="append",
             default=[],
-            help="A checkpoint file from `audit_checkpoint` to verify against (repeatable).",
+            help=(
+                "A checkpoint file from `audit_checkpoint` to verify against (repeatable; default: "
+                "the latest in HALLMARK_AUDIT_CHECKPOINT_DIR, if any)."
+            ),
         )
         parser.add_argument(
             "--public-key",
@@ -41,10 +46,14 @@ class Command(BaseCommand):
         # The walk alone passes when the tail was cut and the head row rewound with it: only a
         # checkpoint signed outside the database still remembers the lost events.
         verified = []
-        if options["checkpoint"]:
+        paths: list[Path] = list(options["checkpoint"])
+        if not paths:
+            latest = checkpoints.latest_checkpoint_file()
+            paths = [latest] if latest is not None else []
+        if paths:
             try:
                 public_key = checkpoints.load_public_key(options["public_key"])
-                for path in options["checkpoint"]:
+                for path in paths:
                     checkpoint = checkpoints.read_file(path)
                     problem = checkpoints.verify(checkpoint, public_key)
                     if problem is not None:
