@@ -476,6 +476,10 @@ class SD35Plugin(Plugin):
             return "cuda"
         if choice == "cuda":
             raise PluginError(f"{self.name}: device is cuda but this worker sees no CUDA GPU.", code="no_gpu")
+        if self.config["cpu_offload"]:
+            raise PluginError(
+                f"{self.name}: cpu_offload needs a CUDA GPU; this worker has none.", code="no_gpu"
+            )
         return "cpu"
 
     def unload(self) -> None:

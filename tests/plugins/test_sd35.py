@@ -341,6 +341,23 @@ def test_load_failure_is_a_plugin_error(tiny_weights, tmp_path: Path) -> None:
     assert caught.value.code == "load_failed"
 
 
+def test_asking_for_a_gpu_on_a_machine_without_one_is_a_clear_error(tiny_weights) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    for config in ({"device": "cuda"}, {"device": "auto", "cpu_offload": True}):
+        p = sd35.SD35MediumPlugin({"weights_path": str(tiny_weights["a"]), **config})
+        with pytest.raises(PluginError) as caught:
+            p.load()
+        assert caught.value.code == "no_gpu" and p.memory_footprint() == 0
+    auto = sd35.SD35MediumPlugin(
+        {"weights_path": str(tiny_weights["a"]), "device": "auto", "dtype": "float32"}
+    )
+    auto.load()
+    assert auto.identity().extra["device"] == "cpu"
+
+
 def test_validate_refuses_negative_prompt_for_turbo_at_default_guidance(tiny_weights) -> None:
     turbo = plugin("sd35-large-turbo", tiny_weights["a"])
     with pytest.raises(RequestInvalid) as caught:

@@ -62,7 +62,8 @@ def write_clip_tokenizer_files(folder: Path) -> Path:
     return folder
 
 
-def _t5_vocab() -> list[tuple[str, float]]:
+def t5_vocab() -> list[tuple[str, float]]:
+    """A small T5 unigram vocabulary (pieces and log-probabilities)."""
     pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0)]
     pieces += [(c, -3.0) for c in "abcdefghijklmnopqrstuvwxyz0123456789.,"]
     pieces += [(f"▁{w}", -1.0) for w in ("a", "the", "of", "at", "in", "on", "and")]
@@ -149,7 +150,7 @@ def build_tiny_sd3(folder: Path, *, seed: int = 0, with_t5: bool = True) -> Path
         "scheduler": FlowMatchEulerDiscreteScheduler(shift=3.0),
     }
     if with_t5:
-        components["tokenizer_3"] = T5Tokenizer(vocab=_t5_vocab(), extra_ids=0)
+        components["tokenizer_3"] = T5Tokenizer(vocab=t5_vocab(), extra_ids=0)
         components["text_encoder_3"] = T5EncoderModel(
             T5Config(
                 vocab_size=len(components["tokenizer_3"]),
