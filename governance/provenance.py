@@ -645,10 +645,20 @@ def decoded_pixel_sha256(data: bytes) -> str | None:
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _XMP_PNG_KEYWORD = b"XML:com.adobe.xmp"
 _XMP_JPEG_PREFIX = b"http://ns.adobe.com/xap/1.0/\x00"
-_XMP_PACKET = re.compile(rb"<x:xmpmeta[\s>].*?</x:xmpmeta>", re.DOTALL)
+_XMP_OPEN = b"<x:xmpmeta"
+_XMP_CLOSE = b"</x:xmpmeta>"
+# In a container Hallmark does not parse, the packet is looked for only this far into the file:
+# XMP sits near the start of the files that carry it, and a bounded, linear scan keeps an
+# upload built to be slow (a regex over "<x:xmpmeta " repeated took 42 s for 220 KB) cheap.
+_XMP_SCAN_WINDOW = 4 * 1024 * 1024
 _DIGITAL_SOURCE_TYPE = re.compile(
     r"DigitalSourceType(?:\s*=\s*\"([^\"]*)\"|\b[^>]*?rdf:resource\s*=\s*\"([^\"]*)\"|\s*>\s*([^<]*?)\s*<)"
 )
+# The pattern above is tried only at a bounded number of occurrences of the name, each within a
+# bounded window: tried across a whole packet full of the name it is quadratic.
+_DIGITAL_SOURCE_TYPE_NAME = "DigitalSourceType"
+_DIGITAL_SOURCE_TYPE_TRIES = 64
+_DIGITAL_SOURCE_TYPE_WINDOW = 4096
 
 
 def extract_xmp(data: bytes, mime_type: str = "") -> str | None:
@@ -662,8 +672,24 @@ def extract_xmp(data: bytes, mime_type: str = "") -> str | None:
         return _jpeg_xmp(data)
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return _webp_xmp(data)
-    found = _XMP_PACKET.search(data)
-    return found.group(0).decode("utf-8", "replace") if found else None
+    return _scan_for_xmp_packet(data)
+
+
+def _scan_for_xmp_packet(data: bytes) -> str | None:
+    """The first ``<x:xmpmeta ...>...</x:xmpmeta>`` within the scan window, found in linear time."""
+    window = data[:_XMP_SCAN_WINDOW]
+    start = window.find(_XMP_OPEN)
+    while start != -1:
+        follower = window[start + len(_XMP_OPEN) : start + len(_XMP_OPEN) + 1]
+        if follower == b">" or (follower and follower.isspace()):
+            break
+        start = window.find(_XMP_OPEN, start + 1)
+    if start == -1:
+        return None
+    end = window.find(_XMP_CLOSE, start)
+    if end == -1:
+        return None
+    return window[start : end + len(_XMP_CLOSE)].decode("utf-8", "replace")
 
 
 def _png_xmp(data: bytes) -> str | None:
@@ -714,11 +740,17 @@ def _webp_xmp(data: bytes) -> str | None:
 
 def xmp_digital_source_type(xmp: str) -> str | None:
     """The IPTC ``DigitalSourceType`` an XMP packet declares (element, attribute or resource form)."""
-    found = _DIGITAL_SOURCE_TYPE.search(xmp)
-    if not found:
-        return None
-    value = next((g for g in found.groups() if g), None)
-    return unescape(value) if value else None
+    pos = 0
+    for _ in range(_DIGITAL_SOURCE_TYPE_TRIES):
+        at = xmp.find(_DIGITAL_SOURCE_TYPE_NAME, pos)
+        if at == -1:
+            return None
+        found = _DIGITAL_SOURCE_TYPE.match(xmp, at, at + _DIGITAL_SOURCE_TYPE_WINDOW)
+        if found:
+            value = next((g for g in found.groups() if g), None)
+            return unescape(value) if value else None
+        pos = at + len(_DIGITAL_SOURCE_TYPE_NAME)
+    return None
 
 
 def pixel_sha256(image: Image.Image) -> str:

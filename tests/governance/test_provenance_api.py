@@ -229,3 +229,52 @@ def test_worker_made_asset_verifies_through_the_api(
     assert provenance_body["validation_state"] == "Trusted" and provenance_body["problems"] == {}
     verified = upload(client, data).json()
     assert verified["made_by_hallmark"] is True
+
+
+# --- hostile metadata --------------------------------------------------------------------------
+
+
+def _bmp_with_trailer(trailer: bytes) -> bytes:
+    buffer = io.BytesIO()
+    noise_image(16, 16).save(buffer, format="BMP")
+    return buffer.getvalue() + trailer
+
+
+@pytest.mark.parametrize(
+    ("trailer", "packet_found"),
+    [
+        (b"<x:xmpmeta " * 95_000, False),  # ~1 MB of openings without an end: no packet
+        (b"<x:xmpmeta>" + b"DigitalSourceType " * 56_000 + b"</x:xmpmeta>", True),  # ~1 MB packet
+    ],
+    ids=["unclosed-openings", "names-without-values"],
+)
+def test_verify_reads_adversarial_xmp_in_an_unknown_container_in_linear_time(
+    users: dict, client_for: Any, trailer: bytes, packet_found: bool
+) -> None:
+    """XMP in a container Hallmark does not parse is found by a bounded, linear scan; the
+    DigitalSourceType lookup is tried at a bounded number of places. Before, each of these
+    payloads took minutes (quadratic regular expressions)."""
+    import time
+
+    data = _bmp_with_trailer(trailer)
+    assert len(data) > 1_000_000
+    started = time.monotonic()
+    response = upload(client_for("viewer"), data, name="odd.bmp", content_type="image/bmp")
+    elapsed = time.monotonic() - started
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["xmp_digital_source_type"] is None
+    assert (provenance.extract_xmp(data) is not None) is packet_found
+    assert elapsed < 20  # generous: linear work on 1 MB takes milliseconds
+
+
+def test_xmp_scan_finds_a_real_packet_after_false_starts_and_only_within_its_window() -> None:
+    packet = (
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description '
+        b'Iptc4xmpExt:DigitalSourceType="http://example.test/trained"/></rdf:RDF></x:xmpmeta>'
+    )
+    data = b"BM" + b"<x:xmpmetadata <x:xmpmeta" + packet
+    assert provenance.extract_xmp(data) == packet.decode()
+    assert provenance.xmp_digital_source_type(packet.decode()) == "http://example.test/trained"
+    far = b"BM" + b"\x00" * provenance._XMP_SCAN_WINDOW + packet
+    assert provenance.extract_xmp(far) is None
