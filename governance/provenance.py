@@ -664,14 +664,18 @@ _DIGITAL_SOURCE_TYPE_WINDOW = 4096
 def extract_xmp(data: bytes, mime_type: str = "") -> str | None:
     """The XMP packet embedded in a PNG (iTXt), JPEG (APP1) or WebP (``XMP `` chunk), or None.
 
-    Reads the container structure only; no pixel is decoded.
+    Reads the container structure only; no pixel is decoded. Malformed metadata (a truncated
+    chunk, a broken zlib stream) means no XMP, never an exception: uploads are hostile input.
     """
-    if data.startswith(_PNG_SIGNATURE):
-        return _png_xmp(data)
-    if data.startswith(b"\xff\xd8"):
-        return _jpeg_xmp(data)
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return _webp_xmp(data)
+    try:
+        if data.startswith(_PNG_SIGNATURE):
+            return _png_xmp(data)
+        if data.startswith(b"\xff\xd8"):
+            return _jpeg_xmp(data)
+        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            return _webp_xmp(data)
+    except (IndexError, ValueError, struct.error, zlib.error):
+        return None
     return _scan_for_xmp_packet(data)
 
 
@@ -698,11 +702,15 @@ def _png_xmp(data: bytes) -> str | None:
         length, kind = struct.unpack(">I4s", data[pos : pos + 8])
         body = data[pos + 8 : pos + 8 + length]
         if kind == b"iTXt" and body.startswith(_XMP_PNG_KEYWORD + b"\x00"):
+            # iTXt: keyword NUL, compression flag, method, language NUL, translated keyword NUL, text.
             rest = body[len(_XMP_PNG_KEYWORD) + 1 :]
-            compressed, _method = rest[0], rest[1]
-            rest = rest[2:]
-            _lang, rest = rest.split(b"\x00", 1)
-            _translated, text = rest.split(b"\x00", 1)
+            if len(rest) < 2 or rest[0] not in (0, 1) or (rest[0] and rest[1] != 0):
+                return None
+            compressed = rest[0]
+            parts = rest[2:].split(b"\x00", 2)
+            if len(parts) != 3:
+                return None
+            text = parts[2]
             if compressed:
                 # Bounded: an XMP packet is small, a zip bomb in it must not fill memory.
                 inflater = zlib.decompressobj()

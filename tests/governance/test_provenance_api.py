@@ -278,3 +278,46 @@ def test_xmp_scan_finds_a_real_packet_after_false_starts_and_only_within_its_win
     assert provenance.xmp_digital_source_type(packet.decode()) == "http://example.test/trained"
     far = b"BM" + b"\x00" * provenance._XMP_SCAN_WINDOW + packet
     assert provenance.extract_xmp(far) is None
+
+
+def _png_with_chunk_before_iend(kind: bytes, body: bytes) -> bytes:
+    buffer = io.BytesIO()
+    noise_image(8, 8).save(buffer, format="PNG")
+    data = buffer.getvalue()
+    iend = data.rindex(b"IEND") - 4
+    return data[:iend] + png_chunk(kind, body) + data[iend:]
+
+
+_XMP_KEY = b"XML:com.adobe.xmp\x00"
+
+
+@pytest.mark.parametrize(
+    "itxt",
+    [
+        _XMP_KEY,  # nothing after the keyword
+        _XMP_KEY + b"\x00",  # the compression method is missing
+        _XMP_KEY + b"\x00\x00" + b"en",  # no NUL after the language
+        _XMP_KEY + b"\x00\x00" + b"en\x00",  # no NUL after the translated keyword
+        _XMP_KEY + b"\x01\x00\x00\x00" + b"this is not zlib",  # a broken zlib stream
+        _XMP_KEY + b"\x01\x07\x00\x00" + zlib.compress(b"<x:xmpmeta/>"),  # unknown method
+        _XMP_KEY + b"\x05\x00\x00\x00" + b"<x:xmpmeta/>",  # a flag that is neither 0 nor 1
+    ],
+    ids=["empty", "no-method", "no-lang-nul", "no-translated-nul", "bad-zlib", "bad-method", "bad-flag"],
+)
+def test_malformed_xmp_itxt_means_no_xmp_not_a_server_error(
+    users: dict, client_for: Any, itxt: bytes
+) -> None:
+    data = _png_with_chunk_before_iend(b"iTXt", itxt)
+    assert provenance.extract_xmp(data, "image/png") is None
+    report = provenance.read_credentials(data, "image/png")
+    assert report.xmp_packet is None and report.xmp_digital_source_type is None
+    response = upload(client_for("viewer"), data)
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["xmp_digital_source_type"] is None
+
+
+def test_a_well_formed_compressed_xmp_itxt_is_still_read() -> None:
+    packet = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"></x:xmpmeta>'
+    data = _png_with_chunk_before_iend(b"iTXt", _XMP_KEY + b"\x01\x00\x00\x00" + zlib.compress(packet))
+    assert provenance.extract_xmp(data, "image/png") == packet.decode()
