@@ -6,7 +6,12 @@ import os
 
 from celery import Celery
 
+from hallmark import broker
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hallmark.settings")
+# Producers (web) and consumers (workers) both publish through this module: filesystem://
+# messages are written atomically (see hallmark/broker.py).
+broker.install()
 
 app = Celery("hallmark")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -1,0 +1,55 @@
+"""The embedded broker: kombu's filesystem transport, with messages published atomically.
+
+kombu writes a message file in place: a worker that lists the folder at the wrong moment moves
+and reads an empty or partial file, fails to decode it, stops with an unrecoverable error, and
+the message is gone. Here each message is written to a hidden temporary name in the same
+folder and renamed into place, so a reader sees a whole message or none.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from time import monotonic
+from typing import Any
+
+from kombu.exceptions import ChannelError
+from kombu.transport import TRANSPORT_ALIASES, filesystem
+from kombu.utils.encoding import str_to_bytes
+from kombu.utils.json import dumps
+
+
+class AtomicFilesystemChannel(filesystem.Channel):
+    """A filesystem channel whose ``_put`` is a write-then-rename."""
+
+    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        name = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
+        folder = self.data_folder_out
+        try:
+            # The temporary name starts with a dot, so readers (which match "<...>.<queue>.msg")
+            # never pick it up.
+            fd, tmp_path = tempfile.mkstemp(dir=folder, prefix=".incoming-", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(str_to_bytes(dumps(payload)))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(tmp_path, os.path.join(folder, name))
+            except BaseException:
+                if os.path.exists(tmp_path):
+                    os.unlink(tmp_path)
+                raise
+        except OSError as exc:
+            raise ChannelError(f"Cannot add file {name!r} to directory") from exc
+
+
+class AtomicFilesystemTransport(filesystem.Transport):
+    """kombu's filesystem transport with atomic publishing (``filesystem://``)."""
+
+    Channel = AtomicFilesystemChannel
+
+
+def install() -> None:
+    """Make ``filesystem://`` URLs use the atomic transport in this process."""
+    TRANSPORT_ALIASES["filesystem"] = "hallmark.broker:AtomicFilesystemTransport"
