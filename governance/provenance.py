@@ -28,6 +28,8 @@ from typing import Any
 from xml.sax.saxutils import escape, unescape
 
 import c2pa
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
@@ -403,6 +405,9 @@ class CredentialsReport:
     reader_error: str | None = None
     manifest_store: dict[str, Any] | None = None
     """The whole manifest store as the SDK reports it (every manifest, validation results)."""
+    signed_by_hallmark: bool = False
+    """The manifest's signing certificate is Hallmark's own (see ``hallmark_signer_ids``),
+    not merely one chained to the same trust anchors."""
 
     @property
     def has_manifest(self) -> bool:
@@ -434,6 +439,7 @@ class CredentialsReport:
             "manifest": self.manifest,
             "xmp_digital_source_type": self.xmp_digital_source_type,
             "made_by_hallmark": self.made_by_hallmark,
+            "signed_by_hallmark": self.signed_by_hallmark,
             "asset_matches": [m.as_dict() for m in self.asset_matches],
         }
         if include_store:
@@ -547,6 +553,7 @@ def read_credentials(data: bytes, mime_type: str, *, image: Image.Image | None =
             errors = _failures(store)
             manifest = reader.get_active_manifest()
         summary = manifest_summary(manifest) if manifest else None
+    ours = state in ("Trusted", "Valid") and manifest is not None and is_hallmark_signer(manifest)
     xmp = extract_xmp(data, mime_type)
     digest = hashlib.sha256(data).hexdigest()
     return CredentialsReport(
@@ -558,16 +565,77 @@ def read_credentials(data: bytes, mime_type: str, *, image: Image.Image | None =
         summary=summary,
         xmp_digital_source_type=xmp_digital_source_type(xmp) if xmp else None,
         xmp_packet=xmp,
-        asset_matches=_asset_matches(data, digest, state, summary, image),
+        asset_matches=_asset_matches(data, digest, state == "Trusted" and ours, summary, image),
         reader_error=reader_error,
         manifest_store=store,
+        signed_by_hallmark=ours,
     )
+
+
+_signer_ids = _PerProcess()
+
+
+def _certificate_id(cert: x509.Certificate) -> tuple[str | None, str]:
+    """A certificate as the C2PA SDK's ``signature_info`` names its signer: the issuer's
+    organisation and the serial number in decimal."""
+    organisations = cert.issuer.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+    issuer = str(organisations[0].value) if organisations else None
+    return issuer, str(cert.serial_number)
+
+
+def _previous_certs_path() -> Path | None:
+    configured = getattr(settings, "HALLMARK_C2PA_PREVIOUS_CERTS", None) or os.environ.get(
+        "HALLMARK_C2PA_PREVIOUS_CERTS"
+    )
+    return Path(configured) if configured else None
+
+
+def hallmark_signer_ids() -> frozenset[tuple[str | None, str]]:
+    """``(issuer organisation, serial)`` of every certificate whose manifests are Hallmark's.
+
+    That is the leaf of ``HALLMARK_C2PA_CERT_CHAIN`` and every certificate in the optional PEM
+    file ``HALLMARK_C2PA_PREVIOUS_CERTS`` (signers used before a rotation). Trust anchors say
+    only that a signer chains to a known root; another signer under the same root (another team,
+    another product of the same CA) must not be able to vouch for a Hallmark asset.
+    """
+    chain_path = Path(settings.HALLMARK_C2PA_CERT_CHAIN)
+    previous_path = _previous_certs_path()
+    key = (_file_key(chain_path), _file_key(previous_path) if previous_path else None)
+
+    def build() -> frozenset[tuple[str | None, str]]:
+        ids: set[tuple[str | None, str]] = set()
+        if key[0] is not None:
+            with contextlib.suppress(OSError, ValueError):
+                chain = x509.load_pem_x509_certificates(chain_path.read_bytes())
+                ids.add(_certificate_id(chain[0]))  # the signer comes first; the rest are its CAs
+        if previous_path is not None and key[1] is not None:
+            try:
+                ids.update(
+                    _certificate_id(c) for c in x509.load_pem_x509_certificates(previous_path.read_bytes())
+                )
+            except (OSError, ValueError):
+                logger.warning(
+                    "HALLMARK_C2PA_PREVIOUS_CERTS %s holds no readable PEM certificate", previous_path
+                )
+        return frozenset(ids)
+
+    ids: frozenset[tuple[str | None, str]] = _signer_ids.get(key, build)
+    return ids
+
+
+def is_hallmark_signer(manifest: dict[str, Any]) -> bool:
+    """Whether ``manifest`` was signed with one of Hallmark's own certificates."""
+    info = manifest.get("signature_info") or {}
+    serial = info.get("cert_serial_number")
+    if not isinstance(serial, str | int):
+        return False
+    return (info.get("issuer"), str(serial)) in hallmark_signer_ids()
 
 
 def _asset_matches(
     data: bytes,
     digest: str,
-    state: str | None,
+    trusted_hallmark_manifest: bool,
     summary: dict[str, Any] | None,
     image: Image.Image | None,
 ) -> list[AssetMatch]:
@@ -583,7 +651,9 @@ def _asset_matches(
                 by_id.setdefault(str(asset_id), {})["pixels"] = True
     claimed = (summary or {}).get("hallmark") or {}
     claimed_id = claimed.get("asset_id")
-    if state == "Trusted" and isinstance(claimed_id, str):
+    # Only a manifest that validates to a trust anchor AND was signed by Hallmark's own
+    # certificate may name the asset: any signer under the same root could write the assertion.
+    if trusted_hallmark_manifest and isinstance(claimed_id, str):
         with contextlib.suppress(ValueError, ValidationError):
             if Asset.objects.filter(pk=claimed_id).exists():
                 by_id.setdefault(claimed_id, {})["manifest"] = True
@@ -779,7 +849,8 @@ class StoredAssetCheck:
     """A stored file re-hashed against its ``Asset`` row and its manifest re-validated.
 
     ``problems`` maps a problem code (``missing_file``, ``hash_mismatch``, ``no_manifest``,
-    ``invalid_manifest``, ``untrusted_manifest``, ``manifest_asset_mismatch``) to a message.
+    ``invalid_manifest``, ``untrusted_manifest``, ``foreign_signer``, ``manifest_asset_mismatch``)
+    to a message.
     """
 
     asset_id: str
@@ -829,6 +900,13 @@ def check_stored_asset(asset: Any) -> StoredAssetCheck:
         problems["invalid_manifest"] = f"The C2PA manifest does not validate ({codes})."
     elif report.validation_state != "Trusted" and _file_key(Path(settings.HALLMARK_C2PA_TRUST_ANCHORS)):
         problems["untrusted_manifest"] = "The manifest is intact but not signed by a configured trust anchor."
+    if report.validation_state in ("Trusted", "Valid") and not report.signed_by_hallmark:
+        signer = (report.manifest or {}).get("signature_info") or {}
+        problems["foreign_signer"] = (
+            f"The manifest was signed by certificate serial {signer.get('cert_serial_number')} of "
+            f"{signer.get('issuer')}, which is not Hallmark's signer (HALLMARK_C2PA_CERT_CHAIN) "
+            "nor one of HALLMARK_C2PA_PREVIOUS_CERTS."
+        )
     claimed = (report.hallmark_assertion or {}).get("asset_id")
     if report.validation_state is not None and claimed != asset_id:
         problems["manifest_asset_mismatch"] = (

@@ -54,6 +54,10 @@ _CREDENTIALS_FIELDS: dict[str, serializers.Field[Any, Any, Any, Any]] = {
     ),
     "xmp_digital_source_type": serializers.CharField(allow_null=True),
     "made_by_hallmark": serializers.BooleanField(),
+    "signed_by_hallmark": serializers.BooleanField(
+        help_text="The manifest's signing certificate is Hallmark's own (or a previous one), not "
+        "merely another signer under the same trust anchors."
+    ),
     "asset_matches": serializers.ListField(
         child=inline_serializer(
             "ProvenanceAssetMatch",

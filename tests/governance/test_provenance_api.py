@@ -321,3 +321,116 @@ def test_a_well_formed_compressed_xmp_itxt_is_still_read() -> None:
     packet = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"></x:xmpmeta>'
     data = _png_with_chunk_before_iend(b"iTXt", _XMP_KEY + b"\x01\x00\x00\x00" + zlib.compress(packet))
     assert provenance.extract_xmp(data, "image/png") == packet.decode()
+
+
+# --- whose signature counts --------------------------------------------------------------------
+
+
+def _two_signers_under_one_root(directory: Path) -> dict[str, Path]:
+    """A root CA and two signers under it, written as PEM files: Hallmark's and somebody else's."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    from governance.management.commands.provenance_init import _key_usage, _name
+
+    now = datetime.datetime.now(datetime.UTC)
+    start, end = now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=30)
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    root = (
+        x509.CertificateBuilder()
+        .subject_name(_name("Shared Test Root"))
+        .issuer_name(_name("Shared Test Root"))
+        .public_key(root_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_key_usage(signer=False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), critical=False)
+        .sign(root_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    paths = {"root": directory / "root.pem"}
+    paths["root"].write_bytes(root.public_bytes(pem))
+    for who in ("hallmark", "other"):
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(_name(f"{who} signer"))
+            .issuer_name(root.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start)
+            .not_valid_after(end)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(_key_usage(signer=True), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), critical=False
+            )
+            .sign(root_key, hashes.SHA256())
+        )
+        paths[f"{who}_cert"] = directory / f"{who}-cert.pem"
+        paths[f"{who}_cert"].write_bytes(cert.public_bytes(pem))
+        paths[f"{who}_chain"] = directory / f"{who}-chain.pem"
+        paths[f"{who}_chain"].write_bytes(cert.public_bytes(pem) + root.public_bytes(pem))
+        paths[f"{who}_key"] = directory / f"{who}-key.pem"
+        paths[f"{who}_key"].write_bytes(
+            key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        )
+    return paths
+
+
+def _sign_as(settings: Any, paths: dict[str, Path], who: str) -> None:
+    settings.HALLMARK_C2PA_CERT_CHAIN = paths[f"{who}_chain"]
+    settings.HALLMARK_C2PA_PRIVATE_KEY = paths[f"{who}_key"]
+
+
+def test_a_trusted_manifest_from_another_signer_under_the_same_root_is_not_hallmarks(
+    users: dict, procedural: str, client_for: Any, settings: Any, tmp_path: Path
+) -> None:
+    paths = _two_signers_under_one_root(tmp_path)
+    settings.HALLMARK_C2PA_TRUST_ANCHORS = paths["root"]
+    _sign_as(settings, paths, "hallmark")
+    asset = generate(users, prompt="pinned signer")
+    client = client_for("viewer")
+    own = upload(client, stored_bytes(asset)).json()
+    assert own["validation_state"] == "Trusted" and own["signed_by_hallmark"] is True
+
+    # Another signer chained to the same root writes a Hallmark assertion naming our asset.
+    _sign_as(settings, paths, "other")
+    forged, _ = provenance.stamp(noise_image(), make_context(asset_id=str(asset.pk)))
+    _sign_as(settings, paths, "hallmark")
+    body = upload(client, forged).json()
+    assert body["validation_state"] == "Trusted"  # it does chain to the anchor...
+    assert body["summary"]["hallmark"]["asset_id"] == str(asset.pk)  # ...and is reported,
+    assert body["signed_by_hallmark"] is False  # but it is not our signature,
+    assert body["made_by_hallmark"] is False and body["asset_matches"] == []  # so it is not credited.
+
+    # After a rotation, the previous certificate is listed and its manifests count again.
+    settings.HALLMARK_C2PA_PREVIOUS_CERTS = paths["other_cert"]
+    rotated = upload(client, forged).json()
+    assert rotated["signed_by_hallmark"] is True
+    assert rotated["asset_matches"] == [
+        {"asset_id": str(asset.pk), "sha256": False, "pixels": False, "manifest": True}
+    ]
+
+
+def test_the_stored_asset_check_names_a_foreign_signer(
+    users: dict, procedural: str, settings: Any, tmp_path: Path
+) -> None:
+    paths = _two_signers_under_one_root(tmp_path)
+    settings.HALLMARK_C2PA_TRUST_ANCHORS = paths["root"]
+    _sign_as(settings, paths, "other")
+    asset = generate(users, prompt="signed by somebody else")
+    _sign_as(settings, paths, "hallmark")
+    check = provenance.check_stored_asset(asset)
+    assert set(check.problems) == {"foreign_signer"}
+    assert "not Hallmark's signer" in check.problems["foreign_signer"]
+    settings.HALLMARK_C2PA_PREVIOUS_CERTS = paths["other_cert"]
+    assert provenance.check_stored_asset(asset).ok
