@@ -94,9 +94,11 @@ def allowed_actions(asset: Asset, user: User) -> set[str]:
 def _permission_problem(action: str, asset: Asset, user: User) -> str | None:
     is_admin = roles.has_role(user, roles.ADMIN)
     if action == "submit":
-        if asset.created_by_id == user.pk or is_admin:
+        # Ownership alone is not enough: a creator demoted to viewer keeps their old assets
+        # but must no longer push them into review.
+        if is_admin or (asset.created_by_id == user.pk and roles.has_role(user, roles.CREATOR)):
             return None
-        return "Only the asset's creator or an admin may submit it for review."
+        return "Only the asset's creator (holding the creator role) or an admin may submit it for review."
     if not roles.has_role(user, roles.REVIEWER):
         return f"You need the reviewer role to {action} assets."
     if action in ("approve", "reject") and asset.created_by_id == user.pk:
@@ -247,8 +249,11 @@ def soft_delete(asset_id: Any, *, acting_user: User) -> Asset:
     with transaction.atomic():
         asset = _locked(asset_id)
         if not roles.has_role(acting_user, roles.ADMIN):
-            if asset.created_by_id != acting_user.pk:
-                raise NotPermitted("Only admins, or the creator of a draft, may delete an asset.")
+            # As for submitting: the creator role is needed as well as ownership.
+            if asset.created_by_id != acting_user.pk or not roles.has_role(acting_user, roles.CREATOR):
+                raise NotPermitted(
+                    "Only admins, or the creator of a draft (holding the creator role), may delete an asset."
+                )
             if asset.status != AssetStatus.DRAFT:
                 raise NotPermitted(
                     f"The asset is {asset.status}: only admins may delete it; its creator only while it is a draft."

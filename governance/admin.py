@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.forms import ModelForm
 from django.http import HttpRequest
 
-from governance import organisation
+from governance import organisation, roles
 from governance.models import OrganisationProfile
 from plugins.sdk import RequestInvalid
 
@@ -53,7 +53,16 @@ class OrganisationProfileAdmin(_ProfileAdmin):
     readonly_fields = ["updated_at", "updated_by"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return not OrganisationProfile.objects.exists() and super().has_add_permission(request)
+        # Django's model permissions alone would let any staff user holding them change the
+        # licence policy; the organisation profile is Hallmark's admin role's to set.
+        return (
+            roles.has_role(request.user, roles.ADMIN)
+            and not OrganisationProfile.objects.exists()
+            and super().has_add_permission(request)
+        )
+
+    def has_change_permission(self, request: HttpRequest, obj: OrganisationProfile | None = None) -> bool:
+        return roles.has_role(request.user, roles.ADMIN) and super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: OrganisationProfile | None = None) -> bool:
         return False

@@ -80,6 +80,10 @@ def test_four_eyes_applies_to_admins_too(client_for, users) -> None:
 
 
 def test_reviewer_cannot_approve_an_asset_they_requested(client_for, users) -> None:
+    from django.contrib.auth.models import Group
+
+    # A user with both roles (only creators may submit their own assets) requested this asset.
+    users["reviewer"].groups.add(Group.objects.get_or_create(name="creator")[0])
     own = make_asset(users["reviewer"])  # the requester the asset records is the reviewer
     assert post(client_for("reviewer"), own, "submit-for-review").status_code == 200
     response = post(client_for("reviewer"), own, "approve")

@@ -324,3 +324,55 @@ def test_viewers_cannot_read_the_audit_log(client, client_for, users) -> None:
     client.force_login(users["viewer"])
     assert client.get("/audit/").status_code == 403
     assert b'href="/audit/"' not in client.get("/").content
+
+
+def _demote_to_viewer(user) -> None:
+    from django.contrib.auth.models import Group
+
+    user.groups.clear()
+    user.groups.add(Group.objects.get_or_create(name="viewer")[0])
+
+
+def test_a_creator_demoted_to_viewer_can_no_longer_submit_or_delete_own_drafts(client_for, users) -> None:
+    from django.contrib.auth.models import User
+
+    asset = make_asset(users["creator"])
+    _demote_to_viewer(users["creator"])
+    client = client_for("creator")
+    response = client.post(f"/api/v1/assets/{asset.pk}/submit-for-review/")
+    assert response.status_code == 403 and "creator role" in response.json()["detail"]
+    response = client.delete(f"/api/v1/assets/{asset.pk}/")
+    assert response.status_code == 403 and "creator role" in response.json()["detail"]
+    demoted = User.objects.get(pk=users["creator"].pk)  # a fresh object: roles are cached per object
+    with pytest.raises(review.NotPermitted):
+        review.submit_for_review(asset.pk, acting_user=demoted)
+    with pytest.raises(review.NotPermitted):
+        review.soft_delete(asset.pk, acting_user=demoted)
+    assert review.allowed_actions(asset, demoted) == set()
+    asset.refresh_from_db()
+    assert asset.status == "draft" and asset.deleted_at is None
+
+
+def test_the_organisation_profile_in_django_admin_needs_the_admin_role(client, users) -> None:
+    from django.contrib.auth.models import Permission
+
+    staff = users["reviewer"]
+    staff.is_staff = True
+    staff.save()
+    staff.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="governance", codename__endswith="organisationprofile"
+        )
+    )
+    client.force_login(staff)
+    form = {"commercial_use": "on", "revenue_band": "over_10m", "enterprise_licenses": "[]"}
+    assert client.post("/admin/governance/organisationprofile/add/", form).status_code == 403
+    from governance import organisation
+
+    organisation.update_profile(
+        {"commercial_use": True, "revenue_band": "under_1m", "enterprise_licenses": []},
+        acting_user=users["admin"],
+    )
+    profile = organisation.get_profile()
+    assert client.post(f"/admin/governance/organisationprofile/{profile.pk}/change/", form).status_code == 403
+    assert organisation.get_profile().revenue_band == "under_1m"
