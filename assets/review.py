@@ -133,12 +133,30 @@ def export_for_use(asset_id: Any, *, acting_user: User, purpose: str | None = No
         raise TransitionNotAllowed(
             f"Only approved assets can be exported for use; this one is {asset.status}."
         )
+    own_purpose = policy.purpose_for(organisation.policy_profile())
+    # A caller-chosen purpose that checks fewer rules (non_commercial skips every commercial
+    # rule) is a judgement about the use, so it is a reviewer's or an admin's to make.
+    if (
+        purpose is not None
+        and policy.is_less_strict(purpose, own_purpose)
+        and not roles.has_role(acting_user, roles.REVIEWER)
+    ):
+        raise NotPermitted(
+            f"Only reviewers and admins may export for the purpose {purpose!r}, which checks fewer "
+            f"licence rules than the organisation's own ({own_purpose!r})."
+        )
     chosen = enforce_policy(asset, purpose)
     record_event(
         "asset.exported",
         acting_user=acting_user,
         target=asset,
-        data={"purpose": chosen, "sha256": asset.sha256, "license": (asset.license or {}).get("spdx_id", "")},
+        data={
+            "purpose": chosen,
+            "organisation_purpose": own_purpose,
+            "purpose_chosen_by_caller": purpose is not None,
+            "sha256": asset.sha256,
+            "license": (asset.license or {}).get("spdx_id", ""),
+        },
     )
     return asset, chosen
 

@@ -164,7 +164,8 @@ class ReviewActionsMixin(viewsets.GenericViewSet[Asset]):
                 "purpose",
                 str,
                 enum=list(policy.PURPOSES),
-                description="The intended use; by default the organisation's own (commercial or not).",
+                description="The intended use; by default the organisation's own (commercial or not). "
+                "Only reviewers and admins may choose one that checks fewer licence rules.",
             )
         ],
         responses={
@@ -172,6 +173,9 @@ class ReviewActionsMixin(viewsets.GenericViewSet[Asset]):
                 OpenApiTypes.BINARY, description="The file, with X-License and X-Attribution headers"
             ),
             400: OpenApiResponse(description="Unknown purpose"),
+            403: OpenApiResponse(
+                description="A purpose less strict than the organisation's own, asked by a viewer or creator"
+            ),
             409: OpenApiResponse(description="The asset is not approved"),
             **_POLICY_RESPONSE,
         },
@@ -186,6 +190,8 @@ class ReviewActionsMixin(viewsets.GenericViewSet[Asset]):
             return invalid({"purpose": [f"Must be one of {', '.join(policy.PURPOSES)}."]})
         try:
             asset, _ = review.export_for_use(asset.pk, acting_user=request.user, purpose=purpose)
+        except review.NotPermitted as exc:
+            raise PermissionDenied(str(exc)) from None
         except review.TransitionNotAllowed as exc:
             raise Conflict(str(exc)) from None
         except review.PolicyRefused as exc:

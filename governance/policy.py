@@ -8,8 +8,10 @@ approving, exporting) refuse the action when it is not empty and name the rules.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 COMMERCIAL = "commercial"
@@ -30,6 +32,16 @@ RULE_COMMERCIAL_USE = "commercial_use_not_allowed"
 RULE_REVENUE_CEILING = "revenue_ceiling_exceeded"
 RULE_TRAINING = "training_not_allowed"
 RULE_ORGANISATION_NON_COMMERCIAL = "organisation_non_commercial"
+RULE_LICENSE_MALFORMED = "license_malformed"
+
+# The rules each purpose checks. A purpose is "less strict" than another when it checks fewer of
+# the rules: exporting "non_commercial" skips every commercial rule. Who may pick such a purpose
+# is decided by the caller (assets.review.export_for_use): reviewers and admins only.
+_PURPOSE_RULES: dict[str, frozenset[str]] = {
+    COMMERCIAL: frozenset({RULE_ORGANISATION_NON_COMMERCIAL, RULE_COMMERCIAL_USE, RULE_REVENUE_CEILING}),
+    NON_COMMERCIAL: frozenset(),
+    TRAINING: frozenset({RULE_TRAINING}),
+}
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,43 @@ def purpose_for(profile: Profile) -> str:
     return COMMERCIAL if profile.commercial_use else NON_COMMERCIAL
 
 
+def is_less_strict(purpose: str, than: str) -> bool:
+    """Whether checking ``purpose`` skips any rule that checking ``than`` would apply."""
+    return not _PURPOSE_RULES[purpose] >= _PURPOSE_RULES[than]
+
+
+def revenue_ceiling(value: Any) -> int | None:
+    """A snapshot's ``revenue_ceiling_usd`` as whole US dollars; None when there is none.
+
+    Integers, finite non-negative floats (``1e6``, ``1000000.0``) and decimal strings are
+    coerced; anything else raises ``ValueError``: a ceiling that cannot be read must not be
+    skipped as if there were none.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"revenue_ceiling_usd {value!r} is not an amount")
+    if isinstance(value, int):
+        amount = value
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"revenue_ceiling_usd {value!r} is not an amount")
+        amount = math.floor(value)
+    elif isinstance(value, str):
+        try:
+            number = Decimal(value.strip())
+        except InvalidOperation:
+            raise ValueError(f"revenue_ceiling_usd {value!r} is not an amount") from None
+        if not number.is_finite():
+            raise ValueError(f"revenue_ceiling_usd {value!r} is not an amount")
+        amount = math.floor(number)
+    else:
+        raise ValueError(f"revenue_ceiling_usd {value!r} is not an amount")
+    if amount < 0:
+        raise ValueError(f"revenue_ceiling_usd {value!r} is negative")
+    return amount
+
+
 def _usd(amount: int) -> str:
     return f"US${amount / 1_000_000:g}M" if amount >= 1_000_000 else f"US${amount:,}"
 
@@ -71,6 +120,10 @@ def check(license_snapshot: Mapping[str, Any], profile: Profile, purpose: str) -
     own limits (commercial use, revenue ceiling, training). The revenue ceiling is broken when
     the organisation's revenue band reaches it: a band that straddles the ceiling counts as
     above it, since the policy cannot prove otherwise.
+
+    Malformed snapshots fail closed: only ``True`` (not a truthy string) allows commercial use
+    or training, a missing ``allows_training`` does not allow training, numeric ceilings are
+    coerced (``revenue_ceiling``) and an unreadable one is the ``license_malformed`` violation.
     """
     if purpose not in PURPOSES:
         raise ValueError(f"Unknown purpose {purpose!r}; expected one of {', '.join(PURPOSES)}.")
@@ -92,7 +145,7 @@ def check(license_snapshot: Mapping[str, Any], profile: Profile, purpose: str) -
                     "The organisation profile declares no commercial use; an admin must change it first.",
                 )
             )
-        if not license_snapshot.get("commercial_use", False) and not enterprise:
+        if license_snapshot.get("commercial_use") is not True and not enterprise:
             violations.append(
                 Violation(
                     RULE_COMMERCIAL_USE,
@@ -100,8 +153,19 @@ def check(license_snapshot: Mapping[str, Any], profile: Profile, purpose: str) -
                     f"licence for it.",
                 )
             )
-        ceiling = license_snapshot.get("revenue_ceiling_usd")
-        if isinstance(ceiling, int) and not isinstance(ceiling, bool) and not enterprise:
+        try:
+            ceiling = revenue_ceiling(license_snapshot.get("revenue_ceiling_usd"))
+        except ValueError as exc:
+            ceiling = None
+            if not enterprise:
+                violations.append(
+                    Violation(
+                        RULE_LICENSE_MALFORMED,
+                        f"The asset's licence snapshot for {spdx_id} is malformed ({exc}), so its "
+                        "revenue ceiling cannot be checked.",
+                    )
+                )
+        if ceiling is not None and not enterprise:
             lower, upper = REVENUE_BANDS.get(profile.revenue_band, (0, None))
             if upper is None or upper > ceiling:
                 band = f"{_usd(lower)} or more" if upper is None else f"{_usd(lower)} to {_usd(upper)}"
@@ -112,7 +176,8 @@ def check(license_snapshot: Mapping[str, Any], profile: Profile, purpose: str) -
                         f"organisation's band is {band}. An enterprise licence for {spdx_id} is needed.",
                     )
                 )
-    if purpose == TRAINING and not license_snapshot.get("allows_training", True) and not enterprise:
+    # A snapshot that does not say training is allowed does not allow it.
+    if purpose == TRAINING and license_snapshot.get("allows_training") is not True and not enterprise:
         violations.append(
             Violation(RULE_TRAINING, f"{spdx_id} does not allow using its outputs to train models.")
         )

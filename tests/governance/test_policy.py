@@ -211,7 +211,7 @@ def test_export_for_use_carries_licence_and_attribution_and_is_audited(client_fo
 
 def test_export_for_a_forbidden_purpose_is_refused_naming_the_rule(client_for, users) -> None:
     asset = approved(users, SD35_COMMUNITY)
-    response = client_for("creator").get(f"/api/v1/assets/{asset.pk}/export/", {"purpose": "training"})
+    response = client_for("reviewer").get(f"/api/v1/assets/{asset.pk}/export/", {"purpose": "training"})
     assert response.status_code == 422
     assert response.json()["violations"][0]["rule"] == "training_not_allowed"
     set_profile(users, revenue_band="over_10m")
@@ -240,3 +240,95 @@ def test_review_panel_shows_the_broken_rule_instead_of_the_approve_button(client
     panel = client.get(f"/assets/{asset.pk}/review/").content
     assert b"revenue_ceiling_exceeded" in panel and b">Approve<" not in panel
     assert b">Reject<" in panel  # rejecting is still possible
+
+
+# --- malformed licence snapshots fail closed ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ceiling", "band", "rules"),
+    [
+        (1_000_000.0, "1m_to_10m", ["revenue_ceiling_exceeded"]),  # a float is a ceiling too
+        (1e6, "under_1m", []),
+        ("1000000", "1m_to_10m", ["revenue_ceiling_exceeded"]),
+        ("2.5e7", "1m_to_10m", []),
+        ("lots", "under_1m", ["license_malformed"]),
+        (float("nan"), "under_1m", ["license_malformed"]),
+        (-5, "under_1m", ["license_malformed"]),
+        (True, "under_1m", ["license_malformed"]),
+        ([1_000_000], "under_1m", ["license_malformed"]),
+        (None, "over_10m", []),
+    ],
+)
+def test_revenue_ceilings_are_coerced_or_refused_never_skipped(ceiling, band, rules) -> None:
+    snapshot = {**SD35, "revenue_ceiling_usd": ceiling}
+    assert [v.rule for v in policy.check(snapshot, Profile(True, band), "commercial")] == rules
+    # An enterprise licence lifts the licence's own limits, malformed or not.
+    assert policy.check(snapshot, Profile(True, band, {SD35["spdx_id"]}), "commercial") == []
+
+
+def test_training_and_commercial_use_need_an_explicit_true() -> None:
+    no_training_field = {k: v for k, v in MIT.items() if k != "allows_training"}
+    assert [v.rule for v in policy.check(no_training_field, Profile(), "training")] == [
+        "training_not_allowed"
+    ]
+    assert policy.check({**MIT, "allows_training": True}, Profile(), "training") == []
+    assert [v.rule for v in policy.check({**MIT, "allows_training": "yes"}, Profile(), "training")] == [
+        "training_not_allowed"
+    ]
+    assert [v.rule for v in policy.check({**MIT, "commercial_use": "false"}, Profile(), "commercial")] == [
+        "commercial_use_not_allowed"
+    ]
+
+
+def test_purpose_strictness() -> None:
+    assert policy.is_less_strict("non_commercial", "commercial")
+    assert policy.is_less_strict("training", "commercial")
+    assert not policy.is_less_strict("commercial", "commercial")
+    assert not policy.is_less_strict("commercial", "non_commercial")
+    assert not policy.is_less_strict("training", "non_commercial")
+
+
+# --- who may choose the export purpose --------------------------------------------------------
+
+
+def approved_non_commercial(users) -> Asset:
+    """A CC BY-NC asset approved while the organisation was non-commercial; it is commercial now."""
+    set_profile(users, commercial_use=False)
+    asset = approved(users, NON_COMMERCIAL)
+    set_profile(users, commercial_use=True)
+    return asset
+
+
+@pytest.mark.parametrize("role", ["viewer", "creator"])
+@pytest.mark.parametrize("purpose", ["non_commercial", "training"])
+def test_only_reviewers_and_admins_choose_a_less_strict_export_purpose(
+    client_for, users, role, purpose
+) -> None:
+    asset = approved_non_commercial(users)
+    response = client_for(role).get(f"/api/v1/assets/{asset.pk}/export/", {"purpose": purpose})
+    assert response.status_code == 403 and "reviewers and admins" in response.json()["detail"]
+    assert not AuditEvent.objects.filter(action="asset.exported").exists()
+    # The organisation's own purpose (or none) is still anyone's to ask for: here refused by policy.
+    response = client_for(role).get(f"/api/v1/assets/{asset.pk}/export/", {"purpose": "commercial"})
+    assert response.status_code == 422
+
+
+@pytest.mark.parametrize("role", ["reviewer", "admin"])
+def test_a_reviewer_may_export_for_a_less_strict_purpose_and_it_is_audited(client_for, users, role) -> None:
+    asset = approved_non_commercial(users)
+    response = client_for(role).get(f"/api/v1/assets/{asset.pk}/export/", {"purpose": "non_commercial"})
+    assert response.status_code == 200
+    (event,) = AuditEvent.objects.filter(action="asset.exported")
+    assert event.data["purpose"] == "non_commercial"
+    assert event.data["organisation_purpose"] == "commercial"
+    assert event.data["purpose_chosen_by_caller"] is True
+
+
+def test_a_non_commercial_organisation_lets_anyone_pick_any_purpose(client_for, users) -> None:
+    set_profile(users, commercial_use=False)
+    asset = approved(users)
+    response = client_for("viewer").get(f"/api/v1/assets/{asset.pk}/export/", {"purpose": "training"})
+    assert response.status_code == 200
+    (event,) = AuditEvent.objects.filter(action="asset.exported")
+    assert event.data["purpose"] == "training" and event.data["organisation_purpose"] == "non_commercial"
