@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import tempfile
 import zipfile
 from pathlib import Path
@@ -21,9 +22,16 @@ from typing import IO, Any
 
 from assets import review
 from assets.models import Asset
-from governance import offline_verify, organisation, provenance
+from governance import checkpoints, offline_verify, organisation, provenance
 from governance.export import ExportScope, export_lines
 from governance.services import ActingUser, record_event
+
+logger = logging.getLogger(__name__)
+
+
+class EvidenceUnavailable(Exception):
+    """The pack cannot be made (the stored file is missing or unreadable); the message says why."""
+
 
 PACK_FORMAT = "hallmark-evidence-pack/1"
 _SPOOL_BYTES = 32 * 1024 * 1024
@@ -52,17 +60,26 @@ How to verify it offline
   1. Files: `sha256sum -c SHA256SUMS` (or let verify_evidence.py do it).
   2. Everything but C2PA in one go:
          python verify_evidence.py . --public-key <the audit checkpoint public key you trust>
-     It checks SHA256SUMS, that the file's sha256 equals asset.json and the sha256 audited in
-     the asset.created event, and recomputes every audit event's hash. Without --public-key
-     the key embedded in audit.jsonl is used; compare its key_id with one you trust.
-  3. Audit events by hand: each line of audit.jsonl after the header is one event. Its hash is
+     It checks SHA256SUMS (and fails without it), that the file's sha256 equals asset.json and
+     the sha256 audited in the asset.created event, recomputes every audit event's hash, and
+     checks the signed checkpoint in audit.jsonl against the key you give. It FAILS without
+     --public-key: the key embedded in audit.jsonl came with the pack and proves nothing.
+     `--no-checkpoint` checks the hashes only.
+  3. What that proves, and what it does not. The checkpoint was signed when this pack was made,
+     at the chain's head, which is normally the pack's own asset.evidence_exported event: its
+     signature (with the key you trust) vouches for that event's hash. Each event's hash covers
+     its prev_hash, so the signed event is tied to the whole chain before it, but the events of
+     one asset are not contiguous in the chain and the events between them are not in this pack:
+     that the asset's earlier events are in that same chain can be confirmed only against a full
+     contiguous export (`manage.py audit_export`, verified from its anchor up to a signed
+     checkpoint) or by Hallmark's `manage.py verify_audit`. Not signed at all: asset.json,
+     license.json, model_identity.json, policy.json, ATTRIBUTION.txt, README.txt and the
+     c2pa_manifest.json summary are Hallmark's statements, covered only by SHA256SUMS (which
+     anyone can recompute); what is signed is the image (C2PA, below) and the checkpoint.
+     Each line of audit.jsonl after the header is one event. Its hash is
          sha256( prev_hash (64 hex ASCII characters) || RFC 8785 canonical JSON of the event body )
      where the body holds exactly: seq, at, actor, actor_id, action, target_type, target_id,
-     data. The events of one asset are not contiguous in the chain, so each carries its own
-     prev_hash. The header's checkpoint (if any) is Hallmark's signed statement of the chain's
-     head at some seq; it proves the chain's state at that time, not these events on its own.
-     To tie these events to the full chain, compare their hashes with a full export
-     (`manage.py audit_export`) that verifies from its anchor up to a signed checkpoint.
+     data, and each event carries its own prev_hash.
   4. C2PA: validate the file against the root certificate you trust, e.g. with c2pa-python:
          import c2pa, json
          ctx = c2pa.Context.from_dict({{"trust": {{"trust_anchors": open("root.pem").read()}},
@@ -116,8 +133,14 @@ def build_evidence_pack(asset: Asset, *, acting_user: ActingUser) -> tuple[IO[by
     """
     extension = Path(str(asset.file.name)).suffix or ".bin"
     file_name = f"asset/{asset.pk}{extension}"
-    with asset.file.storage.open(str(asset.file.name), "rb") as handle:
-        data = handle.read()
+    try:
+        with asset.file.storage.open(str(asset.file.name), "rb") as handle:
+            data = handle.read()
+    except (OSError, ValueError) as exc:
+        raise EvidenceUnavailable(
+            f"The stored file of asset {asset.pk} cannot be read ({type(exc).__name__}); "
+            "run `manage.py verify_assets` to see what happened to it."
+        ) from None
     credentials = provenance.read_credentials(data, asset.mime_type)
     xmp = provenance.extract_xmp(data, asset.mime_type)
     profile = organisation.get_profile()
@@ -130,6 +153,15 @@ def build_evidence_pack(asset: Asset, *, acting_user: ActingUser) -> tuple[IO[by
         target=asset,
         data={"sha256": hashlib.sha256(data).hexdigest(), "format": PACK_FORMAT},
     )
+    # A checkpoint signed now covers every event of the asset, this one included: the pack's
+    # recipient can check that the head it ends at was signed with the key they trust. An older
+    # checkpoint would predate the newest events, which would then be vouched for by nothing.
+    try:
+        checkpoints.create_checkpoint()
+    except checkpoints.CheckpointError as exc:
+        # The pack is still made (evidence is most needed when something is wrong); its
+        # verifier then fails on the checkpoint unless told to skip it, and the log says why.
+        logger.warning("Evidence pack for asset %s: no fresh audit checkpoint: %s", asset.pk, exc)
     scope = ExportScope(
         targets=(("assets.asset", str(asset.pk)), ("generation.generationjob", str(asset.job_id)))
     )

@@ -214,6 +214,7 @@ class ReviewActionsMixin(viewsets.GenericViewSet[Asset]):
         responses={
             (200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="The evidence pack"),
             403: OpenApiResponse(description="Reviewers and admins only"),
+            409: OpenApiResponse(description="The stored file is missing or unreadable"),
         }
     )
     @action(detail=True, methods=["get"], renderer_classes=[renderers.JSONRenderer, ZipRenderer])
@@ -221,6 +222,9 @@ class ReviewActionsMixin(viewsets.GenericViewSet[Asset]):
         """A zip with the file, its C2PA manifest, XMP, licence, model identity, attribution and
         every audit event on it in the verifiable export format; README.txt explains the checks."""
         asset = self.get_object()
-        pack, filename = evidence.build_evidence_pack(asset, acting_user=request.user)
+        try:
+            pack, filename = evidence.build_evidence_pack(asset, acting_user=request.user)
+        except evidence.EvidenceUnavailable as exc:
+            raise Conflict(str(exc)) from None
         response = FileResponse(pack, content_type="application/zip", as_attachment=True, filename=filename)
         return response

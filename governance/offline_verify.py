@@ -8,7 +8,10 @@ is what Hallmark's tests exercise.
 
 Usage::
 
-    python verify_evidence.py [FOLDER_OR_AUDIT_JSONL] [--public-key checkpoint.pub.pem]
+    python verify_evidence.py [FOLDER_OR_AUDIT_JSONL] --public-key checkpoint.pub.pem [--no-checkpoint]
+
+It fails unless the audit checkpoint verifies with the public key you give (``--no-checkpoint``
+checks the hashes only), and fails when a pack lacks ``SHA256SUMS``.
 
 The hash of each event is ``sha256(prev_hash || RFC8785(body))`` where ``prev_hash`` is the
 64-character lower-case hex hash of the previous event (ASCII) and ``body`` holds the fields
@@ -201,19 +204,50 @@ def verify_export_lines(
     return report
 
 
-def _verify_pack(folder: Path, public_key_pem: bytes | None) -> list[str]:
+NO_TRUSTED_KEY = (
+    "no trusted public key given (--public-key): the audit checkpoint's signature cannot be checked "
+    "against a key you trust (the key inside the pack proves nothing); pass --no-checkpoint to "
+    "verify without it"
+)
+
+
+def checkpoint_problems(report: dict[str, Any], public_key_pem: bytes | None) -> list[str]:
+    """What the strict command line demands of a checkpoint: a key the user trusts, and a
+    checkpoint that verifies with it at the seq of one of the exported events, so that the
+    signature covers an event in hand (by default the pack's own ``asset.evidence_exported``)."""
+    if public_key_pem is None:
+        return [NO_TRUSTED_KEY]
+    checkpoint = str(report.get("checkpoint", "absent"))
+    if checkpoint == "absent":
+        return ["the export carries no signed audit checkpoint"]
+    if checkpoint.startswith("invalid"):
+        return []  # already among the report's problems
+    if not checkpoint.startswith("verified"):
+        return [f"the signed checkpoint does not cover any exported event ({checkpoint})"]
+    return []
+
+
+def _verify_pack(folder: Path, public_key_pem: bytes | None, *, require_checkpoint: bool = True) -> list[str]:
     """Check an unzipped evidence pack: listed file hashes, the asset's sha256 against the
     asset record and its audit events, then the audit export. Returns the problems."""
     problems: list[str] = []
     sums = folder / "SHA256SUMS"
-    if sums.exists():
+    if not sums.is_file():
+        problems.append("SHA256SUMS is missing: the pack's files cannot be checked")
+    else:
+        listed: set[str] = set()
         for line in sums.read_text(encoding="utf-8").splitlines():
             expected, _, name = line.partition("  ")
+            listed.add(name)
             path = folder / name
             if not path.is_file():
                 problems.append(f"{name}: listed in SHA256SUMS but missing")
             elif hashlib.sha256(path.read_bytes()).hexdigest() != expected:
                 problems.append(f"{name}: does not match SHA256SUMS")
+        for path in sorted(folder.rglob("*")):
+            name = path.relative_to(folder).as_posix()
+            if path.is_file() and name != "SHA256SUMS" and name not in listed and "__pycache__" not in name:
+                problems.append(f"{name}: in the pack but not listed in SHA256SUMS")
     record = json.loads((folder / "asset.json").read_text(encoding="utf-8"))
     file_path = folder / record["file"]
     file_sha = hashlib.sha256(file_path.read_bytes()).hexdigest()
@@ -224,6 +258,8 @@ def _verify_pack(folder: Path, public_key_pem: bytes | None) -> list[str]:
     with (folder / "audit.jsonl").open(encoding="utf-8") as handle:
         report = verify_export_lines(handle, public_key_pem=public_key_pem)
     problems.extend(report["problems"])
+    if require_checkpoint:
+        problems.extend(checkpoint_problems(report, public_key_pem))
     created = [
         e for e in report["events"] if e["action"] == "asset.created" and e["target_id"] == record["id"]
     ]
@@ -242,15 +278,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Verify a Hallmark evidence pack or audit export offline.")
     parser.add_argument("path", nargs="?", default=str(Path(__file__).resolve().parent))
     parser.add_argument("--public-key", help="The audit checkpoint public key (PEM) you trust.")
+    parser.add_argument(
+        "--no-checkpoint",
+        action="store_true",
+        help="Do not demand a checkpoint signed by a key you trust (only hashes are then checked).",
+    )
     args = parser.parse_args(argv)
     key = Path(args.public_key).read_bytes() if args.public_key else None
     target = Path(args.path)
     if target.is_dir():
-        problems = _verify_pack(target, key)
+        problems = _verify_pack(target, key, require_checkpoint=not args.no_checkpoint)
     else:
         with target.open(encoding="utf-8") as handle:
             report = verify_export_lines(handle, public_key_pem=key)
         problems = report["problems"]
+        if not args.no_checkpoint:
+            problems.extend(checkpoint_problems(report, key))
         print(f"audit events verified: {report['events_checked']}; checkpoint: {report['checkpoint']}")
     for problem in problems:
         print(f"PROBLEM: {problem}")

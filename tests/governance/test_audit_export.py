@@ -183,8 +183,17 @@ def test_standalone_verifier_needs_nothing_from_hallmark(events, tmp_path) -> No
     script = tmp_path / "verify_evidence.py"
     shutil.copy(Path(offline_verify.__file__), script)
     # -I: isolated mode, so neither the repository nor PYTHONPATH is importable.
-    ok = subprocess.run(
+    # No checkpoint was signed here: without a trusted key the strict default fails...
+    strict = subprocess.run(
         [sys.executable, "-I", str(script), str(export)], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert strict.returncode == 1 and "no trusted public key given" in strict.stdout
+    # ...and --no-checkpoint checks the hashes only.
+    ok = subprocess.run(
+        [sys.executable, "-I", str(script), str(export), "--no-checkpoint"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "audit events verified: 8" in ok.stdout
@@ -192,7 +201,10 @@ def test_standalone_verifier_needs_nothing_from_hallmark(events, tmp_path) -> No
     tampered = export.read_text().replace('"n":3', '"n":33')
     export.write_text(tampered)
     bad = subprocess.run(
-        [sys.executable, "-I", str(script), str(export)], capture_output=True, text=True, cwd=tmp_path
+        [sys.executable, "-I", str(script), str(export), "--no-checkpoint"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
     assert bad.returncode == 1
     assert "audit event seq 4: content does not match its hash" in bad.stdout

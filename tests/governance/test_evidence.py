@@ -122,7 +122,13 @@ def test_evidence_pack_verifies_offline(generated, client_for, settings, tmp_pat
     lines = (pack / "audit.jsonl").read_text().splitlines()
     report = verify_export(lines, public_key_pem=public_key.read_bytes())
     assert report["ok"], report["problems"]
-    assert "verified with the trusted public key" in report["checkpoint"]
+    # The checkpoint was signed for the pack, after its own asset.evidence_exported event.
+    evidence_seq = report["events"][-1]["seq"]
+    assert (
+        report["checkpoint"]
+        == f"verified with the trusted public key: seq {evidence_seq} matches the signed hash"
+    )
+    assert checkpoints.read_file(checkpoints.latest_checkpoint_file()).seq == evidence_seq
     actions = [(e["target_type"], e["action"]) for e in report["events"]]
     assert actions == [
         ("generation.generationjob", "generation.requested"),
@@ -179,3 +185,82 @@ def test_an_edited_audit_line_in_the_pack_is_caught(generated, client_for, tmp_p
 @pytest.mark.parametrize("role", ["viewer", "creator"])
 def test_evidence_is_for_reviewers_and_admins(generated, client_for, role) -> None:
     assert client_for(role).get(f"/api/v1/assets/{generated.pk}/evidence/").status_code == 403
+
+
+def run_verifier(pack: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-I", str(pack / "verify_evidence.py"), str(pack), *args],
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_the_verifier_fails_without_a_trusted_key_unless_told_to_skip_the_checkpoint(
+    generated, client_for, settings, tmp_path
+) -> None:
+    pack = unpack(client_for("reviewer"), generated, tmp_path / "pack")
+    plain = run_verifier(pack)
+    assert plain.returncode == 1
+    assert "no trusted public key given (--public-key)" in plain.stdout
+    skipped = run_verifier(pack, "--no-checkpoint")
+    assert skipped.returncode == 0, skipped.stdout + skipped.stderr
+    # A key the user trusts that did not sign the checkpoint: refused.
+    _, other = checkpoints.init_key(tmp_path / "other" / "key.pem", checkpoint_directory=tmp_path / "other")
+    wrong = run_verifier(pack, "--public-key", str(other))
+    assert wrong.returncode == 1 and "not with the given public key" in wrong.stdout
+
+
+def test_the_verifier_fails_when_sha256sums_is_missing_or_incomplete(
+    generated, client_for, settings, tmp_path
+) -> None:
+    pack = unpack(client_for("reviewer"), generated, tmp_path / "pack")
+    public_key = str(settings.HALLMARK_AUDIT_SIGNING_KEY.with_name("checkpoint_ed25519.pub.pem"))
+    (pack / "notes.txt").write_text("added after packing\n")
+    added = run_verifier(pack, "--public-key", public_key)
+    assert added.returncode == 1 and "notes.txt: in the pack but not listed in SHA256SUMS" in added.stdout
+    (pack / "notes.txt").unlink()
+    (pack / "SHA256SUMS").unlink()
+    missing = run_verifier(pack, "--public-key", public_key)
+    assert missing.returncode == 1 and "SHA256SUMS is missing" in missing.stdout
+
+
+def test_a_checkpoint_that_covers_none_of_the_events_is_not_enough(
+    generated, client_for, settings, tmp_path
+) -> None:
+    from governance.models import AuditEvent
+
+    pack = unpack(client_for("reviewer"), generated, tmp_path / "pack")
+    public_key = str(settings.HALLMARK_AUDIT_SIGNING_KEY.with_name("checkpoint_ed25519.pub.pem"))
+    # Swap in a genuine checkpoint whose seq is none of the pack's events, and fix the sums.
+    from governance.services import record_event
+
+    record_event("test.unrelated", acting_user=None, target=("tests.thing", "1"), data={})
+    other, _ = checkpoints.create_checkpoint()
+    assert not AuditEvent.objects.filter(seq=other.seq, target_id=str(generated.pk)).exists()
+    older = other.as_document()
+    audit = pack / "audit.jsonl"
+    lines = audit.read_text().splitlines(keepends=True)
+    header = json.loads(lines[0])
+    header["checkpoint"] = older
+    lines[0] = json.dumps(header) + "\n"
+    audit.write_text("".join(lines))
+    sums = pack / "SHA256SUMS"
+    sums.write_text(
+        "".join(
+            f"{hashlib.sha256((pack / name).read_bytes()).hexdigest()}  {name}\n"
+            for name in (line.split("  ", 1)[1] for line in sums.read_text().splitlines())
+        )
+    )
+    result = run_verifier(pack, "--public-key", public_key)
+    assert result.returncode == 1
+    assert "does not cover any exported event" in result.stdout
+
+
+def test_a_missing_stored_file_is_a_clear_409(generated, client_for) -> None:
+    from governance.models import AuditEvent
+
+    generated.file.storage.delete(generated.file.name)
+    response = client_for("reviewer").get(f"/api/v1/assets/{generated.pk}/evidence/")
+    assert response.status_code == 409
+    assert "cannot be read" in response.json()["detail"]
+    assert not AuditEvent.objects.filter(action="asset.evidence_exported").exists()
