@@ -157,7 +157,7 @@ def build_evidence_pack(asset: Asset, *, acting_user: ActingUser) -> tuple[IO[by
     # recipient can check that the head it ends at was signed with the key they trust. An older
     # checkpoint would predate the newest events, which would then be vouched for by nothing.
     try:
-        checkpoints.create_checkpoint()
+        checkpoints.create_checkpoint(incremental=True)
     except checkpoints.CheckpointError as exc:
         # The pack is still made (evidence is most needed when something is wrong); its
         # verifier then fails on the checkpoint unless told to skip it, and the log says why.

@@ -277,7 +277,7 @@ def checkpoint_dir() -> Path:
 
 
 def create_checkpoint(
-    *, private_key_path: Path | None = None, directory: Path | None = None
+    *, private_key_path: Path | None = None, directory: Path | None = None, incremental: bool = False
 ) -> tuple[Checkpoint, Path]:
     """Verify the whole chain, sign its head and write the checkpoint file; return both.
 
@@ -285,13 +285,22 @@ def create_checkpoint(
     that no longer holds the highest checkpoint already in ``directory`` (a cut or rewritten
     tail is a perfect chain on its own, and a fresh signature would bless it), and a key other
     than the one that signed that checkpoint (see ``check_against_latest``).
+
+    ``incremental`` walks only the events after that latest checkpoint (the database still
+    holds its seq and hash, so everything up to it hashes to what was signed): an evidence pack
+    needs a fresh signed head, and a full walk costs seconds per 100k events. Edits to older
+    events that leave their stored hashes alone are then found by the next full walk
+    (``verify_audit``, a plain ``audit_checkpoint``), not here.
     """
     key = load_private_key(private_key_path)
-    report = verify_audit_chain()
+    target_dir = directory or checkpoint_dir()
+    latest = check_against_latest(key.public_key(), target_dir)
+    if incremental and latest is not None:
+        report = verify_audit_chain(after_seq=latest.seq, after_hash=latest.hash)
+    else:
+        report = verify_audit_chain()
     if not report.ok:
         raise CheckpointError(f"Refusing to sign a broken audit chain: {report.problem}.")
-    target_dir = directory or checkpoint_dir()
-    check_against_latest(key.public_key(), target_dir)
     checkpoint = sign(key, seq=report.last_seq, hash=report.last_hash)
     target_dir.mkdir(parents=True, exist_ok=True)
     stamp = checkpoint.signed_at.replace("-", "").replace(":", "").split(".")[0] + "Z"

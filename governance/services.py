@@ -9,7 +9,15 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import models, transaction
 from django.utils import timezone
 
-from governance.audit_chain import ChainProblem, ChainReport, chain_hash, event_body, jsonable, verify_events
+from governance.audit_chain import (
+    GENESIS_HASH,
+    ChainProblem,
+    ChainReport,
+    chain_hash,
+    event_body,
+    jsonable,
+    verify_events,
+)
 from governance.models import AuditChainHead, AuditEvent
 
 ActingUser = AbstractBaseUser | AnonymousUser | None
@@ -77,8 +85,11 @@ def record_event(
     return event
 
 
-def verify_audit_chain() -> ChainReport:
+def verify_audit_chain(*, after_seq: int = 0, after_hash: str = GENESIS_HASH) -> ChainReport:
     """Walk the chain up to the chain head and compare its end with the head row.
+
+    ``after_seq``/``after_hash`` start the walk after an event already known good (one a
+    verified checkpoint vouches for): only the newer events are walked.
 
     The head is read first and only events up to its seq are walked: an event recorded while
     the walk runs lies beyond that head and is not part of this check. Reading the head after
@@ -86,11 +97,13 @@ def verify_audit_chain() -> ChainReport:
     that is merely new.
     """
     head = AuditChainHead.objects.filter(id=1).values("seq", "hash").first()
-    rows = AuditEvent.objects.order_by("seq")
+    rows = AuditEvent.objects.order_by("seq").filter(seq__gt=after_seq)
     if head is not None:
         rows = rows.filter(seq__lte=head["seq"])
     report = verify_events(
-        rows.values(
+        start_seq=after_seq + 1,
+        start_hash=after_hash,
+        events=rows.values(
             "seq",
             "at",
             "actor",
@@ -101,7 +114,7 @@ def verify_audit_chain() -> ChainReport:
             "data",
             "prev_hash",
             "hash",
-        ).iterator(chunk_size=2000)
+        ).iterator(chunk_size=2000),
     )
     if not report.ok:
         return report

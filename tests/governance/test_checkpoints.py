@@ -301,3 +301,21 @@ def test_start_script_makes_the_key_only_on_a_first_start_and_warns_when_refused
     lost = start()
     assert lost.returncode == 0 and "WARNING" in lost.stderr
     assert not key_path.exists()
+
+
+def test_an_incremental_checkpoint_walks_only_the_events_after_the_latest_one(
+    audit_dirs, users, events
+) -> None:
+    checkpoint_now("--init-key")
+    for n in range(3):
+        record_event("test.event", acting_user=users["admin"], target=("tests.thing", "9"), data={"n": n})
+    signed, _ = checkpoints.create_checkpoint(incremental=True)
+    assert signed.seq == 9 and signed.hash == AuditEvent.objects.get(seq=9).hash
+
+    # An edited event after the latest checkpoint is refused by the incremental walk too.
+    record_event("test.event", acting_user=users["admin"], target=("tests.thing", "9"), data={"n": 10})
+    edit_event_data(10, {"n": -1})
+    with pytest.raises(checkpoints.CheckpointError, match="audit event seq 10"):
+        checkpoints.create_checkpoint(incremental=True)
+    with pytest.raises(CommandError, match="audit event seq 10"):
+        checkpoint_now()
