@@ -16,7 +16,6 @@ from django.http import Http404
 from django_filters.fields import IsoDateTimeField
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -53,16 +52,6 @@ class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
     """``IsoDateTimeFilter`` whose value is always a UTC moment the database accepts."""
 
     field_class = UTCDateTimeField
-
-
-class SafeJSONParser(JSONParser):
-    """JSON parser that answers 400, not 500, to bodies nested too deeply to decode."""
-
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
-        try:
-            return super().parse(stream, media_type, parser_context)
-        except RecursionError:
-            raise exceptions.ParseError("JSON parse error - nested too deeply.") from None
 
 
 class Conflict(exceptions.APIException):

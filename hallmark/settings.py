@@ -162,7 +162,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["governance.permissions.IsViewer"],
     "DEFAULT_PARSER_CLASSES": [
-        "hallmark.api.SafeJSONParser",
+        "hallmark.parsers.SafeJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
@@ -253,6 +253,9 @@ HALLMARK_C2PA_TRUST_ANCHORS = Path(
     os.environ.get("HALLMARK_C2PA_TRUST_ANCHORS", VAR_DIR / "provenance" / "trust-anchors.pem")
 )
 HALLMARK_C2PA_REQUIRED = _env_bool("HALLMARK_C2PA_REQUIRED", True)
+# PEM file of Hallmark signer certificates used before a rotation: their manifests still count
+# as Hallmark's (see docs/provenance.md). Unset: only the current signer's.
+HALLMARK_C2PA_PREVIOUS_CERTS = os.environ.get("HALLMARK_C2PA_PREVIOUS_CERTS") or None
 # Audit checkpoints: an Ed25519 key kept outside the database signs the chain head, so a
 # rewritten or truncated tail is caught even by someone who can also rewrite the head row.
 HALLMARK_AUDIT_SIGNING_KEY = Path(
