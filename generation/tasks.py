@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from celery import shared_task
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 
 from generation import services
 
 
-@shared_task(name="generation.run_generation", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+# A database that is restarting makes the claim fail before the job is touched: try again with
+# backoff rather than ack the message and leave the job to the recovery sweep minutes later.
+@shared_task(
+    name="generation.run_generation",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    autoretry_for=(DatabaseError,),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=8,
+)
 def run_generation(job_id: str) -> None:
     """Run one generation job; safe to deliver more than once."""
     # Workers live long and databases restart: drop a dead connection before and after.
