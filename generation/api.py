@@ -18,17 +18,7 @@ from generation.serializers import GenerationJobSerializer, GenerationRequestSer
 from governance.permissions import IsCreator, IsViewer
 from hallmark.api import Conflict, invalid
 
-_ACCEPTED_FIELDS = {
-    "plugin",
-    "prompt",
-    "negative_prompt",
-    "width",
-    "height",
-    "seed",
-    "num_images",
-    "params",
-    "idempotency_key",
-}
+_ACCEPTED_FIELDS = {"plugin", *services.REQUEST_FIELDS, "idempotency_key"}
 
 
 class GenerationFilter(django_filters.FilterSet):

@@ -35,7 +35,8 @@ from plugins.validation import build_request
 
 logger = logging.getLogger(__name__)
 
-_SUBMIT_FIELDS = ("prompt", "negative_prompt", "width", "height", "seed", "num_images", "params")
+#: The request fields a plugin's capabilities govern (besides ``plugin`` and ``idempotency_key``).
+REQUEST_FIELDS = ("prompt", "negative_prompt", "width", "height", "seed", "num_images", "params")
 
 
 class IdempotencyConflict(Exception):
@@ -81,7 +82,7 @@ def submit(
     except plugin_services.PluginUnavailable as exc:
         raise RequestInvalid({"plugin": [str(exc)]}) from None
 
-    request = build_request(plugin, **{k: fields[k] for k in _SUBMIT_FIELDS if k in fields})
+    request = build_request(plugin, **{k: fields[k] for k in REQUEST_FIELDS if k in fields})
     values = {
         "prompt": request.prompt,
         "negative_prompt": request.negative_prompt,

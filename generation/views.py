@@ -56,19 +56,7 @@ def generate(request: HttpRequest) -> HttpResponse:
     errors: dict[str, list[str]] = {}
     values: dict[str, Any] = {"plugin": enabled[0].id if enabled else "", "num_images": 1}
     if request.method == "POST":
-        values = {
-            k: request.POST.get(k, "")
-            for k in (
-                "plugin",
-                "prompt",
-                "negative_prompt",
-                "width",
-                "height",
-                "seed",
-                "num_images",
-                "params",
-            )
-        }
+        values = {k: request.POST.get(k, "") for k in ("plugin", *services.REQUEST_FIELDS)}
         num_images = _int_or_none(values["num_images"])
         fields: dict[str, Any] = {
             "prompt": values["prompt"],
