@@ -42,7 +42,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import sys
 import tempfile
@@ -58,24 +57,9 @@ os.environ["HALLMARK_VAR_DIR"] = str(SCRATCH / "var")
 os.environ["DATABASE_URL"] = f"sqlite:///{SCRATCH / 'var' / 'bench.sqlite3'}"
 
 
-def _pick_broker() -> str:
-    """``--broker URL``; by default Redis db 1 on this machine when it answers, else the
-    filesystem transport. kombu's filesystem transport can hand the worker a message file that
-    is still being written (it renames without taking the writer's lock), which kills the
-    consumer with a JSONDecodeError; a benchmark polling it fast hits that within minutes."""
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--broker", default="auto")
-    choice = pre.parse_known_args()[0].broker
-    if choice != "auto":
-        return str(choice)
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=0.5).close()
-    except OSError:
-        return "filesystem://"
-    return "redis://127.0.0.1:6379/1"
+from bench.broker_choice import pick_broker  # noqa: E402
 
-
-BROKER = _pick_broker()
+BROKER = pick_broker()
 os.environ["CELERY_BROKER_URL"] = BROKER
 os.environ.pop("HALLMARK_MEDIA_ROOT", None)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hallmark.settings")
