@@ -12,15 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Group, User
+from django.db import connection
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
+# The run's own var dir (HALLMARK_VAR_DIR) is decided by tests/environment.py, a pytest plugin
+# loaded before Django's settings are imported.
 ROOT = Path(__file__).resolve().parent.parent
-# Tests keep their files apart from a running demo's var/.
-os.environ.setdefault("HALLMARK_VAR_DIR", str(ROOT / "var" / "test"))
-
-from django.contrib.auth.models import Group, User  # noqa: E402
-from django.db import connection  # noqa: E402
-from rest_framework.authtoken.models import Token  # noqa: E402
-from rest_framework.test import APIClient  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

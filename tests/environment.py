@@ -1,0 +1,51 @@
+"""The test run's environment, decided before Django's settings are imported.
+
+Loaded as a pytest plugin (``-p tests.environment`` in pyproject's ``addopts``), so it runs
+before pytest-django imports ``hallmark.settings``: a conftest is imported too late, after the
+settings have read ``HALLMARK_VAR_DIR`` and chosen the demo's ``var/``. Every test run gets a
+folder of its own for its SQLite database, broker queue, keys and media, and ignores the
+``HALLMARK_*`` settings of the shell it was started from (a shell that runs the demo may export
+them), so a test run never reads or writes a running demo's files. Worker processes that tests
+start inherit this environment.
+
+``DATABASE_URL`` and ``CELERY_BROKER_URL`` are kept: they choose the services a run tests
+against (pytest-django creates its own ``test_<name>`` database; give the tests a Redis
+database of their own). ``HALLMARK_TEST_VAR_DIR`` names a folder to use (and keep) instead of
+a fresh temporary one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import pytest
+
+# Settings of the test tools themselves, not of Hallmark.
+_KEPT = ("HALLMARK_TEST_", "HALLMARK_CHROMIUM")
+
+
+def _prepare() -> tuple[str, bool]:
+    for name in [n for n in os.environ if n.startswith("HALLMARK_") and not n.startswith(_KEPT)]:
+        del os.environ[name]
+    chosen = os.environ.get("HALLMARK_TEST_VAR_DIR")
+    var_dir = chosen or tempfile.mkdtemp(prefix="hallmark-test-")
+    os.makedirs(var_dir, exist_ok=True)
+    os.environ["HALLMARK_VAR_DIR"] = var_dir
+    return var_dir, not chosen
+
+
+_VAR_DIR, _TEMPORARY = _prepare()
+
+
+def pytest_report_header() -> str:
+    """Say where this run keeps its files."""
+    return f"hallmark test var dir: {_VAR_DIR}"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure() -> None:
+    """Remove the run's temporary folder (a named HALLMARK_TEST_VAR_DIR is kept)."""
+    if _TEMPORARY:
+        shutil.rmtree(_VAR_DIR, ignore_errors=True)
