@@ -7,8 +7,10 @@ under ``var/media/``. Production and CI set ``DATABASE_URL`` and ``CELERY_BROKER
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -25,16 +27,48 @@ def _env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _secret_key() -> str:
-    """Use DJANGO_SECRET_KEY, or a random key kept under var/ so sessions survive restarts."""
-    configured = os.environ.get("DJANGO_SECRET_KEY")
+def _kept_secret(env_name: str, file_name: str) -> str:
+    """The secret in ``env_name``, or a random one kept in ``VAR_DIR/file_name`` (mode 600).
+
+    The file is never readable by others, not even for an instant under a lax umask: the secret
+    is written to a temporary file that ``mkstemp`` creates with mode 600 (O_EXCL, so never an
+    existing file or a planted link), synced, then hard-linked to its name. A crash leaves no
+    key or a whole one, and of two processes starting at once the first to link wins and the
+    other reads its key instead of replacing it.
+    """
+    configured = os.environ.get(env_name)
     if configured:
         return configured
-    key_file = VAR_DIR / "secret_key"
+    key_file = VAR_DIR / file_name
     if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
+        fd, tmp = tempfile.mkstemp(dir=VAR_DIR, prefix=f".{file_name}-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as handle:
+                handle.write(secrets.token_urlsafe(50))
+                handle.flush()
+                os.fsync(handle.fileno())
+            _link_or_rename(tmp, key_file)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
     return key_file.read_text().strip()
+
+
+def _link_or_rename(tmp: str, target: Path) -> None:
+    """Put ``tmp`` at ``target`` unless another process did first (then keep theirs)."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        pass
+    except OSError:
+        # A filesystem without hard links: a rename, unless the file has appeared meanwhile.
+        if not target.exists():
+            os.replace(tmp, target)
+
+
+def _secret_key() -> str:
+    """Use DJANGO_SECRET_KEY, or a random key kept under var/ so sessions survive restarts."""
+    return _kept_secret("DJANGO_SECRET_KEY", "secret_key")
 
 
 SECRET_KEY = _secret_key()
