@@ -35,6 +35,7 @@ from django.core.exceptions import ValidationError
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 import hallmark
+from governance import prompt_digest
 
 logger = logging.getLogger(__name__)
 
@@ -307,9 +308,10 @@ def manifest_definition(context: ProvenanceContext) -> dict[str, Any]:
         "seed": context.seed,
         "width": context.width,
         "height": context.height,
-        # Only the hash: the prompt may be confidential (HALLMARK_EMBED_PROMPTS=False) and a
-        # manifest travels with the file. The hash lets a holder of the prompt prove it.
-        "prompt_sha256": context.prompt_sha256,
+        # Never the prompt itself: a manifest travels with the file. With prompts withheld
+        # (HALLMARK_EMBED_PROMPTS=False) not its plain sha256 either, which would confirm a
+        # guessed prompt, but an HMAC under the organisation key (governance.prompt_digest).
+        **prompt_digest.prompt_digest(context.prompt),
         "license": {
             "spdx_id": context.license.get("spdx_id", ""),
             "commercial_use": bool(context.license.get("commercial_use", False)),

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("HALLMARK_VAR_DIR", BASE_DIR / "var")).resolve()
@@ -69,6 +70,15 @@ def _link_or_rename(tmp: str, target: Path) -> None:
 def _secret_key() -> str:
     """Use DJANGO_SECRET_KEY, or a random key kept under var/ so sessions survive restarts."""
     return _kept_secret("DJANGO_SECRET_KEY", "secret_key")
+
+
+def _prompt_hmac_key() -> str:
+    """HALLMARK_PROMPT_HMAC_KEY, or a random key kept under var/ (see docs/provenance.md)."""
+    key = _kept_secret("HALLMARK_PROMPT_HMAC_KEY", "prompt_hmac_key")
+    if len(key) < 32:
+        # A short key can be guessed along with the prompt, which is what the HMAC prevents.
+        raise ImproperlyConfigured("HALLMARK_PROMPT_HMAC_KEY must be at least 32 characters long.")
+    return key
 
 
 SECRET_KEY = _secret_key()
@@ -273,6 +283,10 @@ HALLMARK_PLUGIN_MEMORY_BUDGET_MB = int(os.environ.get("HALLMARK_PLUGIN_MEMORY_BU
 HALLMARK_PNG_COMPRESS_LEVEL = int(os.environ.get("HALLMARK_PNG_COMPRESS_LEVEL", "1"))
 # Write prompts into the file's `parameters` chunk; off for confidential work.
 HALLMARK_EMBED_PROMPTS = _env_bool("HALLMARK_EMBED_PROMPTS", True)
+# With prompts withheld, manifests and audit events carry an HMAC of the prompt under this
+# organisation key instead of its plain sha256 (which would confirm a guessed prompt). Set the
+# same value on every worker; by default a random key kept in var/prompt_hmac_key (mode 600).
+HALLMARK_PROMPT_HMAC_KEY = _prompt_hmac_key()
 # C2PA content credentials: the signer's certificate chain (signer first, then its CA), its
 # private key, and the roots a manifest must chain to for "Trusted". `manage.py provenance_init`
 # makes a development set here; production points these at a real certificate (docs/provenance.md).

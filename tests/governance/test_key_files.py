@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 
 from governance import checkpoints
@@ -92,6 +93,23 @@ def test_django_secret_key_file_is_private_from_the_start(
     assert_private_throughout(watch("secret_key"), tmp_path / "secret_key")
     assert hallmark_settings._secret_key() == key  # kept, not made again
     assert [p.name for p in tmp_path.iterdir()] == ["secret_key"]  # no temporary file left
+
+
+def test_prompt_hmac_key_file_is_private_and_kept(
+    watch: Callable[[str], Seen], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("HALLMARK_PROMPT_HMAC_KEY", raising=False)
+    monkeypatch.setattr(hallmark_settings, "VAR_DIR", tmp_path)
+    key = hallmark_settings._prompt_hmac_key()
+    assert len(key) >= 32
+    assert_private_throughout(watch("prompt_hmac_key"), tmp_path / "prompt_hmac_key")
+    assert hallmark_settings._prompt_hmac_key() == key
+
+    monkeypatch.setenv("HALLMARK_PROMPT_HMAC_KEY", "x" * 32)
+    assert hallmark_settings._prompt_hmac_key() == "x" * 32
+    monkeypatch.setenv("HALLMARK_PROMPT_HMAC_KEY", "short")
+    with pytest.raises(ImproperlyConfigured):
+        hallmark_settings._prompt_hmac_key()
 
 
 def test_a_key_file_made_meanwhile_by_another_process_is_kept(
