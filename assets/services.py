@@ -19,7 +19,7 @@ from django.utils import timezone
 from PIL import Image
 
 from assets.models import Asset
-from governance import provenance
+from governance import prompt_digest, provenance
 from governance.services import record_event
 from plugins.sdk import GeneratedImage
 
@@ -197,7 +197,9 @@ def create_assets(
                 "model": identity,
                 "license": license,
                 "seed": item.seed,
-                "prompt_sha256": hashlib.sha256(job.prompt.encode("utf-8")).hexdigest(),
+                # Audit exports and evidence packs leave the building: the same rule as the
+                # manifest (an HMAC, not a plain sha256, when prompts are withheld).
+                **prompt_digest.prompt_digest(job.prompt),
             },
         )
         assets.append(asset)

@@ -37,6 +37,7 @@ from django.utils import timezone
 
 from governance.audit_chain import ChainProblem, format_time
 from governance.models import AuditEvent
+from governance.private_files import write_atomically
 from governance.services import verify_audit_chain
 
 CHECKPOINT_FORMAT = "hallmark-audit-checkpoint/1"
@@ -114,19 +115,20 @@ def init_key(
             f"Checkpoints already exist (latest {existing}) but the key that signed them is missing "
             f"at {private_path}; restore that key, or pass --force and move the old checkpoints aside."
         )
-    private_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = Ed25519PrivateKey.generate()
     private_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    if force and private_path.exists():
-        private_path.unlink()
-    # O_EXCL with mode 600 from the start: the key is never readable by others, not even briefly.
-    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(private_pem)
-    os.chmod(private_path, 0o600)
-    public_path.write_bytes(public_pem(key.public_key()))
+    # Mode 600 from before the first byte, synced, then moved into place in one step: the key is
+    # never readable by others, not even briefly, and a replaced key is never missing. Without
+    # ``force`` a key that appeared meanwhile is not overwritten.
+    try:
+        write_atomically(private_path, private_pem, 0o600, replace=force)
+    except FileExistsError:
+        raise CheckpointError(
+            f"A signing key already exists at {private_path}; pass --force to replace it."
+        ) from None
+    write_atomically(public_path, public_pem(key.public_key()), 0o644)
     return private_path, public_path
 
 

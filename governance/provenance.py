@@ -35,6 +35,7 @@ from django.core.exceptions import ValidationError
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 import hallmark
+from governance import prompt_digest
 
 logger = logging.getLogger(__name__)
 
@@ -307,9 +308,10 @@ def manifest_definition(context: ProvenanceContext) -> dict[str, Any]:
         "seed": context.seed,
         "width": context.width,
         "height": context.height,
-        # Only the hash: the prompt may be confidential (HALLMARK_EMBED_PROMPTS=False) and a
-        # manifest travels with the file. The hash lets a holder of the prompt prove it.
-        "prompt_sha256": context.prompt_sha256,
+        # Never the prompt itself: a manifest travels with the file. With prompts withheld
+        # (HALLMARK_EMBED_PROMPTS=False) not its plain sha256 either, which would confirm a
+        # guessed prompt, but an HMAC under the organisation key (governance.prompt_digest).
+        **prompt_digest.prompt_digest(context.prompt),
         "license": {
             "spdx_id": context.license.get("spdx_id", ""),
             "commercial_use": bool(context.license.get("commercial_use", False)),
@@ -641,13 +643,16 @@ def _asset_matches(
 ) -> list[AssetMatch]:
     from assets.models import Asset  # governance is below assets; import at call time
 
+    # A soft-deleted asset is never named: to the caller it is as if Hallmark had no such asset
+    # (docs/provenance.md), the same as the rest of the API, which hides deleted assets.
+    live = Asset.objects.filter(deleted_at__isnull=True)
     by_id: dict[str, dict[str, bool]] = {}
-    for asset_id in Asset.objects.filter(sha256=digest).values_list("id", flat=True):
+    for asset_id in live.filter(sha256=digest).values_list("id", flat=True):
         by_id.setdefault(str(asset_id), {})["sha256"] = True
     if not by_id:
         pixels = pixel_sha256(image) if image is not None else decoded_pixel_sha256(data)
         if pixels is not None:
-            for asset_id in Asset.objects.filter(pixel_sha256=pixels).values_list("id", flat=True):
+            for asset_id in live.filter(pixel_sha256=pixels).values_list("id", flat=True):
                 by_id.setdefault(str(asset_id), {})["pixels"] = True
     claimed = (summary or {}).get("hallmark") or {}
     claimed_id = claimed.get("asset_id")
@@ -655,7 +660,7 @@ def _asset_matches(
     # certificate may name the asset: any signer under the same root could write the assertion.
     if trusted_hallmark_manifest and isinstance(claimed_id, str):
         with contextlib.suppress(ValueError, ValidationError):
-            if Asset.objects.filter(pk=claimed_id).exists():
+            if live.filter(pk=claimed_id).exists():
                 by_id.setdefault(claimed_id, {})["manifest"] = True
     return [
         AssetMatch(
@@ -669,20 +674,32 @@ def _asset_matches(
 
 
 class ImageRefused(ValueError):
-    """Bytes that are not an image Hallmark will decode (not an image, or too many pixels)."""
+    """Bytes that are not an image Hallmark will decode (not an image, another format, or too
+    many pixels)."""
+
+
+# The only formats decoded from untrusted bytes: what Hallmark stores (PNG) and what C2PA and
+# the verify endpoint are for. Pillow would otherwise try each of its ~40 parsers in turn
+# (PSD, TIFF, EPS, ...), each an attack surface of its own.
+UNTRUSTED_IMAGE_FORMATS = ("PNG", "JPEG", "WEBP")
 
 
 def open_image_safely(data: bytes) -> Image.Image:
-    """Open and fully decode ``data`` as an image, refusing decompression bombs.
+    """Open and fully decode ``data`` as a PNG, JPEG or WebP image, refusing decompression bombs.
 
-    The declared size is checked against ``HALLMARK_MAX_IMAGE_PIXELS`` before any pixel is
-    decoded, so a small file that declares a huge canvas costs nothing. Raises ``ImageRefused``.
+    Pillow is asked for those three parsers only (``UNTRUSTED_IMAGE_FORMATS``): any other format
+    is refused before a parser for it runs. The declared size is checked against
+    ``HALLMARK_MAX_IMAGE_PIXELS`` before any pixel is decoded, so a small file that declares a
+    huge canvas costs nothing. Raises ``ImageRefused``.
     """
     limit = int(settings.HALLMARK_MAX_IMAGE_PIXELS)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            try:
+                image = Image.open(io.BytesIO(data), formats=UNTRUSTED_IMAGE_FORMATS)
+            except UnidentifiedImageError:
+                raise ImageRefused("Not a PNG, JPEG or WebP image (the only formats accepted).") from None
             if image.width * image.height > limit:
                 raise ImageRefused(
                     f"The image declares {image.width}x{image.height} pixels, more than the "

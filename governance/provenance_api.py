@@ -198,13 +198,18 @@ class VerifyUploadView(APIView):
         },
         responses={
             200: _VERIFY_RESULT,
-            400: OpenApiResponse(_ERROR, description="No file, not an image, or too many pixels."),
+            400: OpenApiResponse(
+                _ERROR, description="No file, not a PNG, JPEG or WebP image, or too many pixels."
+            ),
             413: OpenApiResponse(_ERROR, description="Larger than HALLMARK_MAX_UPLOAD_BYTES."),
         },
         examples=[
             OpenApiExample(
-                "Not an image",
-                value={"detail": "Not a readable image.", "errors": {"file": ["Not a readable image."]}},
+                "Not an accepted image",
+                value={
+                    "detail": "Not a PNG, JPEG or WebP image (the only formats accepted).",
+                    "errors": {"file": ["Not a PNG, JPEG or WebP image (the only formats accepted)."]},
+                },
                 response_only=True,
                 status_codes=["400"],
             )
@@ -212,8 +217,10 @@ class VerifyUploadView(APIView):
         description="Upload an image (multipart field `file`, or the raw body with an image content "
         "type). The answer says what its C2PA manifest and XMP declare and whether Hallmark made "
         "it: by exact sha256, by decoded pixels, or by a Hallmark assertion in a manifest signed "
-        "by a trusted chain. Uploads over HALLMARK_MAX_UPLOAD_BYTES (413) and images declaring "
-        "more than HALLMARK_MAX_IMAGE_PIXELS pixels (400) are refused before decoding.",
+        "by a trusted chain. Only PNG, JPEG and WebP are decoded: any other format is refused "
+        "(400) without being parsed. Uploads over HALLMARK_MAX_UPLOAD_BYTES (413) and images "
+        "declaring more than HALLMARK_MAX_IMAGE_PIXELS pixels (400) are refused before decoding. "
+        "Soft-deleted assets are never named in `asset_matches`.",
     )
     def post(self, request: Request) -> Response:
         limit = int(settings.HALLMARK_MAX_UPLOAD_BYTES)

@@ -7,11 +7,14 @@ under ``var/media/``. Production and CI set ``DATABASE_URL`` and ``CELERY_BROKER
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("HALLMARK_VAR_DIR", BASE_DIR / "var")).resolve()
@@ -25,16 +28,57 @@ def _env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _secret_key() -> str:
-    """Use DJANGO_SECRET_KEY, or a random key kept under var/ so sessions survive restarts."""
-    configured = os.environ.get("DJANGO_SECRET_KEY")
+def _kept_secret(env_name: str, file_name: str) -> str:
+    """The secret in ``env_name``, or a random one kept in ``VAR_DIR/file_name`` (mode 600).
+
+    The file is never readable by others, not even for an instant under a lax umask: the secret
+    is written to a temporary file that ``mkstemp`` creates with mode 600 (O_EXCL, so never an
+    existing file or a planted link), synced, then hard-linked to its name. A crash leaves no
+    key or a whole one, and of two processes starting at once the first to link wins and the
+    other reads its key instead of replacing it.
+    """
+    configured = os.environ.get(env_name)
     if configured:
         return configured
-    key_file = VAR_DIR / "secret_key"
+    key_file = VAR_DIR / file_name
     if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
+        fd, tmp = tempfile.mkstemp(dir=VAR_DIR, prefix=f".{file_name}-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as handle:
+                handle.write(secrets.token_urlsafe(50))
+                handle.flush()
+                os.fsync(handle.fileno())
+            _link_or_rename(tmp, key_file)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
     return key_file.read_text().strip()
+
+
+def _link_or_rename(tmp: str, target: Path) -> None:
+    """Put ``tmp`` at ``target`` unless another process did first (then keep theirs)."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        pass
+    except OSError:
+        # A filesystem without hard links: a rename, unless the file has appeared meanwhile.
+        if not target.exists():
+            os.replace(tmp, target)
+
+
+def _secret_key() -> str:
+    """Use DJANGO_SECRET_KEY, or a random key kept under var/ so sessions survive restarts."""
+    return _kept_secret("DJANGO_SECRET_KEY", "secret_key")
+
+
+def _prompt_hmac_key() -> str:
+    """HALLMARK_PROMPT_HMAC_KEY, or a random key kept under var/ (see docs/provenance.md)."""
+    key = _kept_secret("HALLMARK_PROMPT_HMAC_KEY", "prompt_hmac_key")
+    if len(key) < 32:
+        # A short key can be guessed along with the prompt, which is what the HMAC prevents.
+        raise ImproperlyConfigured("HALLMARK_PROMPT_HMAC_KEY must be at least 32 characters long.")
+    return key
 
 
 SECRET_KEY = _secret_key()
@@ -239,6 +283,10 @@ HALLMARK_PLUGIN_MEMORY_BUDGET_MB = int(os.environ.get("HALLMARK_PLUGIN_MEMORY_BU
 HALLMARK_PNG_COMPRESS_LEVEL = int(os.environ.get("HALLMARK_PNG_COMPRESS_LEVEL", "1"))
 # Write prompts into the file's `parameters` chunk; off for confidential work.
 HALLMARK_EMBED_PROMPTS = _env_bool("HALLMARK_EMBED_PROMPTS", True)
+# With prompts withheld, manifests and audit events carry an HMAC of the prompt under this
+# organisation key instead of its plain sha256 (which would confirm a guessed prompt). Set the
+# same value on every worker; by default a random key kept in var/prompt_hmac_key (mode 600).
+HALLMARK_PROMPT_HMAC_KEY = _prompt_hmac_key()
 # C2PA content credentials: the signer's certificate chain (signer first, then its CA), its
 # private key, and the roots a manifest must chain to for "Trusted". `manage.py provenance_init`
 # makes a development set here; production points these at a real certificate (docs/provenance.md).

@@ -9,6 +9,7 @@ stamps directly with ``is_ai_model=True`` since no weightless AI plugin exists.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import io
 import json
 import shutil
@@ -29,7 +30,7 @@ from sd_parsers import ParserManager
 
 from assets.models import Asset
 from generation.models import GenerationJob
-from governance import provenance
+from governance import prompt_digest, provenance
 from governance.management.commands.provenance_init import make_development_chain
 
 TRAINED = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
@@ -192,7 +193,64 @@ def test_confidential_prompt_is_in_no_part_of_the_file(db: None, settings: Any) 
     assert info.samplers[0].parameters["seed"] == "1234"  # the rest is still there
     report = provenance.read_credentials(data, "image/png")
     assert report.validation_state == "Trusted"
-    assert report.hallmark_assertion["prompt_sha256"] == context.prompt_sha256
+    # Nor its plain sha256, which would confirm a guessed prompt: an HMAC under the org key.
+    assert "prompt_sha256" not in report.hallmark_assertion
+    assert context.prompt_sha256 not in json.dumps(report.manifest_store)
+    assert context.prompt_sha256.encode() not in data
+
+
+def test_withheld_prompt_is_recorded_as_an_hmac_that_verifies_with_the_key(
+    db: None, settings: Any
+) -> None:
+    settings.HALLMARK_EMBED_PROMPTS = False
+    settings.HALLMARK_PROMPT_HMAC_KEY = "k" * 40
+    context = make_context(prompt="project nightjar launch poster")
+    data, _ = provenance.stamp(noise_image(), context)
+    with c2pa_read(data, anchors=True) as reader:
+        assert reader.get_validation_state() == "Trusted"
+        hallmark = assertion(reader.get_active_manifest(), provenance.HALLMARK_ASSERTION)
+
+    assert "prompt_sha256" not in hallmark
+    expected = hmac.new(b"k" * 40, context.prompt.encode("utf-8"), hashlib.sha256).hexdigest()
+    assert hallmark["prompt_hmac_sha256"] == expected
+    assert hallmark["prompt_hmac_key_id"] == hashlib.sha256(b"k" * 40).hexdigest()[:8]
+    assert prompt_digest.prompt_matches(context.prompt, hallmark) is True
+    assert prompt_digest.prompt_matches("project falcon launch poster", hallmark) is False
+    # Without the key, a guess cannot be told apart: another key's HMAC is not even comparable.
+    assert prompt_digest.prompt_matches(context.prompt, hallmark, key="x" * 40) is None
+
+
+def test_embedded_prompt_keeps_the_plain_sha256(db: None, settings: Any) -> None:
+    settings.HALLMARK_EMBED_PROMPTS = True
+    context = make_context()
+    data, _ = provenance.stamp(noise_image(), context)
+    hallmark = provenance.read_credentials(data, "image/png").hallmark_assertion
+    assert hallmark["prompt_sha256"] == hashlib.sha256(context.prompt.encode()).hexdigest()
+    assert "prompt_hmac_sha256" not in hallmark
+    assert prompt_digest.prompt_matches(context.prompt, hallmark) is True
+
+
+def test_asset_created_event_and_its_export_follow_the_same_rule(
+    users: dict, procedural: str, settings: Any
+) -> None:
+    from governance.export import ExportScope, export_lines
+    from governance.models import AuditEvent
+
+    prompt = "secret rebrand of the harbour ferries"
+    plain = hashlib.sha256(prompt.encode()).hexdigest()
+    settings.HALLMARK_EMBED_PROMPTS = False
+    withheld = generate(users, prompt=prompt)
+    event = AuditEvent.objects.get(action="asset.created", target_id=str(withheld.pk))
+    assert "prompt_sha256" not in event.data
+    assert prompt_digest.prompt_matches(prompt, event.data) is True
+    exported = "".join(export_lines(ExportScope(targets=(("assets.asset", str(withheld.pk)),))))
+    assert plain not in exported and event.data["prompt_hmac_sha256"] in exported
+    assert plain.encode() not in stored_bytes(withheld)
+
+    settings.HALLMARK_EMBED_PROMPTS = True
+    embedded = generate(users, prompt=prompt)
+    event = AuditEvent.objects.get(action="asset.created", target_id=str(embedded.pk))
+    assert event.data["prompt_sha256"] == plain and "prompt_hmac_sha256" not in event.data
 
 
 # --- the real generation path ------------------------------------------------------------------

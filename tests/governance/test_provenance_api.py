@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import struct
 import zlib
 from pathlib import Path
@@ -13,7 +14,7 @@ import c2pa
 import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
-from PIL import Image
+from PIL import BmpImagePlugin, GifImagePlugin, Image, TiffImagePlugin
 
 from assets.models import Asset
 from governance import provenance
@@ -163,14 +164,70 @@ def test_verify_reports_an_unknown_png_without_credentials(users: dict, client_f
     assert body["sha256"] == hashlib.sha256(buffer.getvalue()).hexdigest()
 
 
-def test_verify_reads_a_format_without_c2pa_support(users: dict, client_for: Any) -> None:
+@pytest.mark.parametrize(
+    ("fmt", "plugin_class", "content_type"),
+    [
+        ("BMP", BmpImagePlugin.BmpImageFile, "image/bmp"),
+        ("GIF", GifImagePlugin.GifImageFile, "image/gif"),
+        ("TIFF", TiffImagePlugin.TiffImageFile, "image/tiff"),
+    ],
+)
+def test_verify_refuses_other_formats_without_parsing_them(
+    users: dict, client_for: Any, monkeypatch: pytest.MonkeyPatch, fmt: str, plugin_class: Any, content_type: str
+) -> None:
+    """Only PNG, JPEG and WebP are decoded from uploads: a valid image in any other format that
+    Pillow can open is refused under `file` before Pillow's parser for it runs at all."""
     buffer = io.BytesIO()
-    noise_image(16, 16).save(buffer, format="BMP")
-    response = upload(client_for("viewer"), buffer.getvalue(), name="old.bmp", content_type="image/bmp")
+    noise_image(16, 16).save(buffer, format=fmt)
+    assert Image.open(io.BytesIO(buffer.getvalue())).format == fmt  # Pillow would open it
+    parsed: list[str] = []
+    real_open = plugin_class._open
+
+    def recording_open(self: Any) -> None:
+        parsed.append(fmt)
+        real_open(self)
+
+    monkeypatch.setattr(plugin_class, "_open", recording_open)
+    client = client_for("viewer")
+    for response in (
+        upload(client, buffer.getvalue(), name=f"old.{fmt.lower()}", content_type=content_type),
+        client.post(VERIFY, buffer.getvalue(), content_type=content_type),
+    ):
+        assert_refused(response, 400)
+        assert "PNG, JPEG or WebP" in response.json()["errors"]["file"][0]
+    assert parsed == []
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "WEBP"])
+def test_verify_still_reads_jpeg_and_webp(users: dict, client_for: Any, fmt: str) -> None:
+    buffer = io.BytesIO()
+    noise_image(16, 16).save(buffer, format=fmt)
+    response = upload(client_for("viewer"), buffer.getvalue(), name="x", content_type="image/" + fmt.lower())
     assert response.status_code == 200, response.content
-    body = response.json()
-    assert body["image"]["format"] == "BMP"
-    assert body["validation_state"] is None and "NotSupported" in body["reader_error"]
+    assert response.json()["image"]["format"] == fmt
+
+
+def test_verify_names_no_soft_deleted_asset(users: dict, procedural: str, client_for: Any) -> None:
+    """A deleted asset is "no match" by bytes, by pixels and by a trusted manifest naming it."""
+    from assets import review
+
+    asset = generate(users, prompt="deleted later")
+    data = stored_bytes(asset)
+    stripped = io.BytesIO()
+    Image.open(io.BytesIO(data)).save(stripped, format="PNG")
+    signed, _ = provenance.stamp(noise_image(), make_context(asset_id=str(asset.pk)))
+    client = client_for("viewer")
+    assert all(upload(client, d).json()["made_by_hallmark"] for d in (data, stripped.getvalue(), signed))
+
+    review.soft_delete(asset.pk, acting_user=users["admin"])
+    for sample in (data, stripped.getvalue(), signed):
+        response = upload(client, sample)
+        assert response.status_code == 200, response.content
+        body = response.json()
+        assert body["asset_matches"] == [] and body["made_by_hallmark"] is False
+        assert str(asset.pk) not in json.dumps(body["asset_matches"])
+    # What the file itself says is still reported: the manifest is in the file.
+    assert upload(client, data).json()["validation_state"] == "Trusted"
 
 
 def test_verify_refuses_what_is_not_a_safe_image(users: dict, client_for: Any, settings: Any) -> None:
@@ -253,17 +310,17 @@ def test_verify_reads_adversarial_xmp_in_an_unknown_container_in_linear_time(
 ) -> None:
     """XMP in a container Hallmark does not parse is found by a bounded, linear scan; the
     DigitalSourceType lookup is tried at a bounded number of places. Before, each of these
-    payloads took minutes (quadratic regular expressions)."""
+    payloads took minutes (quadratic regular expressions). The verify endpoint now refuses such
+    a container outright (only PNG, JPEG and WebP are read), so the reader is called directly."""
     import time
 
     data = _bmp_with_trailer(trailer)
     assert len(data) > 1_000_000
+    assert_refused(upload(client_for("viewer"), data, name="odd.bmp", content_type="image/bmp"), 400)
     started = time.monotonic()
-    response = upload(client_for("viewer"), data, name="odd.bmp", content_type="image/bmp")
+    report = provenance.read_credentials(data, "image/bmp")
     elapsed = time.monotonic() - started
-    assert response.status_code == 200, response.content
-    body = response.json()
-    assert body["xmp_digital_source_type"] is None
+    assert report.xmp_digital_source_type is None and report.asset_matches == []
     assert (provenance.extract_xmp(data) is not None) is packet_found
     assert elapsed < 20  # generous: linear work on 1 MB takes milliseconds
 

@@ -57,3 +57,58 @@ def test_disabled_plugin_generates_nothing(client_for, enable_plugin) -> None:
     client_for("admin").patch("/api/v1/plugins/dummy/", {"enabled": False}, format="json")
     refused = creator.post("/api/v1/generations/", {"plugin": "dummy", "prompt": "x"}, format="json")
     assert refused.status_code == 400 and "disabled" in refused.json()["errors"]["plugin"][0]
+
+
+def test_plugin_config_and_health_details_are_for_admins_only(client_for, tmp_path) -> None:
+    """Configuration (weights paths, key variable names, base URLs), the config schema and
+    health messages that name them are admins' business; every other role sees the plugin's
+    declaration, whether it is enabled, and its health status alone."""
+    weights = tmp_path / "secret-models" / "sd35"
+    admin = client_for("admin")
+    for plugin_id, config in (
+        ("sd35-medium", {"weights_path": str(weights), "device": "cpu", "dtype": "float32"}),
+        (
+            "ideogram-v2",
+            {"api_key_env": "ACME_IDEOGRAM_KEY_VAR", "base_url": "https://ideogram.acme.internal"},
+        ),
+    ):
+        response = admin.patch(
+            f"/api/v1/plugins/{plugin_id}/", {"enabled": True, "config": config}, format="json"
+        )
+        assert response.status_code == 200, response.content
+    revealing = (
+        str(weights),
+        "secret-models",
+        "ACME_IDEOGRAM_KEY_VAR",
+        "ideogram.acme.internal",
+        str(tmp_path),
+    )
+
+    # The admin sees it all, health messages with the paths included.
+    as_admin = {p["id"]: p for p in admin.get("/api/v1/plugins/").json()}
+    assert as_admin["sd35-medium"]["config"]["weights_path"] == str(weights)
+    assert as_admin["sd35-medium"]["health"]["status"] == "red"
+    assert str(weights) in as_admin["sd35-medium"]["health"]["message"]
+    assert "ACME_IDEOGRAM_KEY_VAR" in as_admin["ideogram-v2"]["health"]["message"]
+    assert "weights_path" in as_admin["sd35-medium"]["config_schema"]
+    assert as_admin["dummy-broken"]["error"] != "The plugin failed to load; an admin can see why."
+
+    for role in ("viewer", "creator", "reviewer"):
+        client = client_for(role)
+        listing = client.get("/api/v1/plugins/")
+        single = client.get("/api/v1/plugins/sd35-medium/")
+        assert listing.status_code == 200 and single.status_code == 200
+        for text in (listing.content.decode(), single.content.decode()):
+            leaked = [value for value in revealing if value in text]
+            assert leaked == [], f"{role} sees {leaked}"
+        by_id = {p["id"]: p for p in listing.json()}
+        for plugin_id in ("sd35-medium", "ideogram-v2"):
+            shown = by_id[plugin_id]
+            assert "config" not in shown and "config_schema" not in shown, role
+            assert shown["health"] == {"status": "red"}, role
+            assert shown["enabled"] is True
+            for key in ("id", "name", "version", "license", "capabilities", "params_schema"):
+                assert shown[key] == as_admin[plugin_id][key], (role, key)
+        assert single.json()["health"] == {"status": "red"}
+        assert by_id["dummy-broken"]["broken"] is True
+        assert by_id["dummy-broken"]["error"] == "The plugin failed to load; an admin can see why."

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import fcntl
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from governance.private_files import write_atomically
 
 ORGANISATION = "Hallmark development"
 
@@ -95,21 +96,6 @@ def make_development_chain(*, days: int = 825) -> tuple[bytes, bytes, bytes]:
     return signer.public_bytes(pem) + root_pem, key_pem, root_pem
 
 
-def _write(path: Path, data: bytes, mode: int) -> None:
-    """Write atomically with ``mode`` from the first byte (a key is never briefly world-readable)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 class Command(BaseCommand):
     """Create the development C2PA certificate chain, key and trust anchor."""
 
@@ -144,9 +130,11 @@ class Command(BaseCommand):
                     "them or --if-missing to keep them."
                 )
             chain_pem, key_pem, root_pem = make_development_chain(days=options["days"])
-            _write(key, key_pem, 0o600)
-            _write(chain, chain_pem, 0o644)
-            _write(anchors, root_pem, 0o644)
+            # Mode 600 from before the first byte, through a fresh temporary file: a key is never
+            # briefly world-readable, and no leftover or planted file is written through.
+            write_atomically(key, key_pem, 0o600)
+            write_atomically(chain, chain_pem, 0o644)
+            write_atomically(anchors, root_pem, 0o644)
         if options["verbosity"] < 1:
             return
         self.stdout.write(
