@@ -5,6 +5,9 @@ plugins), fingerprints its weight files (which also fills the on-disk fingerprin
 first job on a worker sharing this ``var/`` does not hash gigabytes), stores ``weights_path``
 through ``plugins.services.update_plugin`` (one audited change) and prints the fingerprint.
 
+When ``HALLMARK_WEIGHTS_ROOT`` is set, the folder must resolve inside it (symbolic links
+followed); components with pickle weights only are refused (only safetensors are loaded).
+
 The change is audited under the acting user: ``--user`` names an admin; without it, the
 earliest-created active superuser acts, and with no superuser the command asks for ``--user``.
 """
@@ -20,6 +23,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from governance import roles
 from plugins import registry, services
 from plugins.builtin.sd35 import SD35Plugin, WeightsFolderInvalid, resolve_pipeline_folder
+from plugins.builtin.weights_root import outside_root
 from plugins.sdk import ConfigInvalid, PluginError
 
 
@@ -49,8 +53,13 @@ class Command(BaseCommand):
             raise CommandError(f"Plugin {plugin_id} does not load local weights (no weights_path setting).")
         acting_user = self._acting_user(options["user"])
 
+        given = Path(options["folder"]).expanduser().absolute()
+        # Before reading anything in it (refs/main, model_index.json): outside the root, refuse.
+        problem = outside_root(given)
+        if problem:
+            raise CommandError(f"Invalid configuration: weights_path: {problem}")
         try:
-            folder = resolve_pipeline_folder(Path(options["folder"]).expanduser().absolute())
+            folder = resolve_pipeline_folder(given, plugin_id)
         except WeightsFolderInvalid as exc:
             raise CommandError(str(exc)) from None
         current = services.state(plugin_id).config
