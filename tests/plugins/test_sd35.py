@@ -497,6 +497,21 @@ def test_register_weights_keeps_other_settings_and_defaults_to_a_superuser(users
     assert AuditEvent.objects.filter(action="plugin.configured", actor="root").count() == 1
 
 
+def test_register_weights_sets_drop_t5_for_a_download_without_t5(users, tiny_weights, tmp_path: Path) -> None:
+    folder = tmp_path / "downloaded-without-t5"
+    shutil.copytree(tiny_weights["a"], folder, ignore=shutil.ignore_patterns("text_encoder_3", "tokenizer_3"))
+    with pytest.raises(CommandError, match="set drop_t5"):
+        call_command("register_weights", "sd35-medium", str(folder), "--user", "ada", stdout=io.StringIO())
+    call_command(
+        "register_weights", "sd35-medium", str(folder), "--set", "drop_t5=true", "--set", "device=cpu",
+        "--user", "ada", stdout=io.StringIO(),
+    )  # fmt: skip
+    setting = PluginSetting.objects.get(plugin_id="sd35-medium")
+    assert setting.config == {"drop_t5": True, "device": "cpu", "weights_path": str(folder)}
+    with pytest.raises(CommandError, match="unknown setting"):
+        call_command("register_weights", "sd35-medium", str(folder), "--set", "nope=1", "--user", "ada")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
