@@ -279,6 +279,9 @@ HALLMARK_MAX_ATTEMPTS = int(os.environ.get("HALLMARK_MAX_ATTEMPTS", "3"))
 HALLMARK_MAX_PROMPT_LENGTH = int(os.environ.get("HALLMARK_MAX_PROMPT_LENGTH", "4000"))
 # Warm plugin cache on each worker: total memory the loaded models may take.
 HALLMARK_PLUGIN_MEMORY_BUDGET_MB = int(os.environ.get("HALLMARK_PLUGIN_MEMORY_BUDGET_MB", "16384"))
+# Local model weights: when set, every plugin's weights_path must resolve (symlinks followed)
+# inside this folder; empty allows any path the worker can read (docs/models.md).
+HALLMARK_WEIGHTS_ROOT = os.environ.get("HALLMARK_WEIGHTS_ROOT", "").strip()
 # PNG compression level for stored images: 1 is the cheap end (see docs/benchmarks.md).
 HALLMARK_PNG_COMPRESS_LEVEL = int(os.environ.get("HALLMARK_PNG_COMPRESS_LEVEL", "1"))
 # Write prompts into the file's `parameters` chunk; off for confidential work.

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install Hallmark into .venv/ and start web and worker on embedded defaults
 # (SQLite and the filesystem broker under var/, media under var/media/).
+# The install includes what the seed models need (a torch build for this machine, diffusers)
+# unless HALLMARK_INSTALL_MODELS=none; a second start skips what is installed (scripts/install.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh
@@ -23,9 +25,20 @@ else
 fi
 VAR=${HALLMARK_VAR_DIR:-var}
 mkdir -p "$VAR"
+# Only the first start creates the admin and shows its password and token (bootstrap_demo).
 creds=$($PY manage.py bootstrap_demo --password-file "$VAR/admin-password.txt")
-token=$(sed -n 's/^token=//p' <<<"$creds")
-password=$(cat "$VAR/admin-password.txt" 2>/dev/null || echo "(unchanged since the first start)")
+field() { sed -n "s/^$1=//p" <<<"$creds"; }
+user=$(field user)
+token=$(field token)
+password=$(field password)
+password_file=$(field password_file)
+
+# Which plugins can take jobs, and the one thing each other one lacks.
+status_errors=$(mktemp)
+if ! plugins=$($PY manage.py plugin_status --manage "$PY manage.py" 2>"$status_errors"); then
+  plugins="(could not list the plugins: $(tail -n 3 "$status_errors"))"
+fi
+rm -f "$status_errors"
 
 $PY manage.py runworker --pool solo --loglevel WARNING &
 worker=$!
@@ -33,17 +46,46 @@ worker=$!
 web=$!
 trap 'kill $worker $web 2>/dev/null; wait' INT TERM EXIT
 
+base="http://127.0.0.1:$PORT"
+if [[ -n $password ]]; then
+  account="First start: log in at $base/accounts/login/ as '$user' with password: $password
+  (also saved, readable only by you, in $password_file). Its API token: $token
+  The password and the token are shown only this once."
+elif [[ $(field account) == removed ]]; then
+  account="The '$user' account made at the first start was deleted; it is not re-created
+  (make one with: $PY manage.py createsuperuser)."
+elif [[ $(field password_file_state) == present ]]; then
+  account="Log in at $base/accounts/login/ as '$user': its password is in $password_file
+  (written at the first start; delete the file once the password is stored elsewhere)."
+elif [[ -n $password_file ]]; then
+  account="Log in at $base/accounts/login/ as '$user'. The password file written at the first start
+  ($password_file) was removed; set a new password with: $PY manage.py changepassword $user"
+else
+  account="Log in at $base/accounts/login/ with your account (the '$user' account existed before the first start)."
+fi
+if [[ -z $token ]]; then
+  token='$TOKEN'
+  token_hint="
+  (TOKEN: your API token; $PY manage.py drf_create_token <username> prints it.)"
+else
+  token_hint=""
+fi
+
 cat <<MSG
 
-  Hallmark is running at http://127.0.0.1:$PORT/
-  Log in at http://127.0.0.1:$PORT/accounts/login/ as 'admin' with password: $password
-  The procedural demo plugin (not an AI model) is enabled. From the API:
+  Hallmark is running at $base/
+  $account
+
+  Plugins (docs/models.md says how to get each model running):
+$(sed 's/^/    /' <<<"$plugins")
+
+  Generate with the procedural demo plugin (not an AI model) from the API:
 
     curl -s -H "Authorization: Token $token" -H "Content-Type: application/json" \\
          -d '{"plugin": "procedural", "prompt": "a lighthouse at dusk", "seed": 7}' \\
-         http://127.0.0.1:$PORT/api/v1/generations/
+         $base/api/v1/generations/$token_hint
 
-  API docs: http://127.0.0.1:$PORT/api/docs/    Stop with Ctrl-C.
+  API docs: $base/api/docs/    Stop with Ctrl-C.
 
 MSG
 wait -n $worker $web

@@ -4,7 +4,10 @@ Both plugins load a ``StableDiffusion3Pipeline`` from a local folder (``weights_
 ``save_pretrained`` layout, a Hugging Face cache snapshot folder (``.../snapshots/<commit>``), or
 the cache's repository folder (``models--stabilityai--...``, whose ``refs/main`` names the
 snapshot). Loading always passes a local path with ``local_files_only=True``: nothing is ever
-downloaded, at load or at run time.
+downloaded, at load or at run time. Only safetensors are loaded (``use_safetensors=True``); a
+component with pickle weights only is refused. When ``HALLMARK_WEIGHTS_ROOT`` is set, the folder
+and every file read from it must resolve inside it (``weights_root``). A folder saved without the
+T5 encoder loads without it, as with ``drop_t5``, and its health says so (amber).
 
 torch and diffusers are imported inside ``load`` and the hooks that need them, never at module
 import: the web process (and any machine without torch) imports these classes to list them,
@@ -32,6 +35,7 @@ from typing import Any, ClassVar
 from django.conf import settings
 
 from plugins.builtin.weights_fingerprint import WEIGHT_SUFFIXES, fingerprint_folder
+from plugins.builtin.weights_root import first_escaping_file, outside_root
 from plugins.sdk import (
     CancelCheck,
     Cancelled,
@@ -67,6 +71,11 @@ REQUIRED_COMPONENTS = (
 )
 #: Components whose folders must hold weight files.
 WEIGHTED_COMPONENTS = ("transformer", "vae", "text_encoder", "text_encoder_2", "text_encoder_3")
+#: The T5-XXL text encoder and its tokenizer: left out with ``drop_t5``, or when the folder has none.
+T5_COMPONENTS = ("text_encoder_3", "tokenizer_3")
+#: The only weight format loaded (``use_safetensors=True``): pickle files (.bin, .pt, .ckpt) can
+#: run code when unpickled, so a folder that has nothing else is refused.
+SAFE_SUFFIX = ".safetensors"
 #: Optional metadata an operator may put beside the weights: {"name": ..., "version": ...}.
 MODEL_METADATA_FILE = "hallmark_model.json"
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
@@ -110,17 +119,22 @@ def _version_of(distribution: str) -> str:
         return ""
 
 
-def resolve_pipeline_folder(path: str | Path) -> Path:
+def not_registered_message(plugin_id: str) -> str:
+    """What an SD3.5 plugin without ``weights_path`` says, naming the command that fixes it."""
+    return (
+        f"weights not registered: run manage.py register_weights {plugin_id} <folder> --enable "
+        "(docs/models.md says where the weights come from)."
+    )
+
+
+def resolve_pipeline_folder(path: str | Path, plugin_id: str = "<plugin>") -> Path:
     """The folder holding ``model_index.json`` for ``path``, or ``WeightsFolderInvalid``.
 
     Accepts the pipeline folder itself, or a Hugging Face cache repository folder
     (``models--org--name``) whose ``refs/main`` (or single snapshot) names the snapshot to use.
     """
     if not str(path).strip():
-        raise WeightsFolderInvalid(
-            "no weights configured: set weights_path to a local StableDiffusion3Pipeline folder "
-            "(manage.py register_weights <plugin> <folder>)."
-        )
+        raise WeightsFolderInvalid(not_registered_message(plugin_id))
     folder = Path(path).expanduser()
     if not folder.exists():
         raise WeightsFolderInvalid(f"weights_path {folder} does not exist on this machine.")
@@ -174,23 +188,51 @@ def pipeline_components(index: Mapping[str, Any]) -> list[str]:
     return sorted(name for name in index if not name.startswith("_") and _listed(index, name))
 
 
+def t5_absent(index: Mapping[str, Any]) -> bool:
+    """Whether the folder was saved without T5 (``text_encoder_3: [null, null]`` in model_index.json)."""
+    return not _listed(index, "text_encoder_3")
+
+
+def loaded_components(index: Mapping[str, Any], *, drop_t5: bool) -> list[str]:
+    """The components ``load`` reads: those model_index.json lists, less T5 when it is dropped."""
+    return [n for n in pipeline_components(index) if not (drop_t5 and n in T5_COMPONENTS)]
+
+
 def check_pipeline_folder(folder: Path, *, drop_t5: bool) -> dict[str, Any]:
-    """Check, without loading anything, that ``folder`` can be loaded; return its model index."""
+    """Check, without loading anything, that ``folder`` can be loaded; return its model index.
+
+    Refuses a component whose weights are pickle files only (only safetensors are loaded) and,
+    when ``HALLMARK_WEIGHTS_ROOT`` is set, any file that resolves outside it.
+    """
     index = read_model_index(folder)
     missing = [name for name in REQUIRED_COMPONENTS if not _listed(index, name)]
     if missing:
         raise WeightsFolderInvalid(f"{folder}/model_index.json lists no {', '.join(missing)}.")
-    needed = [
-        n for n in pipeline_components(index) if not (drop_t5 and n in ("text_encoder_3", "tokenizer_3"))
-    ]
+    needed = loaded_components(index, drop_t5=drop_t5)
     for name in needed:
         sub = folder / name
         if not sub.is_dir():
-            raise WeightsFolderInvalid(f"{folder} lacks the {name}/ folder that model_index.json lists.")
-        if name in WEIGHTED_COMPONENTS and not any(
-            p.name.lower().endswith(WEIGHT_SUFFIXES) for p in sub.iterdir() if p.is_file()
-        ):
+            remedy = " (download it, or set drop_t5 to load without T5)" if name in T5_COMPONENTS else ""
+            raise WeightsFolderInvalid(
+                f"{folder} lacks the {name}/ folder that model_index.json lists{remedy}."
+            )
+        if name not in WEIGHTED_COMPONENTS:
+            continue
+        weights = [p.name for p in sub.iterdir() if p.is_file() and p.name.lower().endswith(WEIGHT_SUFFIXES)]
+        if not weights:
             raise WeightsFolderInvalid(f"{folder}/{name}/ holds no weight file.")
+        if not any(w.lower().endswith(SAFE_SUFFIX) for w in weights):
+            raise WeightsFolderInvalid(
+                f"{folder}/{name}/ holds only pickle weights ({', '.join(sorted(weights))}): Hallmark "
+                "loads safetensors only, since unpickling can run code. Use a safetensors copy of the "
+                "model (docs/models.md)."
+            )
+    escaping = first_escaping_file(folder, needed)
+    if escaping is not None:
+        raise WeightsFolderInvalid(
+            f"{escaping} resolves outside HALLMARK_WEIGHTS_ROOT (a symbolic link out of it); "
+            "weights must lie inside that folder."
+        )
     return index
 
 
@@ -286,6 +328,10 @@ class SD35Plugin(Plugin):
         cleaned = super().clean_config(config)
         if cleaned["cpu_offload"] and cleaned["device"] == "cpu":
             raise ConfigInvalid({"cpu_offload": ["needs a CUDA device: set device to cuda or auto."]})
+        if str(cleaned["weights_path"]).strip():
+            problem = outside_root(cleaned["weights_path"])
+            if problem:
+                raise ConfigInvalid({"weights_path": [problem]})
         return cleaned
 
     # -- the weights folder ------------------------------------------------------------------
@@ -293,7 +339,7 @@ class SD35Plugin(Plugin):
     @cached_property
     def folder(self) -> Path:
         """The resolved pipeline folder (raises ``WeightsFolderInvalid``)."""
-        return resolve_pipeline_folder(self.config["weights_path"])
+        return resolve_pipeline_folder(self.config["weights_path"], self.id)
 
     def _checked_folder(self) -> tuple[Path, dict[str, Any]]:
         """The pipeline folder and its model index, or a ``PluginError`` the user can act on."""
@@ -308,22 +354,27 @@ class SD35Plugin(Plugin):
     def health(self) -> Health:
         """Red when diffusers or torch is missing or ``weights_path`` is not a loadable folder.
 
+        Amber when the folder was saved without T5: it loads without it, as with ``drop_t5``.
         Reads a few small JSON files and lists folders; never imports torch or loads weights.
         """
         missing = [name for name in ("torch", "diffusers", "transformers") if not _installed(name)]
         if missing:
             return Health(
                 "red",
-                f"{', '.join(missing)} not installed on this machine: "
-                "pip install 'hallmark[diffusers]' (and a torch build for its GPU).",
+                f"{', '.join(missing)} not installed: scripts/install.sh installs the diffusers extra "
+                "and a torch build for this machine (HALLMARK_INSTALL_MODELS=none skips them).",
             )
         try:
             folder = self.folder
             index = check_pipeline_folder(folder, drop_t5=self.config["drop_t5"])
         except WeightsFolderInvalid as exc:
             return Health("red", str(exc))
-        if not self.config["drop_t5"] and not _listed(index, "text_encoder_3"):
-            return Health("amber", f"{folder} has no T5 text encoder: prompts are followed less closely.")
+        if not self.config["drop_t5"] and t5_absent(index):
+            return Health(
+                "amber",
+                "T5 encoder absent: loaded without it (drop_t5); prompt adherence for long prompts is "
+                f"reduced. Weights at {folder}.",
+            )
         return Health("green", f"weights at {folder}")
 
     def identity(self) -> ModelIdentity:
@@ -339,10 +390,14 @@ class SD35Plugin(Plugin):
 
     def _compute_identity(self) -> ModelIdentity:
         folder, index = self._checked_folder()
-        components = pipeline_components(index)
+        # The files load reads: safetensors only, and no T5 when it is dropped.
+        components = loaded_components(index, drop_t5=self.config["drop_t5"])
         try:
             fingerprint = fingerprint_folder(
-                folder, cache_dir=Path(settings.VAR_DIR) / "fingerprints", subfolders=components
+                folder,
+                cache_dir=Path(settings.VAR_DIR) / "fingerprints",
+                subfolders=components,
+                suffixes=(SAFE_SUFFIX,),
             )
         except OSError as exc:
             raise PluginError(
@@ -398,7 +453,7 @@ class SD35Plugin(Plugin):
             "cpu_offload": self.config["cpu_offload"],
             "text_encoder_3": "dropped"
             if self.config["drop_t5"]
-            else ("loaded" if _listed(index, "text_encoder_3") else "absent"),
+            else ("absent" if t5_absent(index) else "loaded"),
             "weight_files": len(fingerprint.files),
             "weight_bytes": fingerprint.total_bytes,
         }
@@ -440,7 +495,7 @@ class SD35Plugin(Plugin):
         import torch
         from packaging.version import Version
 
-        folder, _ = self._checked_folder()
+        folder, index = self._checked_folder()
         device = self._resolve_device(torch)
         dtype = getattr(torch, self.config["dtype"])
         # Fingerprint before loading: the identity then names the files that were read.
@@ -448,8 +503,11 @@ class SD35Plugin(Plugin):
         self._identity = self._compute_identity()
         # diffusers renamed torch_dtype to dtype; older releases ignore an unknown `dtype`.
         dtype_kwarg = "dtype" if Version(diffusers.__version__) >= Version("0.42") else "torch_dtype"
-        kwargs: dict[str, Any] = {dtype_kwarg: dtype, "local_files_only": True}
-        if self.config["drop_t5"]:
+        # safetensors only: a pickle (.bin) file beside them is never unpickled.
+        kwargs: dict[str, Any] = {dtype_kwarg: dtype, "local_files_only": True, "use_safetensors": True}
+        if self.config["drop_t5"] or t5_absent(index):
+            # A folder saved without T5 lists it as [null, null]; from_pretrained then refuses to
+            # build the pipeline unless the missing components are passed explicitly as None.
             kwargs.update(text_encoder_3=None, tokenizer_3=None)
         logger.info("%s: loading %s (%s, %s)", self.id, folder, device, self.config["dtype"])
         try:

@@ -8,7 +8,9 @@ The fingerprint of a folder is::
 and is written ``sha256:<hex>``. Weight files are those ending in ``.safetensors``, ``.bin``,
 ``.pt``, ``.ckpt`` or ``.gguf``. Hashing the relative path with the content means that moving a
 file between components (a VAE swapped with a text encoder) changes the fingerprint, and the
-per-file digest lets anyone recompute it with ``sha256sum``.
+per-file digest lets anyone recompute it with ``sha256sum``. A caller that loads only some
+formats narrows the set with ``suffixes`` (the SD3.5 plugins load, and so fingerprint, only
+``.safetensors``), so the fingerprint names the files that were actually read.
 
 Hashing gigabytes takes minutes, so each file's digest is cached on disk under
 ``settings.VAR_DIR / "fingerprints"``, keyed by the file's absolute path, size and ``mtime_ns``:
@@ -51,10 +53,13 @@ class Fingerprint:
         return sum(f.size for f in self.files)
 
 
-def weight_files(folder: Path, subfolders: Sequence[str] | None = None) -> list[Path]:
+def weight_files(
+    folder: Path, subfolders: Sequence[str] | None = None, suffixes: tuple[str, ...] = WEIGHT_SUFFIXES
+) -> list[Path]:
     """The weight files under ``folder`` (or only under ``subfolders`` of it), sorted.
 
-    Hidden files and folders (``.cache``, ``.git``) are skipped: they are tooling, not weights.
+    A weight file's name ends in one of ``suffixes``. Hidden files and folders (``.cache``,
+    ``.git``) are skipped: they are tooling, not weights.
     """
     roots = [folder / name for name in subfolders] if subfolders is not None else [folder]
     found: set[Path] = set()
@@ -64,23 +69,28 @@ def weight_files(folder: Path, subfolders: Sequence[str] | None = None) -> list[
         for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for name in filenames:
-                if not name.startswith(".") and name.lower().endswith(WEIGHT_SUFFIXES):
+                if not name.startswith(".") and name.lower().endswith(suffixes):
                     found.add(Path(dirpath) / name)
     return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
 
 
 def fingerprint_folder(
-    folder: Path, *, cache_dir: Path | None, subfolders: Sequence[str] | None = None
+    folder: Path,
+    *,
+    cache_dir: Path | None,
+    subfolders: Sequence[str] | None = None,
+    suffixes: tuple[str, ...] = WEIGHT_SUFFIXES,
 ) -> Fingerprint:
     """Fingerprint the weight files under ``folder``; see the module docstring for the formula.
 
-    ``cache_dir`` holds the per-file digests (None: no cache). Raises ``FileNotFoundError`` when
-    the folder holds no weight file, since a fingerprint of nothing would identify nothing.
+    ``cache_dir`` holds the per-file digests (None: no cache); ``suffixes`` says which files
+    count as weights. Raises ``FileNotFoundError`` when the folder holds no weight file, since a
+    fingerprint of nothing would identify nothing.
     """
     folder = Path(folder).absolute()
-    paths = weight_files(folder, subfolders)
+    paths = weight_files(folder, subfolders, suffixes)
     if not paths:
-        raise FileNotFoundError(f"no weight files ({', '.join(WEIGHT_SUFFIXES)}) under {folder}")
+        raise FileNotFoundError(f"no weight files ({', '.join(suffixes)}) under {folder}")
     files = tuple(
         WeightFile(path.relative_to(folder).as_posix(), *_file_digest(path, cache_dir)) for path in paths
     )

@@ -103,7 +103,8 @@ def test_health_red_for_missing_empty_or_foreign_folders(
     assert missing.status == "red" and "does not exist" in missing.message
 
     unset = sd35.SD35MediumPlugin({}).health()
-    assert unset.status == "red" and "no weights configured" in unset.message
+    assert unset.status == "red" and unset.message.startswith("weights not registered")
+    assert "manage.py register_weights sd35-medium <folder> --enable" in unset.message
 
     (tmp_path / "empty").mkdir()
     assert "no model_index.json" in plugin(plugin_id, tmp_path / "empty").health().message
@@ -301,7 +302,9 @@ def test_drop_t5_lets_a_folder_without_t5_files_load(tiny_weights, tmp_path: Pat
     folder = tmp_path / "no-t5"
     shutil.copytree(tiny_weights["a"], folder)
     shutil.rmtree(folder / "text_encoder_3")
-    assert plugin("sd35-medium", folder).health().status == "red"
+    red = plugin("sd35-medium", folder).health()
+    assert red.status == "red" and "lacks the text_encoder_3/ folder" in red.message
+    assert "drop_t5" in red.message  # the remedy is named
     p = plugin("sd35-medium", folder, drop_t5=True)
     assert p.health().status == "green"
     result, _ = generate(p, seed=1, params={"steps": 1}, width=256, height=256)
@@ -494,6 +497,21 @@ def test_register_weights_keeps_other_settings_and_defaults_to_a_superuser(users
     assert AuditEvent.objects.filter(action="plugin.configured", actor="root").count() == 1
 
 
+def test_register_weights_sets_drop_t5_for_a_download_without_t5(users, tiny_weights, tmp_path: Path) -> None:
+    folder = tmp_path / "downloaded-without-t5"
+    shutil.copytree(tiny_weights["a"], folder, ignore=shutil.ignore_patterns("text_encoder_3", "tokenizer_3"))
+    with pytest.raises(CommandError, match="set drop_t5"):
+        call_command("register_weights", "sd35-medium", str(folder), "--user", "ada", stdout=io.StringIO())
+    call_command(
+        "register_weights", "sd35-medium", str(folder), "--set", "drop_t5=true", "--set", "device=cpu",
+        "--user", "ada", stdout=io.StringIO(),
+    )  # fmt: skip
+    setting = PluginSetting.objects.get(plugin_id="sd35-medium")
+    assert setting.config == {"drop_t5": True, "device": "cpu", "weights_path": str(folder)}
+    with pytest.raises(CommandError, match="unknown setting"):
+        call_command("register_weights", "sd35-medium", str(folder), "--set", "nope=1", "--user", "ada")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -618,3 +636,202 @@ def test_cancelling_a_running_job_through_the_api(
     job = wait_for(lambda: _finished(client, job_id), timeout=60)
     assert job["status"] == "cancelled" and job["assets"] == []
     assert job["progress"]["step"] < 100
+
+
+# ---------------------------------------------------------------------------------------------
+# The quick start's view: no weights yet, no GPU, a folder saved without T5
+# ---------------------------------------------------------------------------------------------
+
+
+def test_unregistered_weights_are_reported_by_the_plugins_api(client_for) -> None:
+    listed = {p["id"]: p for p in client_for("viewer").get("/api/v1/plugins/").json()}
+    for plugin_id in PLUGINS:
+        health = listed[plugin_id]["health"]
+        assert health["status"] == "red"
+        assert health["message"].startswith("weights not registered")
+        assert f"register_weights {plugin_id} <folder>" in health["message"]
+
+
+def test_the_four_seed_plugins_import_on_a_machine_without_gpu_or_torch() -> None:
+    """No CUDA device and no torch: every seed plugin is still listed (not broken) with a health."""
+    script = (
+        "import sys, django\n"
+        "sys.modules['torch'] = None\n"
+        "django.setup()\n"
+        "from plugins import registry\n"
+        "entries = registry.discover()\n"
+        "for pid in ('sd35-medium', 'sd35-large-turbo', 'ideogram-v2', 'ideogram-v2a-turbo'):\n"
+        "    entry = entries[pid]\n"
+        "    assert not entry.broken, (pid, entry.error)\n"
+        "    print(pid, entry.get_class()({}).health().status)\n"
+        "assert 'torch' not in {m for m, v in sys.modules.items() if v is not None}\n"
+    )
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "DJANGO_SETTINGS_MODULE": "hallmark.settings"}
+    env.pop("IDEOGRAM_API_KEY", None)
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    seed = ("sd35-medium", "sd35-large-turbo", "ideogram-v2", "ideogram-v2a-turbo")
+    assert out.stdout.split() == [word for pid in seed for word in (pid, "red")]
+
+
+@pytest.fixture(scope="session")
+def tiny_without_t5(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny pipeline saved without T5: model_index.json lists text_encoder_3 as [null, null]."""
+    return build_tiny_sd3(tmp_path_factory.mktemp("tiny-sd3-no-t5") / "p", seed=0, with_t5=False)
+
+
+def test_a_folder_saved_without_t5_loads_without_it_and_health_says_so(tiny_without_t5) -> None:
+    index = json.loads((tiny_without_t5 / "model_index.json").read_text())
+    assert index["text_encoder_3"] == [None, None] and index["tokenizer_3"] == [None, None]
+    p = plugin("sd35-medium", tiny_without_t5)
+    health = p.health()
+    assert health.status == "amber"
+    assert health.message.startswith(
+        "T5 encoder absent: loaded without it (drop_t5); prompt adherence for long prompts is reduced"
+    )
+    result, _ = generate(p, seed=1, params={"steps": 1}, width=256, height=256)
+    assert result.images[0].image.size == (256, 256)
+    assert p._pipe.text_encoder_3 is None and p._pipe.tokenizer_3 is None
+    assert p.identity().extra["text_encoder_3"] == "absent"
+    # Saying drop_t5 explicitly is the same load, reported as a choice (green).
+    dropped = plugin("sd35-medium", tiny_without_t5, drop_t5=True)
+    assert dropped.health().status == "green"
+    assert dropped.identity().weights_fingerprint == p.identity().weights_fingerprint
+
+
+def test_dropped_t5_is_left_out_of_the_fingerprint(tiny_weights, tiny_without_t5) -> None:
+    """The fingerprint names the files that were read: with drop_t5, not the T5 encoder's."""
+    full = plugin("sd35-large-turbo", tiny_weights["a"]).identity()
+    dropped = plugin("sd35-large-turbo", tiny_weights["a"], drop_t5=True).identity()
+    assert dropped.weights_fingerprint != full.weights_fingerprint
+    assert dropped.extra["weight_files"] == full.extra["weight_files"] - 1
+    # The same weights saved without T5 (same seed, same draws before T5): the same fingerprint.
+    assert plugin("sd35-large-turbo", tiny_without_t5).identity().weights_fingerprint == (
+        dropped.weights_fingerprint
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Security: weights confined to HALLMARK_WEIGHTS_ROOT, safetensors only
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def weights_root(settings, tmp_path: Path, tiny_weights) -> Path:
+    """HALLMARK_WEIGHTS_ROOT set to a folder holding a copy of tiny pipeline ``a`` (``inside``)."""
+    root = tmp_path / "weights-root"
+    shutil.copytree(tiny_weights["a"], root / "inside")
+    settings.HALLMARK_WEIGHTS_ROOT = str(root)
+    return root
+
+
+def test_weights_path_outside_the_root_is_refused_naming_weights_path(
+    weights_root: Path, tiny_weights, client_for, users
+) -> None:
+    assert plugin("sd35-medium", weights_root / "inside").health().status == "green"
+    with pytest.raises(sd35.ConfigInvalid) as caught:
+        plugin("sd35-medium", tiny_weights["a"])
+    assert list(caught.value.errors) == ["weights_path"]
+    assert "HALLMARK_WEIGHTS_ROOT" in caught.value.errors["weights_path"][0]
+    # A relative path that climbs out is judged by where it leads.
+    with pytest.raises(sd35.ConfigInvalid):
+        plugin("sd35-medium", weights_root / "inside" / ".." / "..")
+
+    response = client_for("admin").patch(
+        "/api/v1/plugins/sd35-medium/",
+        {"config": {"weights_path": str(tiny_weights["a"]), **CPU}},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "config.weights_path" in response.json()["errors"]
+    with pytest.raises(CommandError, match="weights_path"):
+        call_command("register_weights", "sd35-medium", str(tiny_weights["a"]), "--user", "ada")
+    assert not PluginSetting.objects.filter(plugin_id="sd35-medium").exists()
+    call_command(
+        "register_weights", "sd35-medium", str(weights_root / "inside"), "--user", "ada", stdout=io.StringIO()
+    )
+    assert services.health("sd35-medium").status == "green"
+
+
+def test_a_symlink_escaping_the_root_is_refused(weights_root: Path, tiny_weights, users) -> None:
+    # The folder itself is a link out of the root.
+    (weights_root / "link").symlink_to(tiny_weights["a"], target_is_directory=True)
+    with pytest.raises(sd35.ConfigInvalid) as caught:
+        plugin("sd35-medium", weights_root / "link")
+    assert "resolves to" in caught.value.errors["weights_path"][0]
+    with pytest.raises(CommandError, match="weights_path"):
+        call_command("register_weights", "sd35-medium", str(weights_root / "link"), "--user", "ada")
+
+    # A folder inside the root, one of whose weight files links out of it.
+    mixed = weights_root / "mixed"
+    shutil.copytree(weights_root / "inside", mixed)
+    target = mixed / "vae" / "diffusion_pytorch_model.safetensors"
+    target.unlink()
+    target.symlink_to(tiny_weights["a"] / "vae" / "diffusion_pytorch_model.safetensors")
+    p = plugin("sd35-medium", mixed)
+    health = p.health()
+    assert health.status == "red" and "resolves outside HALLMARK_WEIGHTS_ROOT" in health.message
+    assert "vae/diffusion_pytorch_model.safetensors" in health.message
+    with pytest.raises(PluginError) as refused:
+        p.load()
+    assert refused.value.code == "weights_invalid" and p._pipe is None
+
+    # Links that stay inside the root (a Hugging Face snapshot's links to its blobs) are fine.
+    inner = weights_root / "inner-link"
+    inner.symlink_to(weights_root / "inside", target_is_directory=True)
+    assert plugin("sd35-medium", inner).health().status == "green"
+
+
+def _to_pickle_weights(component: Path) -> None:
+    """Replace a component's safetensors file by a torch pickle (.bin) of the same tensors."""
+    import torch
+    from safetensors.torch import load_file
+
+    source = component / "diffusion_pytorch_model.safetensors"
+    torch.save(load_file(str(source)), component / "diffusion_pytorch_model.bin")
+    source.unlink()
+
+
+def test_a_folder_with_only_pickle_weights_is_refused_clearly(tiny_weights, tmp_path: Path, users) -> None:
+    folder = tmp_path / "pickled"
+    shutil.copytree(tiny_weights["a"], folder)
+    _to_pickle_weights(folder / "transformer")
+    p = plugin("sd35-medium", folder)
+    health = p.health()
+    assert health.status == "red"
+    assert "transformer/ holds only pickle weights (diffusion_pytorch_model.bin)" in health.message
+    assert "safetensors only" in health.message
+    with pytest.raises(PluginError) as caught:
+        p.load()
+    assert caught.value.code == "weights_invalid" and "pickle" in str(caught.value)
+    with pytest.raises(CommandError, match="only pickle weights"):
+        call_command("register_weights", "sd35-medium", str(folder), "--user", "ada")
+
+
+def test_loading_asks_for_safetensors_and_ignores_pickles_beside_them(
+    tiny_weights, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import diffusers
+
+    folder = tmp_path / "both"
+    shutil.copytree(tiny_weights["a"], folder)
+    # A pickle beside the safetensors: never read, and not part of the fingerprint.
+    (folder / "vae" / "diffusion_pytorch_model.bin").write_bytes(b"not read")
+    assert (
+        plugin("sd35-medium", folder).identity().weights_fingerprint
+        == plugin("sd35-medium", tiny_weights["a"]).identity().weights_fingerprint
+    )
+    seen: dict[str, Any] = {}
+    real = diffusers.StableDiffusion3Pipeline.from_pretrained
+
+    def spy(path: str, **kwargs: Any) -> Any:
+        seen.update(kwargs)
+        return real(path, **kwargs)
+
+    monkeypatch.setattr(diffusers.StableDiffusion3Pipeline, "from_pretrained", spy)
+    p = plugin("sd35-medium", folder)
+    p.load()
+    assert seen["use_safetensors"] is True and seen["local_files_only"] is True
+    assert p.memory_footprint() > 0

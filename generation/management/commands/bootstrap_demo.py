@@ -1,49 +1,54 @@
-"""``manage.py bootstrap_demo``: an admin account, its API token and the procedural plugin enabled.
+"""``manage.py bootstrap_demo [--username admin] [--password-file PATH]``: the quick start's first run.
 
-Used by the quick start; safe to run again (an existing account keeps its password).
+Run by ``scripts/start.sh`` at every start; only the first start creates the admin account,
+its token and password file (mode 0600) and enables the procedural plugin
+(``generation.bootstrap``). It prints ``key=value`` lines for the start script::
+
+    first_start=yes|no
+    user=admin
+    account=present|removed
+    password_file=PATH            (empty when no file was written)
+    password_file_state=present|removed|none
+    password=...  token=...       (first start only, when the account was created then)
 """
 
 from __future__ import annotations
 
-import secrets
+from pathlib import Path
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandParser
-from rest_framework.authtoken.models import Token
 
-from governance import roles
-from plugins import services as plugin_services
+from generation.bootstrap import bootstrap_demo
 
 
 class Command(BaseCommand):
-    help = "Create the demo admin (if missing), print its token, and enable the procedural plugin."
+    help = "On the first start only: create the demo admin, print its password and token once."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--username", default="admin")
         parser.add_argument(
-            "--password-file", default="", help="Write a new account's password here (mode 600)."
+            "--password-file",
+            default="",
+            help="Write a new account's password here (created with mode 0600).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        user_model = get_user_model()
-        username = options["username"]
-        user = user_model.objects.filter(username=username).first()
-        password = None
-        if user is None:
-            password = secrets.token_urlsafe(12)
-            user = user_model.objects.create_superuser(username=username, email="", password=password)
-            user.groups.add(Group.objects.get(name=roles.ADMIN))
-            if options["password_file"]:
-                with open(options["password_file"], "w") as handle:
-                    handle.write(password + "\n")
-                import os
-
-                os.chmod(options["password_file"], 0o600)
-        token, _ = Token.objects.get_or_create(user=user)
-        plugin_services.update_plugin("procedural", acting_user=user, enabled=True)
-        self.stdout.write(f"user={username}")
-        if password:
-            self.stdout.write(f"password={password}")
-        self.stdout.write(f"token={token.key}")
+        path = Path(options["password_file"]).absolute() if options["password_file"] else None
+        result = bootstrap_demo(username=options["username"], password_file=path)
+        if not result.password_file:
+            file_state = "none"
+        else:
+            file_state = "present" if result.password_file_exists else "removed"
+        lines = [
+            f"first_start={'yes' if result.first_start else 'no'}",
+            f"user={result.username}",
+            f"account={'present' if result.account_exists else 'removed'}",
+            f"password_file={result.password_file}",
+            f"password_file_state={file_state}",
+        ]
+        if result.password:
+            lines.append(f"password={result.password}")
+        if result.token:
+            lines.append(f"token={result.token}")
+        self.stdout.write("\n".join(lines))

@@ -1,9 +1,15 @@
-"""``manage.py register_weights <plugin_id> <folder> [--enable] [--user NAME]``.
+"""``manage.py register_weights <plugin_id> <folder> [--enable] [--set KEY=VALUE ...] [--user NAME]``.
 
 Checks that ``folder`` is a loadable pipeline folder for a local-weights plugin (the SD3.5
 plugins), fingerprints its weight files (which also fills the on-disk fingerprint cache, so the
 first job on a worker sharing this ``var/`` does not hash gigabytes), stores ``weights_path``
 through ``plugins.services.update_plugin`` (one audited change) and prints the fingerprint.
+``--set`` changes other settings in the same change, checked with the folder: ``--set drop_t5=true``
+registers a folder downloaded without the T5 encoder (values are JSON: true, 4, "cuda"; a bare
+word is a string).
+
+When ``HALLMARK_WEIGHTS_ROOT`` is set, the folder must resolve inside it (symbolic links
+followed); components with pickle weights only are refused (only safetensors are loaded).
 
 The change is audited under the acting user: ``--user`` names an admin; without it, the
 earliest-created active superuser acts, and with no superuser the command asks for ``--user``.
@@ -11,6 +17,7 @@ earliest-created active superuser acts, and with no superuser the command asks f
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +27,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from governance import roles
 from plugins import registry, services
 from plugins.builtin.sd35 import SD35Plugin, WeightsFolderInvalid, resolve_pipeline_folder
+from plugins.builtin.weights_root import outside_root
 from plugins.sdk import ConfigInvalid, PluginError
 
 
@@ -32,6 +40,13 @@ class Command(BaseCommand):
             "folder", help="pipeline folder, Hugging Face cache snapshot or repository folder"
         )
         parser.add_argument("--enable", action="store_true", help="also enable the plugin")
+        parser.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="another setting to change with the folder, e.g. drop_t5=true or cpu_offload=true",
+        )
         parser.add_argument(
             "--user", default="", help="admin username recorded in the audit log (default: first superuser)"
         )
@@ -49,14 +64,19 @@ class Command(BaseCommand):
             raise CommandError(f"Plugin {plugin_id} does not load local weights (no weights_path setting).")
         acting_user = self._acting_user(options["user"])
 
+        given = Path(options["folder"]).expanduser().absolute()
+        # Before reading anything in it (refs/main, model_index.json): outside the root, refuse.
+        problem = outside_root(given)
+        if problem:
+            raise CommandError(f"Invalid configuration: weights_path: {problem}")
         try:
-            folder = resolve_pipeline_folder(Path(options["folder"]).expanduser().absolute())
+            folder = resolve_pipeline_folder(given, plugin_id)
         except WeightsFolderInvalid as exc:
             raise CommandError(str(exc)) from None
         current = services.state(plugin_id).config
         # Keep the other settings (device, dtype...); store the resolved snapshot folder, so
         # that a later download moving refs/main does not change the weights silently.
-        config = {**current, "weights_path": str(folder)}
+        config = {**current, **self._settings(options["set"]), "weights_path": str(folder)}
         try:
             plugin = plugin_class(config)
         except ConfigInvalid as exc:
@@ -79,6 +99,20 @@ class Command(BaseCommand):
         self.stdout.write(f"health={status.status} {status.message}".rstrip())
         if options["enable"]:
             self.stdout.write("enabled=true")
+
+    @staticmethod
+    def _settings(pairs: list[str]) -> dict[str, Any]:
+        """``KEY=VALUE`` pairs as a dict; a value is JSON when it parses, else the string itself."""
+        found: dict[str, Any] = {}
+        for pair in pairs:
+            key, sep, raw = pair.partition("=")
+            if not sep or not key.strip():
+                raise CommandError(f"--set takes KEY=VALUE, not {pair!r}.")
+            try:
+                found[key.strip()] = json.loads(raw)
+            except ValueError:
+                found[key.strip()] = raw
+        return found
 
     @staticmethod
     def _acting_user(username: str) -> Any:
