@@ -136,7 +136,9 @@ def check_url(
         return None, "must not contain credentials (user:password@)."
     host = (parts.hostname or "").lower()
     address = _ip(host)
-    if port == 0 or (address is None and not _host_name_ok(host)):
+    if port == 0:
+        return None, "has an invalid port."
+    if address is None and not _host_name_ok(host):
         return None, "has no valid host name."
     # The netloc must be exactly host[:port]: nothing else that another parser could read.
     shown_host = f"[{host}]" if address is not None and address.version == 6 else host
@@ -218,17 +220,16 @@ class _GuardedConnectionMixin:
                 if self.source_address:
                     sock.bind(self.source_address)
                 sock.connect(sockaddr)
-            except TimeoutError as exc:
-                sock.close()
-                raise ConnectTimeoutError(
-                    self, f"Connection to {self.host} timed out. (connect timeout={self.timeout})"
-                ) from exc
-            except OSError as exc:
+            except OSError as exc:  # as urllib3 does: try the next address, report the last error
                 sock.close()
                 error = exc
                 continue
             sys.audit("http.client.connect", self, self.host, self.port)
             return sock
+        if isinstance(error, TimeoutError):
+            raise ConnectTimeoutError(
+                self, f"Connection to {self.host} timed out. (connect timeout={self.timeout})"
+            ) from error
         raise NewConnectionError(
             self,  # type: ignore[arg-type]
             f"Failed to establish a new connection: {error or 'no address'}",

@@ -130,7 +130,7 @@ def test_default_api_rule_allows_ideogram_on_https_only(url) -> None:
         ("https://0x7f.1", "no valid host name"),
         ("ftp://api.ideogram.ai", "must be an https URL"),
         ("//api.ideogram.ai", "must be an https URL"),
-        ("https://api.ideogram.ai:0", "no valid host name"),
+        ("https://api.ideogram.ai:0", "invalid port"),
         ("https://api.ideogram.ai:99999", "not a valid URL"),
     ],
 )
