@@ -28,6 +28,11 @@ def _env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _env_list(name: str, default: str) -> tuple[str, ...]:
+    """A comma-separated variable as a tuple of its non-empty, stripped entries."""
+    return tuple(item.strip() for item in os.environ.get(name, default).split(",") if item.strip())
+
+
 def _kept_secret(env_name: str, file_name: str) -> str:
     """The secret in ``env_name``, or a random one kept in ``VAR_DIR/file_name`` (mode 600).
 
@@ -282,6 +287,17 @@ HALLMARK_PLUGIN_MEMORY_BUDGET_MB = int(os.environ.get("HALLMARK_PLUGIN_MEMORY_BU
 # Local model weights: when set, every plugin's weights_path must resolve (symlinks followed)
 # inside this folder; empty allows any path the worker can read (docs/models.md).
 HALLMARK_WEIGHTS_ROOT = os.environ.get("HALLMARK_WEIGHTS_ROOT", "").strip()
+# Secrets of plugins are named by the operator, not by a database row: the environment
+# variables a plugin's `env` setting may name (comma-separated names or fnmatch globs).
+# DJANGO_*, DATABASE_URL, CELERY_*, HALLMARK_* and AWS_* are refused whatever this says.
+HALLMARK_SECRET_ENV_ALLOWLIST = _env_list("HALLMARK_SECRET_ENV_ALLOWLIST", "IDEOGRAM_*")
+# Where the Ideogram plugins may send the API key: `host`, `host:port`, or `http://host:port`
+# to allow plain http (https and port 443 otherwise). Add a proxy or regional endpoint here.
+HALLMARK_IDEOGRAM_ALLOWED_HOSTS = _env_list("HALLMARK_IDEOGRAM_ALLOWED_HOSTS", "api.ideogram.ai")
+# Hosts the Ideogram plugins may download images from (same form; `*.` globs allowed).
+HALLMARK_IDEOGRAM_IMAGE_HOSTS = _env_list("HALLMARK_IDEOGRAM_IMAGE_HOSTS", "ideogram.ai,*.ideogram.ai")
+# Allow image downloads from private, loopback and link-local addresses (a local test double).
+HALLMARK_IDEOGRAM_ALLOW_PRIVATE_ADDRESSES = _env_bool("HALLMARK_IDEOGRAM_ALLOW_PRIVATE_ADDRESSES", False)
 # PNG compression level for stored images: 1 is the cheap end (see docs/benchmarks.md).
 HALLMARK_PNG_COMPRESS_LEVEL = int(os.environ.get("HALLMARK_PNG_COMPRESS_LEVEL", "1"))
 # Write prompts into the file's `parameters` chunk; off for confidential work.

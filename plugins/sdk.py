@@ -22,6 +22,8 @@ See docs/plugins.md for the whole contract.
 
 from __future__ import annotations
 
+import fnmatch
+import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -130,12 +132,55 @@ class CostModel:
     basis: str = "free"  # "free", "per_image" (hosted API), "compute" (local GPU time)
 
 
+# Hallmark's own configuration: never a plugin's secret, whatever the operator allows.
+NEVER_SECRET_ENV = ("DJANGO_*", "DATABASE_URL", "CELERY_*", "HALLMARK_*", "AWS_*")
+
+
+def secret_env_refusal(name: str) -> str:
+    """Why a plugin may not read environment variable ``name`` ("" when it may).
+
+    The variables an ``env`` setting may name are the operator's choice, not the database's:
+    an admin who could name any variable could have the worker send ``DATABASE_URL`` or
+    ``DJANGO_SECRET_KEY`` to a provider as an API key. The operator lists names or
+    ``fnmatch`` globs in ``HALLMARK_SECRET_ENV_ALLOWLIST``; a missing setting allows nothing.
+    """
+    from django.conf import settings  # here, so that importing the SDK needs no settings
+
+    if any(fnmatch.fnmatchcase(name, pattern) for pattern in NEVER_SECRET_ENV):
+        return f"{name} holds Hallmark's own configuration and can never be a plugin's secret."
+    configured = getattr(settings, "HALLMARK_SECRET_ENV_ALLOWLIST", ())
+    patterns = [
+        p.strip().upper() for p in (configured.split(",") if isinstance(configured, str) else configured)
+    ]
+    patterns = [p for p in patterns if p]
+    if any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns):
+        return ""
+    return (
+        f"{name} is not a variable plugins may read; the operator allows more names with "
+        f"HALLMARK_SECRET_ENV_ALLOWLIST (now: {', '.join(patterns) or 'nothing'})."
+    )
+
+
+def secret_from_env(name: str) -> str:
+    """The secret in environment variable ``name``, stripped ("" when unset).
+
+    Plugins read their secrets through this, never ``os.environ`` directly: it checks the
+    operator's allow-list again at the moment of use (a row saved before the list was narrowed
+    must not leak) and raises ``PluginError`` (code ``secret_not_allowed``) before reading.
+    """
+    refusal = secret_env_refusal(name)
+    if refusal:
+        raise PluginError(f"Refused to read the secret: {refusal}", code="secret_not_allowed")
+    return os.environ.get(name, "").strip()
+
+
 @dataclass(frozen=True)
 class ParamSpec:
     """One setting: a generation parameter (``params``) or a configuration key (``config``).
 
     ``type`` is one of ``int``, ``float``, ``str``, ``bool``, ``choice``, ``path``, ``env``
-    (the name of an environment variable that holds a secret; the secret itself is never stored).
+    (the name of an environment variable that holds a secret; the secret itself is never stored;
+    the name must be on the operator's ``HALLMARK_SECRET_ENV_ALLOWLIST``, see ``secret_env_refusal``).
     """
 
     type: Literal["int", "float", "str", "bool", "choice", "path", "env"]
@@ -188,6 +233,10 @@ class ParamSpec:
             raise ValueError(
                 "must be the name of an environment variable (A-Z, 0-9, _; at most 64 characters)."
             )
+        if self.type == "env" and value:
+            refusal = secret_env_refusal(value)
+            if refusal:
+                raise ValueError(refusal)
         return value
 
     def _check_range(self, value: float) -> None:

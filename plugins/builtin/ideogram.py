@@ -8,6 +8,12 @@ What a hosted model needs beyond a local one, and how it is handled here:
 
 - The API key lives in an environment variable whose *name* is configured; the key itself is
   never stored, logged, audited or put into an error message (provider text is scrubbed too).
+  The name must be on the operator's ``HALLMARK_SECRET_ENV_ALLOWLIST`` and ``base_url`` on
+  ``HALLMARK_IDEOGRAM_ALLOWED_HOSTS``, checked when the admin saves the config and again
+  before every use, so that no database row can send another secret anywhere.
+- Images are downloaded only from ``HALLMARK_IDEOGRAM_IMAGE_HOSTS`` over https, from public
+  internet addresses (``plugins.builtin.egress``); each redirect hop is checked the same way.
+  The generate answer is read up to 1 MiB before it is parsed.
 - 429 and 5xx answers, and connection failures, are retried with exponential backoff that
   honours ``Retry-After``, within ``max_attempts`` and an overall time budget.
 - 401/403 fail the job and turn the plugin's health red. Health runs in the web process and
@@ -24,7 +30,6 @@ import email.utils
 import functools
 import hashlib
 import io
-import ipaddress
 import json
 import logging
 import os
@@ -35,13 +40,14 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import PIL
 import requests
 from django.conf import settings
 from PIL import Image
 
+from plugins.builtin import egress
 from plugins.sdk import (
     CancelCheck,
     Cancelled,
@@ -58,6 +64,8 @@ from plugins.sdk import (
     Plugin,
     PluginError,
     ProgressCallback,
+    secret_env_refusal,
+    secret_from_env,
 )
 
 logger = logging.getLogger(__name__)
@@ -107,6 +115,12 @@ _CHUNK = 64 * 1024
 _SLEEP_SLICE = 0.2
 _RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 _PROVIDER_MESSAGE_LIMIT = 300
+# Ideogram's answer for eight images is a few kilobytes; nothing larger is parsed.
+_MAX_JSON_BYTES = 1024 * 1024
+# Redirect hops an image download may take; each is checked like the first URL.
+_MAX_IMAGE_REDIRECTS = 3
+_API_HOSTS_SETTING = "HALLMARK_IDEOGRAM_ALLOWED_HOSTS"
+_IMAGE_HOSTS_SETTING = "HALLMARK_IDEOGRAM_IMAGE_HOSTS"
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -142,13 +156,37 @@ def _state_dir() -> Path:
     return Path(configured) if configured else Path(settings.VAR_DIR) / "plugin-state"
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+def _rules(setting: str) -> list[egress.HostRule]:
+    """The operator's host rules in ``setting``; entries that do not parse allow nothing."""
+    rules, bad = egress.parse_rules(getattr(settings, setting, ()))
+    if bad:
+        logger.warning("ignoring invalid entries of %s: %s", setting, ", ".join(bad))
+    return rules
+
+
+def base_url_problem(url: str) -> str:
+    """Why the API key may not be sent to ``url`` ("" when it may).
+
+    Only https to the hosts the operator lists in ``HALLMARK_IDEOGRAM_ALLOWED_HOSTS`` (default
+    ``api.ideogram.ai``), no credentials, query or fragment. An admin sets ``base_url`` but the
+    operator decides where the key may go: a proxy or regional endpoint must be listed there.
+    """
+    parts, problem = egress.check_url(url, _rules(_API_HOSTS_SETTING), setting=_API_HOSTS_SETTING)
+    if parts is None:
+        return problem
+    if parts.query or parts.fragment:
+        return "must not have a query or fragment."
+    return ""
+
+
+def image_url_problem(url: str) -> str:
+    """Why an image link may not be downloaded ("" when it may): not https or not a listed host."""
+    _, problem = egress.check_url(url, _rules(_IMAGE_HOSTS_SETTING), setting=_IMAGE_HOSTS_SETTING, globs=True)
+    return problem
+
+
+def _allow_private_addresses() -> bool:
+    return bool(getattr(settings, "HALLMARK_IDEOGRAM_ALLOW_PRIVATE_ADDRESSES", False))
 
 
 class _Retry(Exception):
@@ -198,13 +236,15 @@ class IdeogramPlugin(Plugin):
                 "str",
                 default=DEFAULT_BASE_URL,
                 max_length=300,
-                help="Ideogram's API root; https, or http on a loopback address only.",
+                help="Ideogram's API root: https, on a host the operator allows in "
+                "HALLMARK_IDEOGRAM_ALLOWED_HOSTS (default api.ideogram.ai only).",
             ),
             "api_key_env": ParamSpec(
                 "env",
                 default=DEFAULT_KEY_ENV,
                 max_length=128,
-                help="Name of the environment variable that holds the Ideogram API key.",
+                help="Name of the environment variable that holds the Ideogram API key; "
+                "the operator's HALLMARK_SECRET_ENV_ALLOWLIST says which names are allowed.",
             ),
             "timeout_seconds": ParamSpec(
                 "float",
@@ -256,37 +296,32 @@ class IdeogramPlugin(Plugin):
     def __init__(self, config: Mapping[str, Any] | None = None) -> None:
         super().__init__(config)
         self._session: requests.Session | None = None
+        self._download_session: requests.Session | None = None
 
     # -- configuration --------------------------------------------------------------------
 
     @classmethod
     def clean_config(cls, config: Mapping[str, Any]) -> dict[str, Any]:
-        """The schema's checks, then the base URL: a plain http(s) root with no credentials.
+        """The schema's checks (``api_key_env`` on the operator's allow-list), then the base URL.
 
-        Plain http is allowed only to a loopback address (a local fake or proxy), since the
-        key travels in a header.
+        The key travels in a header to ``base_url``, so it must be https to a host the operator
+        allows (``base_url_problem``). Runs when the admin saves and whenever an instance is made.
         """
-        cleaned = super().clean_config(config)
-        raw = str(cleaned["base_url"]).strip()
+        errors: dict[str, list[str]] = {}
+        cleaned: dict[str, Any] = {}
         try:
-            parts = urlsplit(raw)
-            port = parts.port  # raises ValueError when out of range
-        except ValueError:
-            raise ConfigInvalid({"base_url": ["is not a valid URL."]}) from None
-        problem = ""
-        if port == 0:
-            problem = "has an invalid port."
-        elif parts.scheme not in ("http", "https") or not parts.hostname:
-            problem = "must be an http(s) URL such as https://api.ideogram.ai."
-        elif parts.username or parts.password:
-            problem = "must not contain credentials; name the key's environment variable in api_key_env."
-        elif parts.query or parts.fragment:
-            problem = "must not have a query or fragment."
-        elif parts.scheme == "http" and not _is_loopback(parts.hostname):
-            problem = "must use https (plain http is allowed to a loopback address only)."
-        if problem:
-            raise ConfigInvalid({"base_url": [problem]})
-        cleaned["base_url"] = raw.rstrip("/")
+            cleaned = super().clean_config(config)
+        except ConfigInvalid as exc:
+            errors = exc.errors  # reported with the base URL's, so the admin sees both at once
+        raw = config.get("base_url") if isinstance(config, Mapping) else None
+        raw = DEFAULT_BASE_URL if raw is None else raw  # the default is checked like any value
+        if "base_url" not in errors and isinstance(raw, str):
+            problem = base_url_problem(raw.strip())
+            if problem:
+                errors["base_url"] = [problem]
+        if errors:
+            raise ConfigInvalid(errors)
+        cleaned["base_url"] = str(cleaned["base_url"]).strip().rstrip("/")
         return cleaned
 
     # -- hooks ----------------------------------------------------------------------------
@@ -303,25 +338,40 @@ class IdeogramPlugin(Plugin):
         )
 
     def load(self) -> None:
-        """Open a pooled HTTP session (kept warm between jobs on a worker)."""
+        """Open pooled HTTP sessions (kept warm between jobs on a worker).
+
+        Downloads get their own session: no cookies of the API call, no environment proxy
+        (``trust_env`` off, or the address check would test the proxy), public addresses only.
+        """
         if self._session is None:
-            session = requests.Session()
-            session.max_redirects = 5
-            self._session = session
+            self._session = requests.Session()
+        if self._download_session is None:
+            downloads = requests.Session()
+            downloads.trust_env = False
+            adapter = egress.PublicAddressAdapter(allow_private=_allow_private_addresses)
+            downloads.mount("https://", adapter)
+            downloads.mount("http://", adapter)
+            self._download_session = downloads
 
     def unload(self) -> None:
-        """Close the HTTP session."""
-        if self._session is not None:
-            self._session.close()
-            self._session = None
+        """Close the HTTP sessions."""
+        for session in (self._session, self._download_session):
+            if session is not None:
+                session.close()
+        self._session = self._download_session = None
 
     def health(self) -> Health:
         """Red when the key's variable is unset or the provider refused this very key.
 
-        Reads the environment and one small file; never calls Ideogram (it runs on page loads).
+        Red too when the operator no longer allows the key's variable or ``base_url`` (checked
+        before the variable is read). Reads the environment and one small file; never calls
+        Ideogram (it runs on page loads).
         """
         key_env = self.config["api_key_env"]
-        key = os.environ.get(key_env, "").strip()
+        refusal = self._endpoint_refusal()
+        if refusal:
+            return Health("red", refusal)
+        key = secret_from_env(key_env)
         if not key:
             return Health("red", f"Environment variable {key_env} holding the Ideogram API key is not set.")
         if not key.isascii() or not key.isprintable() or " " in key:
@@ -339,6 +389,9 @@ class IdeogramPlugin(Plugin):
         Progress is one step for the call and one per download. Raises ``PluginError`` with a
         message that names the key's variable, never the key; ``Cancelled`` between steps.
         """
+        refusal = self._endpoint_refusal()
+        if refusal:
+            raise PluginError(refusal, code="config_not_allowed")
         key = self._api_key()
         deadline = time.monotonic() + float(self.config["max_total_seconds"])
         total = 1 + request.num_images
@@ -395,9 +448,23 @@ class IdeogramPlugin(Plugin):
 
     # -- the API call ---------------------------------------------------------------------
 
+    def _endpoint_refusal(self) -> str:
+        """Why the operator's settings, as they are now, forbid this configuration ("" if not).
+
+        ``clean_config`` checked the same when the instance was made; checking again at use
+        catches a warm instance that outlived a narrowed setting. The key is not read first.
+        """
+        refusal = secret_env_refusal(self.config["api_key_env"])
+        if refusal:
+            return f"The configured api_key_env is refused: {refusal}"
+        problem = base_url_problem(self.config["base_url"])
+        if problem:
+            return f"The configured base_url {problem}"
+        return ""
+
     def _api_key(self) -> str:
         key_env = self.config["api_key_env"]
-        key = os.environ.get(key_env, "").strip()
+        key = secret_from_env(key_env)
         if not key:
             raise PluginError(
                 f"Environment variable {key_env} holding the Ideogram API key is not set on this worker.",
@@ -433,6 +500,12 @@ class IdeogramPlugin(Plugin):
         assert self._session is not None
         return self._session
 
+    def _session_for_download(self) -> requests.Session:
+        if self._download_session is None:
+            self.load()
+        assert self._download_session is not None
+        return self._download_session
+
     def _timeouts(self, deadline: float) -> tuple[float, float]:
         remaining = max(0.5, deadline - time.monotonic())
         return (
@@ -450,6 +523,7 @@ class IdeogramPlugin(Plugin):
                 headers={"Api-Key": key, "Accept": "application/json"},
                 timeout=self._timeouts(deadline),
                 allow_redirects=False,
+                stream=True,  # read by _read_answer, within _MAX_JSON_BYTES
             )
         except requests.Timeout:
             raise _Retry("Ideogram did not answer in time") from None
@@ -462,16 +536,37 @@ class IdeogramPlugin(Plugin):
         with response:
             return self._handle_generate_response(response, key)
 
+    @staticmethod
+    def _read_answer(response: requests.Response) -> bytes | None:
+        """The answer's body, or None when it is over ``_MAX_JSON_BYTES`` (nothing is parsed)."""
+        try:
+            return egress.read_capped(response, _MAX_JSON_BYTES)
+        except egress.BodyTooLarge:
+            return None
+        except requests.RequestException:
+            raise _Retry("Ideogram's answer broke off") from None
+
     def _handle_generate_response(self, response: requests.Response, key: str) -> Any:
         status = response.status_code
         if status == 200:
+            body = self._read_answer(response)
+            if body is None:
+                raise PluginError(
+                    f"Ideogram's answer is larger than {_MAX_JSON_BYTES} bytes; it was not read.",
+                    code="provider_error",
+                )
             try:
-                return response.json()
+                return json.loads(body)
             except ValueError:
                 raise PluginError(
                     "Ideogram answered with a body that is not JSON.", code="provider_error"
                 ) from None
-        message = self._provider_message(response, key)
+        if status in _RETRYABLE_STATUSES:
+            # No body needed; the connection is dropped unread.
+            wait = parse_retry_after(response.headers.get("Retry-After"))
+            what = "is rate limiting requests" if status == 429 else "had a server error"
+            raise _Retry(f"Ideogram {what} (HTTP {status})", wait=wait)
+        message = self._provider_message(self._read_answer(response) or b"", key)
         key_env = self.config["api_key_env"]
         if status in (401, 403):
             reason = "rejected" if status == 401 else "is not allowed to use"
@@ -483,10 +578,6 @@ class IdeogramPlugin(Plugin):
             self._record_auth_failure(key, status)
             logger.warning("ideogram %s: API key from %s refused (HTTP %s)", self.id, key_env, status)
             raise PluginError(text, code="auth_failed")
-        if status in _RETRYABLE_STATUSES:
-            wait = parse_retry_after(response.headers.get("Retry-After"))
-            what = "is rate limiting requests" if status == 429 else "had a server error"
-            raise _Retry(f"Ideogram {what} (HTTP {status})", wait=wait)
         if status == 422:
             raise PluginError(
                 f"Ideogram refused the prompt (HTTP 422{': ' + message if message else ''}).",
@@ -502,11 +593,11 @@ class IdeogramPlugin(Plugin):
         )
 
     @staticmethod
-    def _provider_message(response: requests.Response, key: str) -> str:
+    def _provider_message(body: bytes, key: str) -> str:
         """The provider's error text, short, single-line and scrubbed of the key."""
         text = ""
         try:
-            data = response.json()
+            data = json.loads(body) if body else None
         except ValueError:
             data = None
         if isinstance(data, dict):
@@ -542,10 +633,12 @@ class IdeogramPlugin(Plugin):
                     code="unsafe_image",
                 )
             url = raw.get("url")
-            if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
+            if not isinstance(url, str) or not url:
                 raise PluginError(
                     "Ideogram's answer holds an image without a usable URL.", code="provider_error"
                 )
+            # Every link is checked before the first download: a job fails whole, not half-way.
+            self._check_image_url(url)
             seed = raw.get("seed")
             items.append(
                 {
@@ -566,20 +659,58 @@ class IdeogramPlugin(Plugin):
 
     # -- images ---------------------------------------------------------------------------
 
+    @staticmethod
+    def _check_image_url(url: str) -> None:
+        """``PluginError`` (``download_refused``) unless the operator allows downloading ``url``."""
+        problem = image_url_problem(url)
+        if problem:
+            raise PluginError(
+                f"Refused to download an image Ideogram linked to: the link {problem} Nothing was stored.",
+                code="download_refused",
+            )
+
+    def _get_image(self, url: str, deadline: float) -> requests.Response:
+        """GET an image link, following at most ``_MAX_IMAGE_REDIRECTS`` redirects by hand.
+
+        Each hop is checked like the first link (scheme, listed host) and connects through the
+        public-address adapter, so a redirect can reach nothing the first link could not.
+        """
+        current = url
+        for _ in range(_MAX_IMAGE_REDIRECTS + 1):
+            self._check_image_url(current)
+            try:
+                # Never send the key here: image links may live on another host.
+                response = self._session_for_download().get(
+                    current, timeout=self._timeouts(deadline), stream=True, allow_redirects=False
+                )
+            except egress.AddressRefused as exc:
+                raise PluginError(
+                    f"Refused to download an image Ideogram linked to: {exc}. Nothing was stored.",
+                    code="download_refused",
+                ) from None
+            except requests.Timeout:
+                raise _Retry("downloading an image from Ideogram timed out") from None
+            except requests.ConnectionError:
+                raise _Retry("could not connect to Ideogram's image host") from None
+            except requests.RequestException as exc:
+                raise PluginError(
+                    f"Downloading an image from Ideogram failed ({type(exc).__name__}).",
+                    code="provider_error",
+                ) from None
+            location = response.headers.get("Location") if response.is_redirect else None
+            if location is None:
+                return response
+            response.close()
+            current = urljoin(current, location)
+        raise PluginError(
+            f"Ideogram's image link redirected more than {_MAX_IMAGE_REDIRECTS} times; nothing was stored.",
+            code="download_refused",
+        )
+
     def _download(self, url: str, deadline: float) -> bytes:
         """Fetch one image at once (links expire), within the size limit and the time budget."""
         limit = int(self.config["max_image_bytes"])
-        try:
-            # Never send the key here: image links may live on another host.
-            response = self._session_for_call().get(url, timeout=self._timeouts(deadline), stream=True)
-        except requests.Timeout:
-            raise _Retry("downloading an image from Ideogram timed out") from None
-        except requests.ConnectionError:
-            raise _Retry("could not connect to Ideogram's image host") from None
-        except requests.RequestException as exc:
-            raise PluginError(
-                f"Downloading an image from Ideogram failed ({type(exc).__name__}).", code="provider_error"
-            ) from None
+        response = self._get_image(url, deadline)
         with response:
             if response.status_code in _RETRYABLE_STATUSES:
                 raise _Retry(

@@ -9,7 +9,11 @@ A real HTTP server on 127.0.0.1 (``ThreadingHTTPServer`` in a thread):
   resolution, seed, style_type, is_image_safe}]}``; an image flagged unsafe has no URL.
 - ``GET /images/<id>.png`` serves a PNG of the resolution of the requested aspect ratio.
 - Responses can be scripted ahead: 429 with ``Retry-After``, 500/503, unsafe images, images
-  that are not images. Every request is recorded (headers and body) for assertions.
+  that are not images, image links to elsewhere, redirects, whole answers. Every request is
+  recorded (headers and body) for assertions.
+
+It speaks plain http on a loopback address, which the plugins refuse by default: a test lets
+them reach it with the operator settings ``operator_settings()`` returns.
 """
 
 from __future__ import annotations
@@ -90,6 +94,7 @@ class Scripted:
     body: Any = None
     unsafe: bool = False  # answer 200 but flag the images unsafe
     corrupt_image: bool = False  # answer 200, then serve bytes that are not an image
+    image_url: str | None = None  # answer 200 with image links to this URL instead of the fake's
 
 
 class FakeIdeogram:
@@ -115,6 +120,26 @@ class FakeIdeogram:
     def base_url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
+
+    def operator_settings(self) -> dict[str, str]:
+        """The operator settings (environment form) that let the plugins use this fake.
+
+        Plain http to this very address and port, for the API call and the image links, and
+        image downloads from a loopback address, which production settings refuse.
+        """
+        return {
+            "HALLMARK_IDEOGRAM_ALLOWED_HOSTS": self.base_url,
+            "HALLMARK_IDEOGRAM_IMAGE_HOSTS": self.base_url,
+            "HALLMARK_IDEOGRAM_ALLOW_PRIVATE_ADDRESSES": "true",
+        }
+
+    def allow(self, settings: Any, monkeypatch: Any) -> FakeIdeogram:
+        """Apply ``operator_settings()`` as an operator would: to the pytest ``settings`` of this
+        process, and to the environment that worker processes started later read them from."""
+        for name, value in self.operator_settings().items():
+            monkeypatch.setenv(name, value)
+            setattr(settings, name, value == "true" if value in ("true", "false") else (value,))
+        return self
 
     def start(self) -> FakeIdeogram:
         self._thread.start()
@@ -158,10 +183,25 @@ class FakeIdeogram:
         """The next generate call succeeds but its image links serve bytes that are no image."""
         self.script.append(Scripted(corrupt_image=True))
 
-    def fail_next_download(self, status: int, *, times: int = 1) -> None:
-        """The next ``times`` image downloads answer ``status``."""
+    def fail_next_download(
+        self, status: int, *, times: int = 1, headers: dict[str, str] | None = None
+    ) -> None:
+        """The next ``times`` image downloads answer ``status`` (a redirect with a ``Location``)."""
         for _ in range(times):
-            self.image_script.append(Scripted(status=status, body={"error": _REASONS.get(status, "error")}))
+            self.image_script.append(
+                Scripted(
+                    status=status, headers=dict(headers or {}), body={"error": _REASONS.get(status, "error")}
+                )
+            )
+
+    def link_images_to(self, url: str) -> None:
+        """The next generate call succeeds but links its images to ``url`` (another host);
+        ``{id}`` in it becomes the image's id, which this fake serves at ``/images/{id}.png``."""
+        self.script.append(Scripted(image_url=url))
+
+    def answer_next(self, payload: Any) -> None:
+        """The next generate call answers 200 with exactly ``payload`` as its JSON body."""
+        self.script.append(Scripted(body=payload))
 
     # -- what happened ----------------------------------------------------------------------
 
@@ -225,7 +265,7 @@ class FakeIdeogram:
             return
         with self._lock:
             scripted = self.script.popleft() if self.script else Scripted()
-        if scripted.status != 200:
+        if scripted.status != 200 or scripted.body is not None:
             handler._send_json(scripted.status, scripted.body, scripted.headers)
             return
         if (handler.headers.get("Content-Type") or "").split(";")[0].strip() != "application/json":
@@ -263,7 +303,11 @@ class FakeIdeogram:
                 self.images[image_id] = (width, height, image_seed, scripted.corrupt_image)
             data.append(
                 {
-                    "url": None if scripted.unsafe else f"{self.base_url}/images/{image_id}.png",
+                    "url": None
+                    if scripted.unsafe
+                    else (scripted.image_url or f"{self.base_url}/images/{{id}}.png").replace(
+                        "{id}", image_id
+                    ),
                     "prompt": prompt,
                     "resolution": f"{width}x{height}",
                     "seed": image_seed,
@@ -280,7 +324,9 @@ class FakeIdeogram:
             scripted = self.image_script.popleft() if self.image_script else None
             entry = self.images.get(image_id) if path.startswith("/images/") else None
         if scripted is not None:
-            handler._send_json(scripted.status, scripted.body, scripted.headers)
+            # "{path}" in a scripted header is this request's own path (a redirect to itself).
+            headers = {k: v.replace("{path}", path) for k, v in scripted.headers.items()}
+            handler._send_json(scripted.status, scripted.body, headers)
             return
         if entry is None:
             handler._send_json(404, {"error": "Image not found or expired"})

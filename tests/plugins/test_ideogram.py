@@ -50,6 +50,14 @@ def _health_state_dir(settings: Any, tmp_path: Path) -> Path:
     return state
 
 
+@pytest.fixture
+def fake_ideogram(
+    fake_ideogram: FakeIdeogram, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> FakeIdeogram:
+    """The conftest's fake, allowed by the operator settings (plain http on 127.0.0.1)."""
+    return fake_ideogram.allow(settings, monkeypatch)
+
+
 def _run(plugin: Any, **fields: Any) -> Any:
     request = build_request(plugin, **{"prompt": "a lighthouse poster", **fields})
     steps: list[tuple[int, int]] = []
@@ -235,9 +243,10 @@ def test_redirects_are_not_followed_with_the_key(fake_ideogram, ideogram_config,
     assert ideogram_key not in str(failed.value)
 
 
-def test_unreachable_provider_is_retried_then_fails(ideogram_key, monkeypatch) -> None:
+def test_unreachable_provider_is_retried_then_fails(ideogram_key, monkeypatch, settings) -> None:
     monkeypatch.setenv(IDEOGRAM_KEY_ENV, ideogram_key)
     closed = FakeIdeogram(ideogram_key)  # bound, never started, then closed: nothing listens
+    closed.allow(settings, monkeypatch)
     base_url = closed.base_url
     closed._server.server_close()
     plugin = IdeogramV2Plugin(
@@ -272,9 +281,10 @@ def test_401_turns_health_red_until_the_key_changes(
     assert list(_health_state_dir.iterdir()) == []
 
 
-def test_403_also_turns_health_red(ideogram_key, monkeypatch) -> None:
+def test_403_also_turns_health_red(ideogram_key, monkeypatch, settings) -> None:
     monkeypatch.setenv(IDEOGRAM_KEY_ENV, "ideo-sk-forbidden")
     with FakeIdeogram(ideogram_key, forbidden_keys=("ideo-sk-forbidden",)) as fake:
+        fake.allow(settings, monkeypatch)
         config = {"base_url": fake.base_url, "api_key_env": IDEOGRAM_KEY_ENV}
         with pytest.raises(PluginError) as failed:
             _run(IdeogramV2ATurboPlugin(config))
@@ -295,11 +305,12 @@ def test_health_red_without_a_key(value, monkeypatch) -> None:
     assert failed.value.code == "auth_missing"
 
 
-def test_config_defaults_and_checks() -> None:
+def test_config_defaults_and_checks(settings) -> None:
     v2, turbo = IdeogramV2Plugin({}), IdeogramV2ATurboPlugin({})
     assert v2.config["base_url"] == "https://api.ideogram.ai"
     assert v2.config["api_key_env"] == "IDEOGRAM_API_KEY"
     assert v2.config["cost_per_image"] == 0.08 and turbo.config["cost_per_image"] == 0.025
+    settings.HALLMARK_IDEOGRAM_ALLOWED_HOSTS = ("api.ideogram.ai", "proxy.example")
     assert IdeogramV2Plugin({"base_url": "https://proxy.example/ideogram/"}).config["base_url"] == (
         "https://proxy.example/ideogram"
     )
@@ -309,6 +320,7 @@ def test_config_defaults_and_checks() -> None:
         "http://api.ideogram.ai",
         "https://api.ideogram.ai/?key=x",
         "not a url",
+        "http://127.0.0.1:8080",
     ):
         with pytest.raises(ConfigInvalid) as refused:
             IdeogramV2Plugin({"base_url": bad})
@@ -540,3 +552,169 @@ def test_health_red_crosses_from_worker_process_to_web(
     finally:
         marker = Path(settings.VAR_DIR) / "plugin-state" / f"ideogram-v2--{IDEOGRAM_KEY_ENV}.json"
         marker.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# The operator, not a database row, decides which secret goes where
+# ---------------------------------------------------------------------------------------------
+
+EXFILTRATION = {"base_url": "https://evil.example", "api_key_env": "DATABASE_URL"}
+
+
+@pytest.fixture
+def environ_reads(monkeypatch) -> list[str]:
+    """Names read with ``os.environ.get`` during the test (how plugins read their secrets)."""
+    reads: list[str] = []
+    real_get = os.environ.get
+
+    def spy(name: str, default: Any = None) -> Any:
+        reads.append(name)
+        return real_get(name, default)
+
+    monkeypatch.setattr(os.environ, "get", spy)
+    return reads
+
+
+def test_admin_cannot_point_the_key_at_another_secret_or_host(client_for) -> None:
+    admin = client_for("admin")
+    response = admin.patch("/api/v1/plugins/ideogram-v2/", {"config": EXFILTRATION}, format="json")
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert set(errors) == {"config.api_key_env", "config.base_url"}
+    assert "DATABASE_URL" in errors["config.api_key_env"][0]
+    assert "HALLMARK_IDEOGRAM_ALLOWED_HOSTS" in errors["config.base_url"][0]
+    assert "evil.example" in errors["config.base_url"][0]
+    assert admin.get("/api/v1/plugins/ideogram-v2/").json()["config"] == {}
+    assert not AuditEvent.objects.filter(action="plugin.configured").exists()
+
+
+@pytest.mark.parametrize(
+    "name", ["DATABASE_URL", "DJANGO_SECRET_KEY", "AWS_SECRET_ACCESS_KEY", "HALLMARK_AUDIT_KEY", "PATH"]
+)
+def test_api_key_env_must_be_on_the_operator_allow_list(client_for, name) -> None:
+    response = client_for("admin").patch(
+        "/api/v1/plugins/ideogram-v2a-turbo/", {"config": {"api_key_env": name}}, format="json"
+    )
+    assert response.status_code == 400
+    (message,) = response.json()["errors"]["config.api_key_env"]
+    assert name in message
+    if name == "PATH":  # merely not listed: the message says which operator setting allows more
+        assert "HALLMARK_SECRET_ENV_ALLOWLIST" in message and "IDEOGRAM_*" in message
+
+
+def test_operator_settings_allow_another_key_variable_and_a_proxy(client_for, settings) -> None:
+    settings.HALLMARK_SECRET_ENV_ALLOWLIST = ("IDEOGRAM_*", "TEAM_IDEOGRAM_KEY")
+    settings.HALLMARK_IDEOGRAM_ALLOWED_HOSTS = ("api.ideogram.ai", "ideogram-proxy.corp.example:8443")
+    config = {"api_key_env": "TEAM_IDEOGRAM_KEY", "base_url": "https://ideogram-proxy.corp.example:8443/v1"}
+    response = client_for("admin").patch("/api/v1/plugins/ideogram-v2/", {"config": config}, format="json")
+    assert response.status_code == 200, response.content
+    # The port is part of the rule: the same proxy on its default port is another endpoint.
+    refused = client_for("admin").patch(
+        "/api/v1/plugins/ideogram-v2/",
+        {"config": {"base_url": "https://ideogram-proxy.corp.example/v1"}},
+        format="json",
+    )
+    assert refused.status_code == 400 and "config.base_url" in refused.json()["errors"]
+
+
+def _job_with_config_changed_under_it(
+    users, config: dict[str, Any], changed: dict[str, Any]
+) -> GenerationJob:
+    """A job submitted while ``config`` was valid; then the row holds ``changed``, as a row
+    written before this upgrade would (the service refuses to save it now)."""
+    from generation import services as generation_services
+    from plugins.models import PluginSetting
+
+    plugin_services.update_plugin("ideogram-v2", acting_user=users["admin"], enabled=True, config=config)
+    job, _ = generation_services.submit(
+        acting_user=users["creator"], plugin_id="ideogram-v2", fields={"prompt": "x"}
+    )
+    PluginSetting.objects.filter(plugin_id="ideogram-v2").update(config={**config, **changed})
+    return job
+
+
+@pytest.mark.parametrize(
+    "changed, named",
+    [
+        ({"api_key_env": "DATABASE_URL"}, "api_key_env"),
+        ({"api_key_env": "DJANGO_SECRET_KEY"}, "api_key_env"),
+        ({"base_url": "https://evil.example"}, "base_url"),
+        ({"base_url": "https://evil.example", "api_key_env": "DATABASE_URL"}, "api_key_env"),
+    ],
+)
+def test_a_row_saved_before_the_allow_lists_sends_nothing(
+    users, fake_ideogram, ideogram_config, monkeypatch, environ_reads, changed, named
+) -> None:
+    from generation import services as generation_services
+
+    monkeypatch.setenv("DATABASE_URL", "postgres://hallmark:db-password-123@db/hallmark")
+    monkeypatch.setenv("DJANGO_SECRET_KEY", "django-secret-456")
+    with FakeIdeogram("other-key") as evil:
+        changed = {k: (evil.base_url if v == "https://evil.example" else v) for k, v in changed.items()}
+        job = _job_with_config_changed_under_it(users, ideogram_config(), changed)
+        environ_reads.clear()
+        generation_services.run(str(job.pk))
+        assert evil.requests == []
+    job.refresh_from_db()
+    assert job.status == "failed" and named in job.error
+    assert fake_ideogram.generate_requests() == [] and not Asset.objects.exists()
+    assert "db-password-123" not in job.error and "django-secret-456" not in job.error
+    assert "DATABASE_URL" not in environ_reads and "DJANGO_SECRET_KEY" not in environ_reads
+    health = plugin_services.health("ideogram-v2")
+    assert health.status == "red" and named in health.message
+    with pytest.raises(plugin_services.PluginUnavailable):
+        plugin_services.available_plugin("ideogram-v2")
+    assert "DATABASE_URL" not in environ_reads and "DJANGO_SECRET_KEY" not in environ_reads
+
+
+def test_narrowed_operator_settings_stop_a_warm_instance(
+    fake_ideogram, ideogram_config, settings, monkeypatch, environ_reads
+) -> None:
+    # Allowed when the worker loaded the plugin; the operator narrows the lists afterwards.
+    settings.HALLMARK_SECRET_ENV_ALLOWLIST = ("IDEOGRAM_*", "LEGACY_TOKEN")
+    monkeypatch.setenv("LEGACY_TOKEN", "legacy-secret-789")
+    warm = IdeogramV2Plugin(ideogram_config(api_key_env="LEGACY_TOKEN"))
+    warm.load()
+    settings.HALLMARK_SECRET_ENV_ALLOWLIST = ("IDEOGRAM_*",)
+    environ_reads.clear()
+    with pytest.raises(PluginError) as refused:
+        _run(warm)
+    assert refused.value.code == "config_not_allowed"
+    assert "HALLMARK_SECRET_ENV_ALLOWLIST" in str(refused.value) and "LEGACY_TOKEN" in str(refused.value)
+    health = warm.health()
+    assert health.status == "red" and "HALLMARK_SECRET_ENV_ALLOWLIST" in health.message
+    assert "LEGACY_TOKEN" not in environ_reads
+
+    kept = IdeogramV2Plugin(ideogram_config())
+    settings.HALLMARK_IDEOGRAM_ALLOWED_HOSTS = ("api.ideogram.ai",)
+    with pytest.raises(PluginError) as moved:
+        _run(kept)
+    assert moved.value.code == "config_not_allowed" and "HALLMARK_IDEOGRAM_ALLOWED_HOSTS" in str(moved.value)
+    assert kept.health().status == "red"
+    assert fake_ideogram.requests == []
+
+
+def test_plain_http_and_ip_literals_need_an_explicit_operator_entry(settings) -> None:
+    for url in (
+        "http://127.0.0.1:8080",
+        "https://127.0.0.1:8443",
+        "https://169.254.169.254",
+        "http://localhost",
+    ):
+        with pytest.raises(ConfigInvalid) as refused:
+            IdeogramV2Plugin({"base_url": url})
+        assert set(refused.value.errors) == {"base_url"}, url
+    settings.HALLMARK_IDEOGRAM_ALLOWED_HOSTS = ("127.0.0.1:8443", "http://127.0.0.1:8080")
+    assert IdeogramV2Plugin({"base_url": "https://127.0.0.1:8443"}).config["base_url"]
+    assert IdeogramV2Plugin({"base_url": "http://127.0.0.1:8080"}).config["base_url"]
+    with pytest.raises(ConfigInvalid):  # http is allowed on the port listed with it only
+        IdeogramV2Plugin({"base_url": "http://127.0.0.1:8443"})
+
+
+def test_generate_answer_is_read_within_one_mebibyte(fake_ideogram, ideogram_config) -> None:
+    item = {"url": "x", "prompt": "p", "resolution": "1024x1024", "seed": 1, "is_image_safe": True}
+    fake_ideogram.answer_next({"created": "now", "data": [item], "padding": "a" * (1024 * 1024)})
+    with pytest.raises(PluginError) as refused:
+        _run(IdeogramV2Plugin(ideogram_config()))
+    assert refused.value.code == "provider_error" and "1048576 bytes" in str(refused.value)
+    assert fake_ideogram.image_requests() == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from plugins.builtin.procedural import ProceduralPlugin
-from plugins.sdk import ConfigInvalid, ParamSpec, RequestInvalid
+from plugins.sdk import ConfigInvalid, ParamSpec, PluginError, RequestInvalid, secret_from_env
 from plugins.validation import build_request
 
 
@@ -62,3 +62,59 @@ def test_procedural_stops_when_cancelled() -> None:
     with pytest.raises(Cancelled):
         plugin.generate(request, lambda s, t: steps.append(s), lambda: max(steps, default=0) >= 3)
     assert max(steps) == 3
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "DATABASE_URL",
+        "DJANGO_SECRET_KEY",
+        "AWS_SECRET_ACCESS_KEY",
+        "HALLMARK_AUDIT_SIGNING_KEY",
+        "CELERY_BROKER_URL",
+    ],
+)
+def test_env_settings_never_name_hallmarks_own_secrets(name, settings) -> None:
+    with pytest.raises(ValueError) as refused:
+        ParamSpec("env").clean(name)
+    assert name in str(refused.value)
+    settings.HALLMARK_SECRET_ENV_ALLOWLIST = ("*",)  # not even an operator who allows everything
+    with pytest.raises(ValueError):
+        ParamSpec("env").clean(name)
+
+
+def test_env_settings_follow_the_operator_allow_list(settings) -> None:
+    spec = ParamSpec("env")
+    assert spec.clean("IDEOGRAM_API_KEY") == "IDEOGRAM_API_KEY"  # the default: IDEOGRAM_*
+    assert spec.clean("") == ""  # no variable named: the plugin reports the key missing
+    with pytest.raises(ValueError) as refused:
+        spec.clean("OPENAI_API_KEY")
+    assert "HALLMARK_SECRET_ENV_ALLOWLIST" in str(refused.value) and "IDEOGRAM_*" in str(refused.value)
+    settings.HALLMARK_SECRET_ENV_ALLOWLIST = ("OPENAI_API_KEY", "STABILITY_*")
+    assert spec.clean("OPENAI_API_KEY") == "OPENAI_API_KEY" and spec.clean("STABILITY_KEY") == "STABILITY_KEY"
+    with pytest.raises(ValueError):
+        spec.clean("IDEOGRAM_API_KEY")
+    settings.HALLMARK_SECRET_ENV_ALLOWLIST = ()
+    with pytest.raises(ValueError, match="now: nothing"):
+        spec.clean("OPENAI_API_KEY")
+
+
+def test_a_config_naming_a_refused_variable_names_the_key() -> None:
+    from plugins.builtin.ideogram import IdeogramV2Plugin
+
+    with pytest.raises(ConfigInvalid) as refused:
+        IdeogramV2Plugin.clean_config({"api_key_env": "DJANGO_SECRET_KEY"})
+    assert set(refused.value.errors) == {"api_key_env"}
+
+
+def test_secret_from_env_checks_again_before_reading(settings, monkeypatch) -> None:
+    monkeypatch.setenv("IDEOGRAM_API_KEY", "  ideo-sk-1  ")
+    monkeypatch.setenv("DATABASE_URL", "postgres://u:db-password@h/db")
+    assert secret_from_env("IDEOGRAM_API_KEY") == "ideo-sk-1"
+    for name in ("DATABASE_URL", "PATH"):
+        with pytest.raises(PluginError) as refused:
+            secret_from_env(name)
+        assert refused.value.code == "secret_not_allowed" and "db-password" not in str(refused.value)
+    settings.HALLMARK_SECRET_ENV_ALLOWLIST = ("OTHER_*",)
+    with pytest.raises(PluginError):
+        secret_from_env("IDEOGRAM_API_KEY")
