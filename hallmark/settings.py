@@ -232,6 +232,8 @@ HALLMARK_RECOVERY_INTERVAL = float(os.environ.get("HALLMARK_RECOVERY_INTERVAL", 
 # instead of waiting for that CPU work.
 HALLMARK_STORE_IN_BACKGROUND = _env_bool("HALLMARK_STORE_IN_BACKGROUND", True)
 HALLMARK_MAX_ATTEMPTS = int(os.environ.get("HALLMARK_MAX_ATTEMPTS", "3"))
+# Jobs one user may have queued or running at once; more is refused with 429 (0: no cap).
+HALLMARK_MAX_QUEUED_PER_USER = int(os.environ.get("HALLMARK_MAX_QUEUED_PER_USER", "20"))
 HALLMARK_MAX_PROMPT_LENGTH = int(os.environ.get("HALLMARK_MAX_PROMPT_LENGTH", "4000"))
 # Warm plugin cache on each worker: total memory the loaded models may take.
 HALLMARK_PLUGIN_MEMORY_BUDGET_MB = int(os.environ.get("HALLMARK_PLUGIN_MEMORY_BUDGET_MB", "16384"))
