@@ -8,10 +8,15 @@ under ``var/media/``. Production and CI set ``DATABASE_URL`` and ``CELERY_BROKER
 from __future__ import annotations
 
 import os
+import re
 import secrets
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("HALLMARK_VAR_DIR", BASE_DIR / "var")).resolve()
@@ -63,6 +68,8 @@ INSTALLED_APPS = [
     "plugins",
     "generation",
     "assets",
+    # After governance, whose receivers for failed logins then run before django-axes' own.
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -72,8 +79,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Names the acting user in audit events written by model signals (governance.acting).
+    "governance.acting.ActingUserMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a lockout into its response (governance.login_guard).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "hallmark.urls"
@@ -117,6 +128,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# django-axes first: it refuses a locked-out username+address before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
@@ -152,6 +169,74 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = HALLMARK_MAX_UPLOAD_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = HALLMARK_MAX_UPLOAD_BYTES
 # Uploaded images declaring more pixels than this are refused before decoding (decompression bombs).
 HALLMARK_MAX_IMAGE_PIXELS = int(os.environ.get("HALLMARK_MAX_IMAGE_PIXELS", str(40_000_000)))
+
+# --- Cache (API rate-limit counters) -----------------------------------------------------------
+
+
+def _cache(url: str) -> dict[str, Any]:
+    """A cache from a URL: ``file:///path``, ``redis://host:6379/1``, ``db://table``, ``locmem://``.
+
+    The default, files under ``var/cache/``, is shared by every process on this machine (the
+    gunicorn workers); several web machines share counts only through Redis or the database.
+    """
+    scheme = urlsplit(url).scheme
+    if scheme == "file":
+        return {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": url.removeprefix("file://"),
+            # Culling at the default 300 entries would forget rate-limit counts whenever many
+            # clients are counted at once; each entry is a small file.
+            "OPTIONS": {"MAX_ENTRIES": 5000},
+        }
+    if scheme in ("redis", "rediss", "unix"):
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+    if scheme == "db":  # run `manage.py createcachetable` once
+        return {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": url.removeprefix("db://") or "hallmark_cache",
+        }
+    if scheme == "locmem":  # one process only: counts are not shared between workers
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    raise ImproperlyConfigured(f"HALLMARK_CACHE_URL: unsupported scheme {scheme!r} (file, redis, db, locmem)")
+
+
+CACHES = {
+    "default": {
+        **_cache(os.environ.get("HALLMARK_CACHE_URL") or f"file://{VAR_DIR / 'cache'}"),
+        "KEY_PREFIX": "hallmark",
+    }
+}
+
+
+def _rate(name: str, default: str) -> str | None:
+    """A DRF rate such as ``600/min``; ``off`` (or empty) for no limit."""
+    value = os.environ.get(name, default).strip()
+    if value.lower() in ("", "off", "none"):
+        return None
+    if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", value):
+        raise ImproperlyConfigured(f"{name}={value!r}: expected requests/period, e.g. 600/min, or off")
+    return value
+
+
+# Requests a user (or, without logging in, a client address) may make to the API; over it: 429.
+HALLMARK_API_THROTTLE_USER = _rate("HALLMARK_API_THROTTLE_USER", "600/min")
+HALLMARK_API_THROTTLE_ANON = _rate("HALLMARK_API_THROTTLE_ANON", "60/min")
+# Proxies in front of Hallmark that append to X-Forwarded-For: rate limits and login lockouts
+# count the address the outermost one saw. 0 (no proxy): the header is ignored, since any
+# client could write it.
+HALLMARK_NUM_PROXIES = int(os.environ.get("HALLMARK_NUM_PROXIES", "0"))
+
+# --- Login lockout (django-axes) ---------------------------------------------------------------
+# After this many failed logins for one username from one address, that pair is locked out of
+# /accounts/login/ and /admin/login/ for the cool-off time (429 and a page that says so).
+# `manage.py axes_reset_username <name>` or the Django admin (Axes) unlocks early.
+AXES_FAILURE_LIMIT = int(os.environ.get("HALLMARK_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("HALLMARK_LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "governance.login_guard.client_ip"
+AXES_LOCKOUT_CALLABLE = "governance.login_guard.lockout_response"
+AXES_VERBOSE = False
 
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -275,5 +360,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("HALLMARK_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # django-axes logs every login at INFO; its warnings (failures, lockouts) are kept.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
