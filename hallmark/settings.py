@@ -52,6 +52,28 @@ ALLOWED_HOSTS = [
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 HALLMARK_PORT = int(os.environ.get("HALLMARK_PORT", "8000"))
 
+# --- HTTPS (production) -------------------------------------------------------------------------
+# Off by default: the embedded demo serves plain http on localhost, where secure-only cookies
+# and a redirect to https would lock everyone out. On, it is what `manage.py check --deploy`
+# asks for. TLS is expected to end at a proxy in front of gunicorn, which tells Django the
+# original scheme in X-Forwarded-Proto (HALLMARK_HTTPS_PROXY_HEADER; empty when nothing in
+# front does: a header a client can write itself must not be trusted).
+HALLMARK_HTTPS = _env_bool("HALLMARK_HTTPS", False)
+if HALLMARK_HTTPS:
+    SECURE_SSL_REDIRECT = _env_bool("HALLMARK_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = int(os.environ.get("HALLMARK_HSTS_SECONDS", str(365 * 24 * 3600)))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("HALLMARK_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = _env_bool("HALLMARK_HSTS_PRELOAD", False)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    _proxy_header = os.environ.get("HALLMARK_HTTPS_PROXY_HEADER", "X-Forwarded-Proto").strip()
+    if _proxy_header:
+        SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https")
+    if not SECURE_HSTS_PRELOAD:
+        # Asking browsers to preload the domain is a commitment that is slow to undo, so it is
+        # the operator's to opt into (HALLMARK_HSTS_PRELOAD); not doing so is not a weakness.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -256,6 +278,10 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "hallmark.api.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["hallmark.throttling.AnonThrottle", "hallmark.throttling.UserThrottle"],
+    # An int, never None: with None DRF counts by the whole X-Forwarded-For, which any client
+    # can vary to get a fresh allowance.
+    "NUM_PROXIES": HALLMARK_NUM_PROXIES,
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
