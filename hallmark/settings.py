@@ -246,11 +246,12 @@ HALLMARK_API_THROTTLE_ANON = _rate("HALLMARK_API_THROTTLE_ANON", "60/min")
 # Proxies in front of Hallmark that append to X-Forwarded-For: rate limits and login lockouts
 # count the address the outermost one saw. 0 (no proxy): the header is ignored, since any
 # client could write it.
-HALLMARK_NUM_PROXIES = int(os.environ.get("HALLMARK_NUM_PROXIES", "0"))
+HALLMARK_NUM_PROXIES = max(0, int(os.environ.get("HALLMARK_NUM_PROXIES", "0")))
 
 # --- Login lockout (django-axes) ---------------------------------------------------------------
 # After this many failed logins for one username from one address, that pair is locked out of
-# /accounts/login/ and /admin/login/ for the cool-off time (429 and a page that says so).
+# /accounts/login/ and /admin/login/ for the cool-off time (429 and a page that says so; a
+# cool-off of 0 locks out until an admin unlocks).
 # `manage.py axes_reset_username <name>` or the Django admin (Axes) unlocks early.
 AXES_FAILURE_LIMIT = int(os.environ.get("HALLMARK_LOGIN_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("HALLMARK_LOGIN_COOLOFF_MINUTES", "15")))
