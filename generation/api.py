@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -16,7 +17,7 @@ from generation import services
 from generation.models import GenerationJob, JobStatus
 from generation.serializers import GenerationJobSerializer, GenerationRequestSerializer
 from governance.permissions import IsCreator, IsViewer
-from hallmark.api import Conflict, invalid
+from hallmark.api import Conflict, invalid, too_many
 
 _ACCEPTED_FIELDS = {"plugin", *services.REQUEST_FIELDS, "idempotency_key"}
 
@@ -36,7 +37,7 @@ class GenerationFilter(django_filters.FilterSet):
 class GenerationViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[GenerationJob]
 ):
-    """Generation jobs. Creators submit and cancel; every role can read."""
+    """Generation jobs. Creators submit and cancel their own; admins cancel any; every role reads."""
 
     serializer_class = GenerationJobSerializer
     filterset_class = GenerationFilter
@@ -61,6 +62,10 @@ class GenerationViewSet(
             200: OpenApiResponse(GenerationJobSerializer, description="Replay of an idempotency key"),
             400: OpenApiResponse(description="Invalid request; `errors` names each field at fault"),
             409: OpenApiResponse(description="Idempotency key reused with other parameters"),
+            429: OpenApiResponse(
+                description="Too many jobs queued or running for this user (`limit` says how many "
+                "one user may have), or too many requests (`Retry-After`)"
+            ),
         },
     )
     def create(self, request: Request) -> Response:
@@ -80,13 +85,28 @@ class GenerationViewSet(
             )
         except services.IdempotencyConflict as exc:
             raise Conflict(str(exc)) from None
+        except services.QueueFull as exc:
+            return too_many(str(exc), limit=exc.limit)
         data = GenerationJobSerializer(job).data
         return Response(data, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
 
-    @extend_schema(request=None, responses={200: GenerationJobSerializer})
+    @extend_schema(
+        request=None,
+        responses={
+            200: GenerationJobSerializer,
+            404: OpenApiResponse(
+                description="No such job, or not yours to cancel (only admins cancel others')"
+            ),
+        },
+    )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
-        """Cancel a job: at once while queued, within one step while running."""
+        """Cancel your own job (admins: any job): at once while queued, within one step while running."""
         job = self.get_object()
-        job = services.cancel(job.pk, acting_user=request.user)
+        try:
+            job = services.cancel(job.pk, acting_user=request.user)
+        except services.CancelNotPermitted:
+            # The same answer as for an unknown id, so this endpoint tells nothing about other
+            # people's jobs; the service wrote nothing.
+            raise NotFound() from None
         return Response(GenerationJobSerializer(job).data)

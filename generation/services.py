@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from assets import services as asset_services
 from generation.models import TERMINAL_STATUSES, GenerationJob, JobStatus
+from governance import roles
 from governance.provenance import ProvenanceError
 from governance.services import ActingUser, record_event
 from plugins import services as plugin_services
@@ -41,6 +42,24 @@ REQUEST_FIELDS = ("prompt", "negative_prompt", "width", "height", "seed", "num_i
 
 class IdempotencyConflict(Exception):
     """The idempotency key was used before for a different request."""
+
+
+class QueueFull(Exception):
+    """The user already has as many jobs queued or running as one user may (HTTP 429).
+
+    ``limit`` is ``HALLMARK_MAX_QUEUED_PER_USER``; the message says it and what to do.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(
+            f"You already have {limit} jobs queued or running, the most one user may have at once. "
+            "Wait for one to finish or cancel one, then submit again."
+        )
+
+
+class CancelNotPermitted(Exception):
+    """The acting user is neither the job's requester nor an admin (the API answers 404)."""
 
 
 def queue_for(plugin_id: str) -> str:
@@ -68,8 +87,10 @@ def submit(
     """Validate a request and queue a job for it; return ``(job, created)``.
 
     Raises ``RequestInvalid`` naming each field at fault (the plugin field too, when the plugin
-    is unknown, broken, disabled or unhealthy) and ``IdempotencyConflict``. A request repeated
-    with the same idempotency key returns the first job instead of making another.
+    is unknown, broken, disabled or unhealthy), ``IdempotencyConflict``, and ``QueueFull`` when
+    the user already has ``HALLMARK_MAX_QUEUED_PER_USER`` jobs queued or running. A request
+    repeated with the same idempotency key returns the first job instead of making another
+    (even at the cap: it queues nothing new).
     """
     if not isinstance(plugin_id, str) or not plugin_id:
         raise RequestInvalid({"plugin": ["This field is required and must be a plugin id."]})
@@ -101,6 +122,7 @@ def submit(
             return _replay(existing, plugin_id, values, seed_given=seed_given), False
     try:
         with transaction.atomic():
+            _check_queue_cap(acting_user)
             job = GenerationJob.objects.create(
                 plugin_id=plugin_id,
                 plugin_version=plugin.version,
@@ -128,6 +150,27 @@ def submit(
             raise
         return _replay(existing, plugin_id, values, seed_given=seed_given), False
     return job, True
+
+
+def _check_queue_cap(user: User) -> None:
+    """Refuse a new job when the user already has the most queued or running jobs allowed.
+
+    One user cannot fill every worker's queue for everyone else. The user's row is locked
+    first (inside the caller's transaction) so that two submissions at once cannot both take
+    the last free place; the count stops at the limit, so a user with a long history costs
+    no more than one with none.
+    """
+    limit = settings.HALLMARK_MAX_QUEUED_PER_USER
+    if limit <= 0:
+        return
+    User.objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True).first()
+    active = (
+        GenerationJob.objects.filter(
+            requested_by=user, status__in=(JobStatus.QUEUED, JobStatus.RUNNING)
+        ).values("pk")[:limit]
+    ).count()
+    if active >= limit:
+        raise QueueFull(limit)
 
 
 def _replay(
@@ -163,10 +206,28 @@ def enqueue(job: GenerationJob) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+def may_cancel(job: GenerationJob, user: ActingUser) -> bool:
+    """Whether ``user`` may cancel ``job``: its requester while holding the creator role, or an
+    admin (superusers count). ``None`` is Hallmark itself (maintenance), which may."""
+    if user is None:
+        return True
+    if not user.is_authenticated:
+        return False
+    if roles.has_role(user, roles.ADMIN):
+        return True
+    return bool(user.pk == job.requested_by_id and roles.has_role(user, roles.CREATOR))
+
+
 def cancel(job_id: Any, *, acting_user: ActingUser) -> GenerationJob:
-    """Cancel a job: at once when queued, within one step when running; no-op when finished."""
+    """Cancel a job: at once when queued, within one step when running; no-op when finished.
+
+    Raises ``CancelNotPermitted`` (before writing anything) when ``acting_user`` may not
+    cancel it (``may_cancel``).
+    """
     with transaction.atomic():
         job = GenerationJob.objects.select_for_update().get(pk=job_id)
+        if not may_cancel(job, acting_user):
+            raise CancelNotPermitted(f"Job {job.pk} is not yours to cancel.")
         if job.is_terminal or job.cancel_requested:
             return job
         if job.status == JobStatus.QUEUED:

@@ -33,6 +33,8 @@ def _errors_by_field(errors: dict[str, list[str]]) -> tuple[dict[str, list[str]]
         head, _, key = name.partition(".")
         if head in _FORM_FIELDS:
             by_field.setdefault(head, []).extend(f"{key}: {m}" if key else m for m in messages)
+        elif name == "non_field_errors":
+            other.extend(messages)
         else:
             other.extend(f"{name}: {m}" for m in messages)
     return by_field, other
@@ -54,6 +56,7 @@ def generate(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied("You need the creator role to generate images.")
     enabled = [s for s in plugin_services.states() if s.enabled and not s.entry.broken]
     errors: dict[str, list[str]] = {}
+    status = 400  # when there are errors: bad input, unless the user's queue is full (429)
     values: dict[str, Any] = {"plugin": enabled[0].id if enabled else "", "num_images": 1}
     if request.method == "POST":
         values = {k: request.POST.get(k, "") for k in ("plugin", *services.REQUEST_FIELDS)}
@@ -77,6 +80,9 @@ def generate(request: HttpRequest) -> HttpResponse:
                 job, _ = services.submit(acting_user=request.user, plugin_id=values["plugin"], fields=fields)  # type: ignore[arg-type]
             except RequestInvalid as exc:
                 errors = exc.errors
+            except services.QueueFull as exc:
+                errors = {"non_field_errors": [str(exc)]}
+                status = 429
             else:
                 return redirect("job-detail-page", job_id=job.pk)
     recent = GenerationJob.objects.filter(requested_by_id=request.user.pk).order_by("-created_at")[:10]
@@ -91,7 +97,7 @@ def generate(request: HttpRequest) -> HttpResponse:
             "values": values,
             "recent": recent,
         },
-        status=400 if errors else 200,
+        status=status if errors else 200,
     )
 
 

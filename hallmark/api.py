@@ -1,11 +1,13 @@
 """API conventions shared by every app: pagination and the error format.
 
 Errors are JSON: ``{"detail": "<message>", "errors": {"<field>": ["<message>", ...]}}``; bad
-input is a 4xx naming the field, never a 500.
+input is a 4xx naming the field, never a 500. Too many requests is a 429 with a ``Retry-After``
+header and ``{"detail": ..., "retry_after": <seconds>}``.
 """
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -67,6 +69,14 @@ def invalid(errors: dict[str, list[str]], message: str = "Invalid request.") -> 
     return Response({"detail": message, "errors": errors}, status=status.HTTP_400_BAD_REQUEST)
 
 
+def too_many(message: str, *, limit: int) -> Response:
+    """A 429 for a quota the caller has used up (not a rate): ``limit`` says how large it is."""
+    return Response(
+        {"detail": message, "errors": {"non_field_errors": [message]}, "limit": limit},
+        status=status.HTTP_429_TOO_MANY_REQUESTS,
+    )
+
+
 def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     if isinstance(detail, dict):
         flat: dict[str, list[str]] = {}
@@ -97,6 +107,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return None
     if isinstance(exc, exceptions.ValidationError):
         response.data = {"detail": "Invalid request.", "errors": _flatten(exc.detail)}
+    elif isinstance(exc, exceptions.Throttled):
+        wait = max(1, math.ceil(getattr(exc, "wait", None) or 1))
+        response["Retry-After"] = str(wait)
+        response.data = {"detail": f"Too many requests: try again in {wait} s.", "retry_after": wait}
     elif isinstance(response.data, dict) and "detail" in response.data:
         response.data = {"detail": str(response.data["detail"])}
     return response

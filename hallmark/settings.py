@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import tempfile
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -96,6 +100,28 @@ ALLOWED_HOSTS = [
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 HALLMARK_PORT = int(os.environ.get("HALLMARK_PORT", "8000"))
 
+# --- HTTPS (production) -------------------------------------------------------------------------
+# Off by default: the embedded demo serves plain http on localhost, where secure-only cookies
+# and a redirect to https would lock everyone out. On, it is what `manage.py check --deploy`
+# asks for. TLS is expected to end at a proxy in front of gunicorn, which tells Django the
+# original scheme in X-Forwarded-Proto (HALLMARK_HTTPS_PROXY_HEADER; empty when nothing in
+# front does: a header a client can write itself must not be trusted).
+HALLMARK_HTTPS = _env_bool("HALLMARK_HTTPS", False)
+if HALLMARK_HTTPS:
+    SECURE_SSL_REDIRECT = _env_bool("HALLMARK_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = int(os.environ.get("HALLMARK_HSTS_SECONDS", str(365 * 24 * 3600)))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("HALLMARK_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = _env_bool("HALLMARK_HSTS_PRELOAD", False)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    _proxy_header = os.environ.get("HALLMARK_HTTPS_PROXY_HEADER", "X-Forwarded-Proto").strip()
+    if _proxy_header:
+        SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https")
+    if not SECURE_HSTS_PRELOAD:
+        # Asking browsers to preload the domain is a commitment that is slow to undo, so it is
+        # the operator's to opt into (HALLMARK_HSTS_PRELOAD); not doing so is not a weakness.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -112,6 +138,8 @@ INSTALLED_APPS = [
     "plugins",
     "generation",
     "assets",
+    # After governance, whose receivers for failed logins then run before django-axes' own.
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -121,8 +149,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Names the acting user in audit events written by model signals (governance.acting).
+    "governance.acting.ActingUserMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a lockout into its response (governance.login_guard).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "hallmark.urls"
@@ -166,6 +198,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# django-axes first: it refuses a locked-out username+address before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
@@ -202,6 +240,75 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = HALLMARK_MAX_UPLOAD_BYTES
 # Uploaded images declaring more pixels than this are refused before decoding (decompression bombs).
 HALLMARK_MAX_IMAGE_PIXELS = int(os.environ.get("HALLMARK_MAX_IMAGE_PIXELS", str(40_000_000)))
 
+# --- Cache (API rate-limit counters) -----------------------------------------------------------
+
+
+def _cache(url: str) -> dict[str, Any]:
+    """A cache from a URL: ``file:///path``, ``redis://host:6379/1``, ``db://table``, ``locmem://``.
+
+    The default, files under ``var/cache/``, is shared by every process on this machine (the
+    gunicorn workers); several web machines share counts only through Redis or the database.
+    """
+    scheme = urlsplit(url).scheme
+    if scheme == "file":
+        return {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": url.removeprefix("file://"),
+            # Culling at the default 300 entries would forget rate-limit counts whenever many
+            # clients are counted at once; each entry is a small file.
+            "OPTIONS": {"MAX_ENTRIES": 5000},
+        }
+    if scheme in ("redis", "rediss", "unix"):
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+    if scheme == "db":  # run `manage.py createcachetable` once
+        return {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": url.removeprefix("db://") or "hallmark_cache",
+        }
+    if scheme == "locmem":  # one process only: counts are not shared between workers
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    raise ImproperlyConfigured(f"HALLMARK_CACHE_URL: unsupported scheme {scheme!r} (file, redis, db, locmem)")
+
+
+CACHES = {
+    "default": {
+        **_cache(os.environ.get("HALLMARK_CACHE_URL") or f"file://{VAR_DIR / 'cache'}"),
+        "KEY_PREFIX": "hallmark",
+    }
+}
+
+
+def _rate(name: str, default: str) -> str | None:
+    """A DRF rate such as ``600/min``; ``off`` (or empty) for no limit."""
+    value = os.environ.get(name, default).strip()
+    if value.lower() in ("", "off", "none"):
+        return None
+    if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", value):
+        raise ImproperlyConfigured(f"{name}={value!r}: expected requests/period, e.g. 600/min, or off")
+    return value
+
+
+# Requests a user (or, without logging in, a client address) may make to the API; over it: 429.
+HALLMARK_API_THROTTLE_USER = _rate("HALLMARK_API_THROTTLE_USER", "600/min")
+HALLMARK_API_THROTTLE_ANON = _rate("HALLMARK_API_THROTTLE_ANON", "60/min")
+# Proxies in front of Hallmark that append to X-Forwarded-For: rate limits and login lockouts
+# count the address the outermost one saw. 0 (no proxy): the header is ignored, since any
+# client could write it.
+HALLMARK_NUM_PROXIES = max(0, int(os.environ.get("HALLMARK_NUM_PROXIES", "0")))
+
+# --- Login lockout (django-axes) ---------------------------------------------------------------
+# After this many failed logins for one username from one address, that pair is locked out of
+# /accounts/login/ and /admin/login/ for the cool-off time (429 and a page that says so; a
+# cool-off of 0 locks out until an admin unlocks).
+# `manage.py axes_reset_username <name>` or the Django admin (Axes) unlocks early.
+AXES_FAILURE_LIMIT = int(os.environ.get("HALLMARK_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("HALLMARK_LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "governance.login_guard.client_ip"
+AXES_LOCKOUT_CALLABLE = "governance.login_guard.lockout_response"
+AXES_VERBOSE = False
+
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     # Token first, so that an unauthenticated request gets 401 with WWW-Authenticate.
@@ -220,6 +327,10 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "hallmark.api.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["hallmark.throttling.AnonThrottle", "hallmark.throttling.UserThrottle"],
+    # An int, never None: with None DRF counts by the whole X-Forwarded-For, which any client
+    # can vary to get a fresh allowance.
+    "NUM_PROXIES": HALLMARK_NUM_PROXIES,
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
@@ -281,6 +392,8 @@ HALLMARK_RECOVERY_INTERVAL = float(os.environ.get("HALLMARK_RECOVERY_INTERVAL", 
 # instead of waiting for that CPU work.
 HALLMARK_STORE_IN_BACKGROUND = _env_bool("HALLMARK_STORE_IN_BACKGROUND", True)
 HALLMARK_MAX_ATTEMPTS = int(os.environ.get("HALLMARK_MAX_ATTEMPTS", "3"))
+# Jobs one user may have queued or running at once; more is refused with 429 (0: no cap).
+HALLMARK_MAX_QUEUED_PER_USER = int(os.environ.get("HALLMARK_MAX_QUEUED_PER_USER", "20"))
 HALLMARK_MAX_PROMPT_LENGTH = int(os.environ.get("HALLMARK_MAX_PROMPT_LENGTH", "4000"))
 # Warm plugin cache on each worker: total memory the loaded models may take.
 HALLMARK_PLUGIN_MEMORY_BUDGET_MB = int(os.environ.get("HALLMARK_PLUGIN_MEMORY_BUDGET_MB", "16384"))
@@ -340,5 +453,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("HALLMARK_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # django-axes logs every login at INFO; its warnings (failures, lockouts) are kept.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }

@@ -29,6 +29,16 @@ def _media_root(settings: Any, tmp_path: Path) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _no_api_rate_limits(settings: Any) -> None:
+    """API rate limits count requests in a cache that outlives a test, and tests make requests
+    by the hundred from one address as a handful of users: off here; the tests of the limits
+    (tests/test_security_settings.py) set them. Login lockouts are counted in the database,
+    which every test starts empty."""
+    settings.HALLMARK_API_THROTTLE_USER = None
+    settings.HALLMARK_API_THROTTLE_ANON = None
+
+
 def make_user(username: str, *roles: str, superuser: bool = False) -> User:
     """A user in the given role groups."""
     user = User.objects.create_user(username=username, password="pw-" + username, is_superuser=superuser)

@@ -30,6 +30,7 @@ from plugins.sdk import (
     ParamSpec,
     Plugin,
     ProgressCallback,
+    RequestInvalid,
     SizeRange,
 )
 
@@ -39,6 +40,12 @@ PALETTES: dict[str, list[tuple[int, int, int]]] = {
     "forest": [(27, 38, 30), (52, 78, 65), (90, 125, 94), (166, 190, 137), (232, 236, 209)],
     "mono": [(20, 20, 20), (70, 70, 70), (130, 130, 130), (190, 190, 190), (240, 240, 240)],
 }
+
+
+# step_delay exists to watch progress and to test cancellation and crashes; any user may set
+# it, so it is capped: one job must not hold a worker for long doing nothing.
+MAX_STEP_DELAY = 0.5
+MAX_TOTAL_DELAY = 10.0
 
 
 @cache
@@ -84,8 +91,8 @@ class ProceduralPlugin(Plugin):
             "float",
             default=0.0,
             minimum=0.0,
-            maximum=10.0,
-            help="Seconds to wait per pass, to watch progress.",
+            maximum=MAX_STEP_DELAY,
+            help=f"Seconds to wait per pass, to watch progress (at most {MAX_TOTAL_DELAY:g} s per job in all).",
         ),
     }
     config_schema = {
@@ -104,6 +111,20 @@ class ProceduralPlugin(Plugin):
             extra={"kind": "procedural, not an AI model"},
         )
 
+    def validate(self, request: GenerationRequest) -> None:
+        """Refuse a ``step_delay`` that would keep the worker waiting over ``MAX_TOTAL_DELAY`` in all."""
+        delay = float(request.params.get("step_delay", 0.0))
+        passes = int(request.params.get("steps", 4)) * request.num_images
+        if delay * passes > MAX_TOTAL_DELAY:
+            raise RequestInvalid(
+                {
+                    "params.step_delay": [
+                        f"Value times steps times num_images ({delay:g} x {passes}) must be at most "
+                        f"{MAX_TOTAL_DELAY:g} s."
+                    ]
+                }
+            )
+
     def generate(
         self, request: GenerationRequest, on_progress: ProgressCallback, is_cancelled: CancelCheck
     ) -> GenerationResult:
@@ -111,7 +132,7 @@ class ProceduralPlugin(Plugin):
         steps = int(request.params.get("steps", 4))
         palette_name = str(request.params.get("palette") or self.config.get("default_palette") or "dusk")
         palette = PALETTES[palette_name]
-        delay = float(request.params.get("step_delay", 0.0))
+        delay = min(float(request.params.get("step_delay", 0.0)), MAX_STEP_DELAY)
         total = steps * request.num_images
         images: list[GeneratedImage] = []
         on_progress(0, total)

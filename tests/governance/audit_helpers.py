@@ -28,6 +28,21 @@ def fast_passwords(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture
+def quiet_identity_audit() -> Any:
+    """No audit events for users, groups, tokens and logins during the test.
+
+    For tests of the chain itself (export, checkpoints, the audit page) that are written
+    around exact seq numbers: the users fixture and logging in would add events of their own.
+    Identity auditing is tested in test_identity_audit.py.
+    """
+    from governance import identity_audit
+
+    identity_audit.disconnect()
+    yield
+    identity_audit.connect()
+
+
 SD35_COMMUNITY = License(
     spdx_id="LicenseRef-Stability-AI-Community",
     name="Stability AI Community License",

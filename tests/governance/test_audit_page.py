@@ -8,7 +8,16 @@ import pytest
 
 from governance import checkpoints
 from governance.services import record_event
-from tests.governance.audit_helpers import delete_tail, edit_event_data, fast_passwords, make_asset  # noqa: F401
+from tests.governance.audit_helpers import (  # noqa: F401
+    delete_tail,
+    edit_event_data,
+    fast_passwords,
+    make_asset,
+    quiet_identity_audit,
+)
+
+# Written around exact seq numbers: the users fixture and logins add no events here.
+pytestmark = pytest.mark.usefixtures("quiet_identity_audit")
 
 
 @pytest.fixture

@@ -21,8 +21,12 @@ from tests.governance.audit_helpers import (  # noqa: F401 - fast_passwords is a
     delete_tail,
     edit_event_data,
     fast_passwords,
+    quiet_identity_audit,
     rewrite_event,
 )
+
+# Written around exact seq numbers: the users fixture and logins add no events here.
+pytestmark = pytest.mark.usefixtures("quiet_identity_audit")
 
 
 @pytest.fixture

@@ -129,9 +129,9 @@ def test_invalid_transitions_are_409_and_change_nothing(
         {"submit": review.submit_for_review, "approve": review.approve, "archive": review.archive}[step](
             asset.pk, acting_user=users["reviewer" if step != "submit" else "creator"]
         )
+    client = client_for("creator" if action == "submit-for-review" else "reviewer")  # makes a token: audited
     before = Asset.objects.get(pk=asset.pk).status
     count = AuditEvent.objects.count()
-    client = client_for("creator" if action == "submit-for-review" else "reviewer")
     response = post(client, asset, action, body)
     assert response.status_code == 409, response.content
     assert before in response.json()["detail"]
