@@ -31,7 +31,7 @@ from governance.provenance import ProvenanceError
 from governance.services import ActingUser, record_event
 from plugins import services as plugin_services
 from plugins.runtime import warm_cache
-from plugins.sdk import Cancelled, GenerationResult, PluginError, RequestInvalid
+from plugins.sdk import Cancelled, ConfigInvalid, GenerationResult, PluginError, RequestInvalid
 from plugins.validation import build_request
 
 logger = logging.getLogger(__name__)
@@ -101,7 +101,8 @@ def submit(
     try:
         plugin = plugin_services.available_plugin(plugin_id)
     except plugin_services.PluginUnavailable as exc:
-        raise RequestInvalid({"plugin": [str(exc)]}) from None
+        shown = str(exc) if roles.has_role(acting_user, roles.ADMIN) else exc.public_message
+        raise RequestInvalid({"plugin": [shown]}) from None
 
     request = build_request(plugin, **{k: fields[k] for k in REQUEST_FIELDS if k in fields})
     values = {
@@ -452,6 +453,19 @@ def _fail_for(job: GenerationJob, me: str, exc: BaseException) -> None:
     elif isinstance(exc, PluginError):
         _fail_or_cancel(
             job, me, JobStatus.FAILED, error=str(exc), error_code=exc.code, data={"retryable": exc.retryable}
+        )
+    elif isinstance(exc, ConfigInvalid):
+        # The stored configuration no longer passes (an operator narrowed an allow-list).
+        _fail_or_cancel(
+            job,
+            me,
+            JobStatus.FAILED,
+            # The keys at fault, not the messages: those may name paths, hosts and variables.
+            error=(
+                f"Plugin {job.plugin_id} is misconfigured ({', '.join(sorted(exc.errors))}); "
+                "an admin must fix its configuration."
+            ),
+            error_code="plugin_misconfigured",
         )
     elif isinstance(exc, RequestInvalid):
         _fail_or_cancel(

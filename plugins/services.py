@@ -17,9 +17,12 @@ from plugins.sdk import ConfigInvalid, Health, Plugin
 class PluginUnavailable(Exception):
     """The plugin cannot take a job: not installed, broken, disabled or unhealthy."""
 
-    def __init__(self, message: str, *, code: str) -> None:
+    def __init__(self, message: str, *, code: str, public_message: str | None = None) -> None:
         super().__init__(message)
         self.code = code
+        # What users who may not see plugin configuration are told: health messages and
+        # configuration errors can name weights paths, hosts and variable names.
+        self.public_message = public_message or message
 
 
 @dataclass(frozen=True)
@@ -98,10 +101,18 @@ def available_plugin(plugin_id: str) -> Plugin:
     try:
         plugin = current.entry.get_class()(current.config)
     except ConfigInvalid as exc:
-        raise PluginUnavailable(f"Plugin {plugin_id} is misconfigured: {exc}", code="misconfigured") from None
+        raise PluginUnavailable(
+            f"Plugin {plugin_id} is misconfigured: {exc}",
+            code="misconfigured",
+            public_message=f"Plugin {plugin_id} is misconfigured; an admin can see why in the plugin list.",
+        ) from None
     status = _checked_health(plugin)
     if status.status == "red":
-        raise PluginUnavailable(f"Plugin {plugin_id} is unhealthy: {status.message}", code="unhealthy")
+        raise PluginUnavailable(
+            f"Plugin {plugin_id} is unhealthy: {status.message}",
+            code="unhealthy",
+            public_message=f"Plugin {plugin_id} is unhealthy; an admin can see why in the plugin list.",
+        )
     return plugin
 
 

@@ -119,6 +119,8 @@ _PROVIDER_MESSAGE_LIMIT = 300
 _MAX_JSON_BYTES = 1024 * 1024
 # Redirect hops an image download may take; each is checked like the first URL.
 _MAX_IMAGE_REDIRECTS = 3
+# The formats Pillow may parse from the provider's bytes.
+_IMAGE_FORMATS = ("PNG", "JPEG", "WEBP")
 _API_HOSTS_SETTING = "HALLMARK_IDEOGRAM_ALLOWED_HOSTS"
 _IMAGE_HOSTS_SETTING = "HALLMARK_IDEOGRAM_IMAGE_HOSTS"
 
@@ -750,14 +752,16 @@ class IdeogramPlugin(Plugin):
     def _decode(data: bytes) -> Image.Image:
         """Decode with Pillow and make sure it really is a whole image of a known format."""
         try:
-            with Image.open(io.BytesIO(data)) as probe:
+            # Only these parsers ever see the provider's bytes (formats=): Pillow would otherwise
+            # try every format it knows while it works out which one this is.
+            with Image.open(io.BytesIO(data), formats=_IMAGE_FORMATS) as probe:
                 if probe.format not in ("PNG", "JPEG", "WEBP"):
                     raise PluginError(
                         f"Ideogram sent an image in an unexpected format ({probe.format}).",
                         code="bad_image",
                     )
                 probe.verify()
-            image: Image.Image = Image.open(io.BytesIO(data))
+            image: Image.Image = Image.open(io.BytesIO(data), formats=_IMAGE_FORMATS)
             image.load()
         except PluginError:
             raise
@@ -766,6 +770,7 @@ class IdeogramPlugin(Plugin):
                 "Ideogram sent an image too large to decode safely.", code="bad_image"
             ) from None
         except (OSError, SyntaxError, ValueError):
+            # UnidentifiedImageError (an OSError) also covers a format outside _IMAGE_FORMATS.
             raise PluginError("Ideogram sent a file that is not a valid image.", code="bad_image") from None
         if image.mode not in ("RGB", "RGBA"):
             image = image.convert("RGB")

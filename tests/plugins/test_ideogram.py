@@ -657,6 +657,7 @@ def test_a_row_saved_before_the_allow_lists_sends_nothing(
         assert evil.requests == []
     job.refresh_from_db()
     assert job.status == "failed" and named in job.error
+    assert job.error_code == "plugin_misconfigured"
     assert fake_ideogram.generate_requests() == [] and not Asset.objects.exists()
     assert "db-password-123" not in job.error and "django-secret-456" not in job.error
     assert "DATABASE_URL" not in environ_reads and "DJANGO_SECRET_KEY" not in environ_reads
@@ -718,3 +719,23 @@ def test_generate_answer_is_read_within_one_mebibyte(fake_ideogram, ideogram_con
         _run(IdeogramV2Plugin(ideogram_config()))
     assert refused.value.code == "provider_error" and "1048576 bytes" in str(refused.value)
     assert fake_ideogram.image_requests() == []
+
+
+def test_only_png_jpeg_and_webp_parsers_see_the_providers_bytes(monkeypatch) -> None:
+    """Pillow tries every format it knows to identify bytes; the provider's bytes must reach
+    the three parsers Hallmark accepts and no other (a BMP is refused unparsed)."""
+    import io
+
+    from PIL import BmpImagePlugin, Image
+
+    opened: list[str] = []
+    original = BmpImagePlugin.BmpImageFile._open
+    monkeypatch.setattr(
+        BmpImagePlugin.BmpImageFile, "_open", lambda self: (opened.append("BMP"), original(self))[1]
+    )
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(buffer, format="BMP")
+    with pytest.raises(PluginError) as refused:
+        IdeogramV2Plugin._decode(buffer.getvalue())
+    assert refused.value.code == "bad_image"
+    assert opened == []

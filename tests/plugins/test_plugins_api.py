@@ -59,17 +59,19 @@ def test_disabled_plugin_generates_nothing(client_for, enable_plugin) -> None:
     assert refused.status_code == 400 and "disabled" in refused.json()["errors"]["plugin"][0]
 
 
-def test_plugin_config_and_health_details_are_for_admins_only(client_for, tmp_path) -> None:
+def test_plugin_config_and_health_details_are_for_admins_only(client_for, tmp_path, settings) -> None:
     """Configuration (weights paths, key variable names, base URLs), the config schema and
     health messages that name them are admins' business; every other role sees the plugin's
     declaration, whether it is enabled, and its health status alone."""
+    # An internal gateway the operator allows (an admin alone could not point the key there).
+    settings.HALLMARK_IDEOGRAM_ALLOWED_HOSTS = ("api.ideogram.ai", "ideogram.acme.internal")
     weights = tmp_path / "secret-models" / "sd35"
     admin = client_for("admin")
     for plugin_id, config in (
         ("sd35-medium", {"weights_path": str(weights), "device": "cpu", "dtype": "float32"}),
         (
             "ideogram-v2",
-            {"api_key_env": "ACME_IDEOGRAM_KEY_VAR", "base_url": "https://ideogram.acme.internal"},
+            {"api_key_env": "IDEOGRAM_ACME_KEY_VAR", "base_url": "https://ideogram.acme.internal"},
         ),
     ):
         response = admin.patch(
@@ -79,7 +81,7 @@ def test_plugin_config_and_health_details_are_for_admins_only(client_for, tmp_pa
     revealing = (
         str(weights),
         "secret-models",
-        "ACME_IDEOGRAM_KEY_VAR",
+        "IDEOGRAM_ACME_KEY_VAR",
         "ideogram.acme.internal",
         str(tmp_path),
     )
@@ -89,7 +91,7 @@ def test_plugin_config_and_health_details_are_for_admins_only(client_for, tmp_pa
     assert as_admin["sd35-medium"]["config"]["weights_path"] == str(weights)
     assert as_admin["sd35-medium"]["health"]["status"] == "red"
     assert str(weights) in as_admin["sd35-medium"]["health"]["message"]
-    assert "ACME_IDEOGRAM_KEY_VAR" in as_admin["ideogram-v2"]["health"]["message"]
+    assert "IDEOGRAM_ACME_KEY_VAR" in as_admin["ideogram-v2"]["health"]["message"]
     assert "weights_path" in as_admin["sd35-medium"]["config_schema"]
     assert as_admin["dummy-broken"]["error"] != "The plugin failed to load; an admin can see why."
 
@@ -112,3 +114,22 @@ def test_plugin_config_and_health_details_are_for_admins_only(client_for, tmp_pa
         assert single.json()["health"] == {"status": "red"}
         assert by_id["dummy-broken"]["broken"] is True
         assert by_id["dummy-broken"]["error"] == "The plugin failed to load; an admin can see why."
+
+
+def test_submitting_to_an_unhealthy_plugin_names_no_path_to_a_creator(client_for, tmp_path) -> None:
+    """The 400 for an unhealthy plugin says why to an admin only: health messages name paths."""
+    weights = tmp_path / "private-models" / "sd35"
+    admin = client_for("admin")
+    response = admin.patch(
+        "/api/v1/plugins/sd35-medium/",
+        {"enabled": True, "config": {"weights_path": str(weights), "device": "cpu", "dtype": "float32"}},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    body = {"plugin": "sd35-medium", "prompt": "a lighthouse"}
+    as_creator = client_for("creator").post("/api/v1/generations/", body, format="json")
+    assert as_creator.status_code == 400
+    message = " ".join(as_creator.json()["errors"]["plugin"])
+    assert "unhealthy" in message and "private-models" not in message and str(tmp_path) not in message
+    as_admin = admin.post("/api/v1/generations/", body, format="json")
+    assert as_admin.status_code == 400 and str(weights) in " ".join(as_admin.json()["errors"]["plugin"])

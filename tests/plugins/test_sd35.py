@@ -644,7 +644,7 @@ def test_cancelling_a_running_job_through_the_api(
 
 
 def test_unregistered_weights_are_reported_by_the_plugins_api(client_for) -> None:
-    listed = {p["id"]: p for p in client_for("viewer").get("/api/v1/plugins/").json()}
+    listed = {p["id"]: p for p in client_for("admin").get("/api/v1/plugins/").json()}
     for plugin_id in PLUGINS:
         health = listed[plugin_id]["health"]
         assert health["status"] == "red"
