@@ -23,8 +23,8 @@ from typing import IO, Any
 from assets import review
 from assets.models import Asset
 from governance import checkpoints, offline_verify, organisation, provenance
+from governance.audit_trail import ActingUser, record_event
 from governance.export import ExportScope, export_lines
-from governance.services import ActingUser, record_event
 
 logger = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from assets.models import Asset, AssetStatus
 from governance import organisation, policy, roles
-from governance.services import record_event
+from governance.audit_trail import record_event
 from plugins.sdk import RequestInvalid
 
 User = AbstractBaseUser | AnonymousUser

@@ -20,7 +20,7 @@ from PIL import Image
 
 from assets.models import Asset
 from governance import prompt_digest, provenance
-from governance.services import record_event
+from governance.audit_trail import record_event
 from plugins.sdk import GeneratedImage
 
 if TYPE_CHECKING:

@@ -45,9 +45,9 @@ def main() -> None:
 
     from governance import checkpoints
     from governance.audit_chain import chain_hash, event_body
+    from governance.audit_trail import record_event, verify_audit_chain
     from governance.export import ExportScope, export_lines, verify_export
     from governance.models import AuditChainHead, AuditEvent
-    from governance.services import record_event, verify_audit_chain
 
     call_command("migrate", verbosity=0)
     with connection.cursor() as cursor:

@@ -27,8 +27,8 @@ from django.db import transaction
 from rest_framework.authtoken.models import Token
 
 from governance import roles
+from governance.audit_trail import record_event
 from governance.models import AuditEvent
-from governance.services import record_event
 from plugins import services as plugin_services
 
 BOOTSTRAP_ACTION = "hallmark.bootstrapped"

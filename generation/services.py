@@ -27,8 +27,8 @@ from django.utils import timezone
 from assets import services as asset_services
 from generation.models import TERMINAL_STATUSES, GenerationJob, JobStatus
 from governance import roles
+from governance.audit_trail import ActingUser, record_event
 from governance.provenance import ProvenanceError
-from governance.services import ActingUser, record_event
 from plugins import services as plugin_services
 from plugins.runtime import warm_cache
 from plugins.sdk import Cancelled, ConfigInvalid, GenerationResult, PluginError, RequestInvalid

@@ -21,7 +21,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
-from governance.services import ActingUser
+from governance.audit_trail import ActingUser
 
 #: Commands of ``manage.py`` and ``django-admin``: the actor is named after the subcommand.
 _DJANGO_PROGRAMS = {"manage.py", "django-admin", "django-admin.py"}

@@ -21,8 +21,6 @@ import base64
 import binascii
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,9 +34,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from governance.audit_chain import ChainProblem, format_time
+from governance.audit_trail import verify_audit_chain
 from governance.models import AuditEvent
-from governance.private_files import write_atomically
-from governance.services import verify_audit_chain
+from hallmark.files import atomic_write
 
 CHECKPOINT_FORMAT = "hallmark-audit-checkpoint/1"
 SIGNATURE_ALGORITHM = "Ed25519"
@@ -123,12 +121,12 @@ def init_key(
     # never readable by others, not even briefly, and a replaced key is never missing. Without
     # ``force`` a key that appeared meanwhile is not overwritten.
     try:
-        write_atomically(private_path, private_pem, 0o600, replace=force)
+        atomic_write(private_path, private_pem, mode=0o600, replace=force)
     except FileExistsError:
         raise CheckpointError(
             f"A signing key already exists at {private_path}; pass --force to replace it."
         ) from None
-    write_atomically(public_path, public_pem(key.public_key()), 0o644)
+    atomic_write(public_path, public_pem(key.public_key()))
     return private_path, public_path
 
 
@@ -304,16 +302,11 @@ def create_checkpoint(
     if not report.ok:
         raise CheckpointError(f"Refusing to sign a broken audit chain: {report.problem}.")
     checkpoint = sign(key, seq=report.last_seq, hash=report.last_hash)
-    target_dir.mkdir(parents=True, exist_ok=True)
     stamp = checkpoint.signed_at.replace("-", "").replace(":", "").split(".")[0] + "Z"
     path = target_dir / f"checkpoint-{checkpoint.seq:012d}-{stamp}.json"
     text = json.dumps(checkpoint.as_document(), indent=2, sort_keys=True) + "\n"
-    # Written beside its final name and renamed: a reader never sees half a checkpoint.
-    fd, tmp = tempfile.mkstemp(dir=target_dir, prefix=".checkpoint-", suffix=".part")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    # Tamper evidence: synced to disk with its folder before anyone relies on it.
+    atomic_write(path, text.encode("utf-8"))
     return checkpoint, path
 
 

@@ -41,7 +41,7 @@ from django.dispatch import Signal
 from rest_framework.authtoken.models import Token, TokenProxy
 
 from governance.acting import current_actor
-from governance.services import record_event
+from governance.audit_trail import record_event
 
 # Fields whose old and new values an event records; personal fields are named, not copied,
 # because the audit log is append-only and keeps what it is given for good.

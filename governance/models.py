@@ -26,7 +26,7 @@ class AuditEvent(models.Model):
     """One fact in the audit trail: who did what to which object, and when.
 
     ``hash = sha256(prev_hash || RFC 8785 canonical JSON of the event)``; see
-    ``governance.audit_chain``. Written only by ``governance.services.record_event``.
+    ``governance.audit_chain``. Written only by ``governance.audit_trail.record_event``.
     """
 
     seq = models.BigIntegerField(unique=True)

@@ -7,9 +7,9 @@ from typing import Any
 
 from django.db import transaction
 
+from governance.audit_trail import ActingUser, record_event
 from governance.models import OrganisationProfile, RevenueBand
 from governance.policy import Profile
-from governance.services import ActingUser, record_event
 from plugins.sdk import RequestInvalid
 
 _LICENSE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+\-]{0,99}$")

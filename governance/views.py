@@ -14,9 +14,9 @@ from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
 from governance import checkpoints, roles
+from governance.audit_trail import verify_audit_chain
 from governance.export import parse_bound
 from governance.models import AuditEvent
-from governance.services import verify_audit_chain
 
 PAGE_SIZE = 50
 _TEXT_FILTERS = {"action": 64, "target_type": 64, "target_id": 64, "actor": 150}

@@ -9,7 +9,6 @@ folder and renamed into place, so a reader sees a whole message or none.
 from __future__ import annotations
 
 import os
-import tempfile
 import uuid
 from time import monotonic
 from typing import Any
@@ -19,6 +18,8 @@ from kombu.transport import TRANSPORT_ALIASES, filesystem
 from kombu.utils.encoding import str_to_bytes
 from kombu.utils.json import dumps
 
+from hallmark.files import atomic_write
+
 
 class AtomicFilesystemChannel(filesystem.Channel):
     """A filesystem channel whose ``_put`` is a write-then-rename."""
@@ -27,19 +28,8 @@ class AtomicFilesystemChannel(filesystem.Channel):
         name = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
         folder = self.data_folder_out
         try:
-            # The temporary name starts with a dot, so readers (which match "<...>.<queue>.msg")
-            # never pick it up.
-            fd, tmp_path = tempfile.mkstemp(dir=folder, prefix=".incoming-", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(str_to_bytes(dumps(payload)))
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(tmp_path, os.path.join(folder, name))
-            except BaseException:
-                if os.path.exists(tmp_path):
-                    os.unlink(tmp_path)
-                raise
+            # Readers match "<...>.<queue>.msg" and never pick up atomic_write's temporary name.
+            atomic_write(os.path.join(folder, name), str_to_bytes(dumps(payload)))
         except OSError as exc:
             raise ChannelError(f"Cannot add file {name!r} to directory") from exc
 

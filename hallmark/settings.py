@@ -11,7 +11,6 @@ import contextlib
 import os
 import re
 import secrets
-import tempfile
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,8 @@ from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+
+from hallmark.files import atomic_write
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("HALLMARK_VAR_DIR", BASE_DIR / "var")).resolve()
@@ -40,40 +41,18 @@ def _env_list(name: str, default: str) -> tuple[str, ...]:
 def _kept_secret(env_name: str, file_name: str) -> str:
     """The secret in ``env_name``, or a random one kept in ``VAR_DIR/file_name`` (mode 600).
 
-    The file is never readable by others, not even for an instant under a lax umask: the secret
-    is written to a temporary file that ``mkstemp`` creates with mode 600 (O_EXCL, so never an
-    existing file or a planted link), synced, then hard-linked to its name. A crash leaves no
-    key or a whole one, and of two processes starting at once the first to link wins and the
-    other reads its key instead of replacing it.
+    Written by ``atomic_write`` with mode 600 and without replacing: never readable by others,
+    a crash leaves no key or a whole one, and of two processes starting at once the first wins
+    and the other reads its key.
     """
     configured = os.environ.get(env_name)
     if configured:
         return configured
     key_file = VAR_DIR / file_name
     if not key_file.exists():
-        fd, tmp = tempfile.mkstemp(dir=VAR_DIR, prefix=f".{file_name}-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="ascii") as handle:
-                handle.write(secrets.token_urlsafe(50))
-                handle.flush()
-                os.fsync(handle.fileno())
-            _link_or_rename(tmp, key_file)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+        with contextlib.suppress(FileExistsError):
+            atomic_write(key_file, secrets.token_urlsafe(50).encode("ascii"), mode=0o600, replace=False)
     return key_file.read_text().strip()
-
-
-def _link_or_rename(tmp: str, target: Path) -> None:
-    """Put ``tmp`` at ``target`` unless another process did first (then keep theirs)."""
-    try:
-        os.link(tmp, target)
-    except FileExistsError:
-        pass
-    except OSError:
-        # A filesystem without hard links: a rename, unless the file has appeared meanwhile.
-        if not target.exists():
-            os.replace(tmp, target)
 
 
 def _secret_key() -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db import transaction
 
-from governance.services import ActingUser, record_event
+from governance.audit_trail import ActingUser, record_event
 from plugins import registry
 from plugins.models import PluginSetting
 from plugins.sdk import ConfigInvalid, Health, Plugin

@@ -32,9 +32,7 @@ import hashlib
 import io
 import json
 import logging
-import os
 import random
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -47,6 +45,7 @@ import requests
 from django.conf import settings
 from PIL import Image
 
+from hallmark.files import atomic_write
 from plugins.builtin import egress
 from plugins.sdk import (
     CancelCheck,
@@ -859,12 +858,7 @@ class IdeogramPlugin(Plugin):
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # Written whole then renamed, so a reader never sees half a file.
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".health-")
-            with os.fdopen(fd, "w") as handle:
-                json.dump(record, handle)
-            os.replace(tmp, path)
+            atomic_write(path, json.dumps(record).encode("utf-8"))
         except OSError:
             logger.exception("ideogram %s: could not record the refused key's health state", self.id)
 

@@ -20,13 +20,15 @@ hashed again. Symbolic links (a Hugging Face cache snapshot is made of them) are
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from hallmark.files import atomic_write
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".ckpt", ".gguf")
 _CHUNK = 4 * 1024 * 1024
@@ -143,11 +145,5 @@ def _file_digest(path: Path, cache_dir: Path | None) -> tuple[str, int]:
 
 def _write_entry(entry: Path, data: dict[str, object]) -> None:
     """Write a cache entry atomically; a cache that cannot be written only costs a rehash later."""
-    try:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=entry.parent, prefix=".tmp-", suffix=".json")
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle)
-        os.replace(tmp, entry)
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):
+        atomic_write(entry, json.dumps(data).encode("utf-8"))

@@ -10,8 +10,8 @@ from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 
 from governance.audit_chain import GENESIS_HASH, chain_hash, event_body, jsonable
+from governance.audit_trail import record_event, verify_audit_chain
 from governance.models import AppendOnlyError, AuditChainHead, AuditEvent
-from governance.services import record_event, verify_audit_chain
 
 
 def _events(count: int, user=None) -> list[AuditEvent]:
@@ -162,7 +162,7 @@ def test_roles_exist_after_migrations(db) -> None:
 def test_event_recorded_during_the_walk_is_not_reported_as_tampering(db, monkeypatch) -> None:
     """An event committed while verify_audit_chain walks the rows lies beyond the head it read
     first: the walk still passes, and the next walk covers the new event too."""
-    from governance import services
+    from governance import audit_trail as services
 
     _events(3)
     real_verify_events = services.verify_events

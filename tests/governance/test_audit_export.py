@@ -17,8 +17,8 @@ from django.core.management import CommandError, call_command
 
 from governance import checkpoints, offline_verify
 from governance.audit_chain import GENESIS_HASH
+from governance.audit_trail import record_event
 from governance.export import ExportScope, export_lines, verify_export
-from governance.services import record_event
 from tests.governance.audit_helpers import edit_event_data, fast_passwords, quiet_identity_audit  # noqa: F401
 
 # Written around exact seq numbers: the users fixture and logins add no events here.

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from governance import checkpoints
-from governance.services import record_event
+from governance.audit_trail import record_event
 from tests.governance.audit_helpers import (  # noqa: F401
     delete_tail,
     edit_event_data,

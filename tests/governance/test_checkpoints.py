@@ -14,8 +14,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from governance import checkpoints
+from governance.audit_trail import record_event, verify_audit_chain
 from governance.models import AuditEvent
-from governance.services import record_event, verify_audit_chain
 from tests.conftest import ROOT, database_url_for_subprocess
 from tests.governance.audit_helpers import (  # noqa: F401 - fast_passwords is an autouse fixture
     delete_tail,

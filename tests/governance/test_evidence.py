@@ -232,7 +232,7 @@ def test_a_checkpoint_that_covers_none_of_the_events_is_not_enough(
     pack = unpack(client_for("reviewer"), generated, tmp_path / "pack")
     public_key = str(settings.HALLMARK_AUDIT_SIGNING_KEY.with_name("checkpoint_ed25519.pub.pem"))
     # Swap in a genuine checkpoint whose seq is none of the pack's events, and fix the sums.
-    from governance.services import record_event
+    from governance.audit_trail import record_event
 
     record_event("test.unrelated", acting_user=None, target=("tests.thing", "1"), data={})
     other, _ = checkpoints.create_checkpoint()

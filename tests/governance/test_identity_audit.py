@@ -19,8 +19,8 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from governance.acting import acting_as
+from governance.audit_trail import verify_audit_chain
 from governance.models import AuditEvent
-from governance.services import verify_audit_chain
 from tests.conftest import ROOT, database_url_for_subprocess
 from tests.governance.audit_helpers import fast_passwords  # noqa: F401
 

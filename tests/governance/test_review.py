@@ -6,8 +6,8 @@ import pytest
 
 from assets import review
 from assets.models import Asset
+from governance.audit_trail import verify_audit_chain
 from governance.models import AuditEvent
-from governance.services import verify_audit_chain
 from tests.governance.audit_helpers import fast_passwords, make_asset  # noqa: F401
 
 

@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 
 from assets import review
 from generation import services as generation_services
-from governance.services import record_event
+from governance.audit_trail import record_event
 from tests.conftest import ROOT
 from tests.governance.audit_helpers import fast_passwords, make_asset  # noqa: F401
 

@@ -476,6 +476,12 @@ def test_missing_key_refuses_submit(client_for, fake_ideogram, ideogram_config, 
     response = client_for("creator").post(
         "/api/v1/generations/", {"plugin": "ideogram-v2", "prompt": "x"}, format="json"
     )
+    # Variable names are configuration: a creator learns that the plugin is unhealthy, an admin why.
+    assert response.status_code == 400 and "unhealthy" in response.json()["errors"]["plugin"][0]
+    assert IDEOGRAM_KEY_ENV not in response.json()["errors"]["plugin"][0]
+    response = client_for("admin").post(
+        "/api/v1/generations/", {"plugin": "ideogram-v2", "prompt": "x"}, format="json"
+    )
     assert response.status_code == 400 and IDEOGRAM_KEY_ENV in response.json()["errors"]["plugin"][0]
 
 

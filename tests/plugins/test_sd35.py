@@ -134,7 +134,10 @@ def test_health_is_shown_by_the_api_and_red_refuses_jobs(client_for, tmp_path: P
         "/api/v1/generations/", {"plugin": "sd35-medium", "prompt": "x"}, format="json"
     )
     assert refused.status_code == 400
-    assert "does not exist" in refused.json()["errors"]["plugin"][0]
+    # The reason names a path: an admin sees it, a creator only that the plugin is unhealthy.
+    assert "unhealthy" in refused.json()["errors"]["plugin"][0]
+    told = admin.post("/api/v1/generations/", {"plugin": "sd35-medium", "prompt": "x"}, format="json")
+    assert told.status_code == 400 and "does not exist" in told.json()["errors"]["plugin"][0]
 
 
 def test_cpu_offload_on_cpu_is_refused_naming_the_key(client_for, tiny_weights) -> None:

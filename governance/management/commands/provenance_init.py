@@ -20,7 +20,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from governance.private_files import write_atomically
+from hallmark.files import atomic_write
 
 ORGANISATION = "Hallmark development"
 
@@ -132,9 +132,9 @@ class Command(BaseCommand):
             chain_pem, key_pem, root_pem = make_development_chain(days=options["days"])
             # Mode 600 from before the first byte, through a fresh temporary file: a key is never
             # briefly world-readable, and no leftover or planted file is written through.
-            write_atomically(key, key_pem, 0o600)
-            write_atomically(chain, chain_pem, 0o644)
-            write_atomically(anchors, root_pem, 0o644)
+            atomic_write(key, key_pem, mode=0o600)
+            atomic_write(chain, chain_pem)
+            atomic_write(anchors, root_pem)
         if options["verbosity"] < 1:
             return
         self.stdout.write(

@@ -14,7 +14,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from governance import checkpoints
-from governance.services import verify_audit_chain
+from governance.audit_trail import verify_audit_chain
 
 
 class Command(BaseCommand):

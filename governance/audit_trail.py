@@ -1,4 +1,7 @@
-"""The only writers of governance models. Other apps record audit events through ``record_event``."""
+"""The audit trail: the only writer of audit events and the walk that verifies the chain.
+
+Every app records what it changes through ``record_event``, inside the transaction of the change.
+"""
 
 from __future__ import annotations
 
