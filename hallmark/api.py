@@ -21,7 +21,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from plugins.sdk import RequestInvalid
+from hallmark.errors import InvalidInput
 
 
 class StandardPagination(PageNumberPagination):
@@ -98,7 +98,7 @@ def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, plus Hallmark's domain errors, in one error format."""
-    if isinstance(exc, RequestInvalid):
+    if isinstance(exc, InvalidInput):
         return invalid(exc.errors)
     if isinstance(exc, Http404 | DjangoPermissionDenied):
         return drf_exception_handler(exc, context)

@@ -32,6 +32,8 @@ from typing import Any, ClassVar, Literal
 
 from PIL import Image
 
+from hallmark.errors import InvalidInput
+
 SDK_VERSION = "1"
 PLUGIN_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 # Seeds are stored in a signed 64-bit column and passed through JSON: the largest safe value.
@@ -63,14 +65,8 @@ class Cancelled(Exception):
     """Raised by a plugin's ``generate`` when ``is_cancelled()`` became true."""
 
 
-class RequestInvalid(Exception):
+class RequestInvalid(InvalidInput):
     """A request breaks the plugin's declared capabilities. Maps field names to messages."""
-
-    def __init__(self, errors: Mapping[str, list[str] | str]) -> None:
-        self.errors: dict[str, list[str]] = {
-            k: ([v] if isinstance(v, str) else list(v)) for k, v in errors.items()
-        }
-        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in self.errors.items()))
 
 
 class ConfigInvalid(RequestInvalid):
