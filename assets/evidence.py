@@ -22,9 +22,11 @@ from typing import IO, Any
 
 from assets import review
 from assets.models import Asset
-from governance import checkpoints, offline_verify, organisation, provenance
+from governance import checkpoints, offline_verify, organisation
 from governance.audit_trail import ActingUser, record_event
 from governance.export import ExportScope, export_lines
+from governance.provenance.credentials import read_credentials
+from governance.provenance.xmp_parser import extract_xmp
 
 logger = logging.getLogger(__name__)
 
@@ -141,8 +143,8 @@ def build_evidence_pack(asset: Asset, *, acting_user: ActingUser) -> tuple[IO[by
             f"The stored file of asset {asset.pk} cannot be read ({type(exc).__name__}); "
             "run `manage.py verify_assets` to see what happened to it."
         ) from None
-    credentials = provenance.read_credentials(data, asset.mime_type)
-    xmp = provenance.extract_xmp(data, asset.mime_type)
+    credentials = read_credentials(data, asset.mime_type)
+    xmp = extract_xmp(data, asset.mime_type)
     profile = organisation.get_profile()
     purpose, violations = review.policy_violations(asset)
     attribution = str((asset.license or {}).get("attribution") or "")

@@ -19,8 +19,8 @@ from django.utils import timezone
 from PIL import Image
 
 from assets.models import Asset
-from governance import prompt_digest, provenance
 from governance.audit_trail import record_event
+from governance.provenance import prompt_digest, safe_image, stamping
 from plugins.sdk import GeneratedImage
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ def prepare(
     for index, generated in enumerate(images):
         asset_id = uuid.uuid4()
         image = generated.image
-        context = provenance.ProvenanceContext(
+        context = stamping.ProvenanceContext(
             asset_id=str(asset_id),
             job_id=str(job.id),
             plugin_id=job.plugin_id,
@@ -107,7 +107,7 @@ def prepare(
             requested_by=job.requested_by.get_username(),
             parameters=generated.parameters,
         )
-        data, mime_type = provenance.stamp(image, context)
+        data, mime_type = stamping.stamp(image, context)
         prepared.append(
             PreparedAsset(
                 asset_id=asset_id,
@@ -115,7 +115,7 @@ def prepare(
                 data=data,
                 mime_type=mime_type,
                 sha256=hashlib.sha256(data).hexdigest(),
-                pixel_sha256=provenance.pixel_sha256(image),
+                pixel_sha256=safe_image.pixel_sha256(image),
                 width=image.width,
                 height=image.height,
                 seed=generated.seed,

@@ -190,7 +190,7 @@ def _run(args: argparse.Namespace, var: Path) -> tuple[dict[str, Series], dict[s
 
     from generation import services
     from generation.models import GenerationJob
-    from governance import provenance
+    from governance.provenance import c2pa_signing
     from plugins import services as plugin_services
     from plugins.validation import build_request
 
@@ -298,7 +298,7 @@ def _run(args: argparse.Namespace, var: Path) -> tuple[dict[str, Series], dict[s
     info = {
         "database": db_version,
         "broker": settings.CELERY_BROKER_URL.split("://", 1)[0],
-        "c2pa": "signed (dev ES256 chain)" if provenance.signer_configured() else "not signed",
+        "c2pa": "signed (dev ES256 chain)" if c2pa_signing.signer_configured() else "not signed",
         "store_in_background": str(settings.HALLMARK_STORE_IN_BACKGROUND),
         "cpus": str(os.cpu_count()),
         "cpu": _cpu_model(),

@@ -36,13 +36,13 @@ from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from governance import provenance  # noqa: E402
+from governance.provenance import c2pa_signing, credentials, embedded_metadata, stamping  # noqa: E402
 from plugins.builtin.procedural import ProceduralPlugin  # noqa: E402
 from plugins.validation import build_request  # noqa: E402
 
 
-def context(size: int) -> provenance.ProvenanceContext:
-    return provenance.ProvenanceContext(
+def context(size: int) -> stamping.ProvenanceContext:
+    return stamping.ProvenanceContext(
         asset_id=str(uuid.uuid4()),
         job_id=str(uuid.uuid4()),
         plugin_id="bench",
@@ -101,12 +101,12 @@ def main() -> None:
 def measure(name: str, image: Image.Image, size: int, runs: int) -> None:
     """Print encode, sign and whole-stamp timings for one image."""
     ctx = context(size)
-    provenance.stamp(image, ctx)  # warm up: the signer and SDK contexts are made once
-    enc_med, enc_p90, encoded = timed(lambda: provenance.encode_png(image, ctx), runs)
-    sign_med, sign_p90, _ = timed(lambda: provenance.sign_c2pa(encoded, ctx), runs)
-    total_med, total_p90, (signed, _) = timed(lambda: provenance.stamp(image, ctx), runs)
+    stamping.stamp(image, ctx)  # warm up: the signer and SDK contexts are made once
+    enc_med, enc_p90, encoded = timed(lambda: embedded_metadata.encode_png(image, ctx), runs)
+    sign_med, sign_p90, _ = timed(lambda: c2pa_signing.sign_c2pa(encoded, ctx), runs)
+    total_med, total_p90, (signed, _) = timed(lambda: stamping.stamp(image, ctx), runs)
     # Every stamped file must still validate: a fast but broken signature measures nothing.
-    with c2pa.Reader("image/png", io.BytesIO(signed), None, provenance._reader_context()) as reader:
+    with c2pa.Reader("image/png", io.BytesIO(signed), None, credentials._reader_context()) as reader:
         assert reader.get_validation_state() == "Trusted"
     print(
         f"{name:<12}{len(encoded):>11}{enc_med:>9.1f} ({enc_p90:>4.0f})"

@@ -64,7 +64,7 @@ import torch  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.test import Client  # noqa: E402
 
-from governance.provenance import pixel_sha256  # noqa: E402
+from governance.provenance.safe_image import pixel_sha256  # noqa: E402
 from plugins import services  # noqa: E402
 from plugins.builtin.sd35 import SD35MediumPlugin  # noqa: E402
 from plugins.runtime import warm_cache  # noqa: E402

@@ -28,7 +28,7 @@ from assets import services as asset_services
 from generation.models import TERMINAL_STATUSES, GenerationJob, JobStatus
 from governance import roles
 from governance.audit_trail import ActingUser, record_event
-from governance.provenance import ProvenanceError
+from governance.provenance.c2pa_signing import ProvenanceError
 from plugins import services as plugin_services
 from plugins.runtime import warm_cache
 from plugins.sdk import Cancelled, ConfigInvalid, GenerationResult, PluginError, RequestInvalid

@@ -9,11 +9,11 @@ from rest_framework.routers import DefaultRouter
 from assets import review_views
 from assets import views as asset_views
 from assets.api import AssetViewSet
+from assets.provenance_api import AssetProvenanceView, VerifyUploadView
 from generation import views as generation_views
 from generation.api import GenerationViewSet
 from governance import views as governance_views
 from governance.api import AuditEventViewSet, PolicyView
-from governance.provenance_api import AssetProvenanceView, VerifyUploadView
 from plugins.api import PluginViewSet
 
 router = DefaultRouter()

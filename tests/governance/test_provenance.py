@@ -28,10 +28,11 @@ from django.core.management.base import CommandError
 from PIL import Image
 from sd_parsers import ParserManager
 
+from assets import verification
 from assets.models import Asset
 from generation.models import GenerationJob
-from governance import prompt_digest, provenance
 from governance.management.commands.provenance_init import make_development_chain
+from governance.provenance import c2pa_signing, credentials, prompt_digest, stamping, xmp_parser
 
 TRAINED = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 ALGORITHMIC = "http://cv.iptc.org/newscodes/digitalsourcetype/algorithmicMedia"
@@ -40,7 +41,7 @@ ALGORITHMIC = "http://cv.iptc.org/newscodes/digitalsourcetype/algorithmicMedia"
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def make_context(**overrides: Any) -> provenance.ProvenanceContext:
+def make_context(**overrides: Any) -> stamping.ProvenanceContext:
     values: dict[str, Any] = {
         "asset_id": str(uuid.uuid4()),
         "job_id": str(uuid.uuid4()),
@@ -59,7 +60,7 @@ def make_context(**overrides: Any) -> provenance.ProvenanceContext:
         "parameters": {"steps": 3, "sampler": "euler", "guidance_scale": 4.5},
     }
     values.update(overrides)
-    return provenance.ProvenanceContext(**values)
+    return stamping.ProvenanceContext(**values)
 
 
 def noise_image(width: int = 96, height: int = 64, seed: int = 0) -> Image.Image:
@@ -138,7 +139,7 @@ needs_exiftool = pytest.mark.skipif(shutil.which("exiftool") is None, reason="ex
 @needs_exiftool
 def test_ai_image_carries_signed_c2pa_created_action_xmp_and_a1111(db: None, tmp_path: Path) -> None:
     context = make_context()
-    data, mime_type = provenance.stamp(noise_image(), context)
+    data, mime_type = stamping.stamp(noise_image(), context)
     assert mime_type == "image/png"
 
     # c2pa-python: intact but untrusted without anchors, Trusted with the dev root.
@@ -153,7 +154,7 @@ def test_ai_image_carries_signed_c2pa_created_action_xmp_and_a1111(db: None, tmp
     assert [a["action"] for a in created] == ["c2pa.created"]
     assert created[0]["digitalSourceType"] == TRAINED
     assert created[0]["softwareAgent"] == {"name": "tiny-sd", "version": "2024.06"}
-    hallmark = assertion(manifest, provenance.HALLMARK_ASSERTION)
+    hallmark = assertion(manifest, c2pa_signing.HALLMARK_ASSERTION)
     assert hallmark["asset_id"] == context.asset_id
     assert hallmark["job_id"] == context.job_id
     assert hallmark["seed"] == 1234
@@ -174,7 +175,7 @@ def test_ai_image_carries_signed_c2pa_created_action_xmp_and_a1111(db: None, tmp
 
 
 def test_training_assertion_follows_the_licence(db: None) -> None:
-    data, _ = provenance.stamp(
+    data, _ = stamping.stamp(
         noise_image(), make_context(license={"spdx_id": "MIT", "allows_training": True})
     )
     with c2pa_read(data, anchors=True) as reader:
@@ -185,13 +186,13 @@ def test_training_assertion_follows_the_licence(db: None) -> None:
 def test_confidential_prompt_is_in_no_part_of_the_file(db: None, settings: Any) -> None:
     settings.HALLMARK_EMBED_PROMPTS = False
     context = make_context(prompt="project nightjar launch poster", negative_prompt="competitor logo")
-    data, _ = provenance.stamp(noise_image(), context)
+    data, _ = stamping.stamp(noise_image(), context)
 
     assert b"nightjar" not in data and b"competitor" not in data
     info = sd_parse(data)
     assert info.prompts == [] and info.negative_prompts == []
     assert info.samplers[0].parameters["seed"] == "1234"  # the rest is still there
-    report = provenance.read_credentials(data, "image/png")
+    report = credentials.read_credentials(data, "image/png")
     assert report.validation_state == "Trusted"
     # Nor its plain sha256, which would confirm a guessed prompt: an HMAC under the org key.
     assert "prompt_sha256" not in report.hallmark_assertion
@@ -205,10 +206,10 @@ def test_withheld_prompt_is_recorded_as_an_hmac_that_verifies_with_the_key(
     settings.HALLMARK_EMBED_PROMPTS = False
     settings.HALLMARK_PROMPT_HMAC_KEY = "k" * 40
     context = make_context(prompt="project nightjar launch poster")
-    data, _ = provenance.stamp(noise_image(), context)
+    data, _ = stamping.stamp(noise_image(), context)
     with c2pa_read(data, anchors=True) as reader:
         assert reader.get_validation_state() == "Trusted"
-        hallmark = assertion(reader.get_active_manifest(), provenance.HALLMARK_ASSERTION)
+        hallmark = assertion(reader.get_active_manifest(), c2pa_signing.HALLMARK_ASSERTION)
 
     assert "prompt_sha256" not in hallmark
     expected = hmac.new(b"k" * 40, context.prompt.encode("utf-8"), hashlib.sha256).hexdigest()
@@ -223,8 +224,8 @@ def test_withheld_prompt_is_recorded_as_an_hmac_that_verifies_with_the_key(
 def test_embedded_prompt_keeps_the_plain_sha256(db: None, settings: Any) -> None:
     settings.HALLMARK_EMBED_PROMPTS = True
     context = make_context()
-    data, _ = provenance.stamp(noise_image(), context)
-    hallmark = provenance.read_credentials(data, "image/png").hallmark_assertion
+    data, _ = stamping.stamp(noise_image(), context)
+    hallmark = credentials.read_credentials(data, "image/png").hallmark_assertion
     assert hallmark["prompt_sha256"] == hashlib.sha256(context.prompt.encode()).hexdigest()
     assert "prompt_hmac_sha256" not in hallmark
     assert prompt_digest.prompt_matches(context.prompt, hallmark) is True
@@ -275,7 +276,7 @@ def test_generated_asset_is_signed_and_its_record_matches_the_file(
         "name": asset.model_identity["name"],
         "version": asset.model_identity["version"],
     }
-    hallmark = assertion(manifest, provenance.HALLMARK_ASSERTION)
+    hallmark = assertion(manifest, c2pa_signing.HALLMARK_ASSERTION)
     assert hallmark["asset_id"] == str(asset.pk)
     assert hallmark["job_id"] == str(asset.job_id)
     assert hallmark["seed"] == 7
@@ -285,7 +286,7 @@ def test_generated_asset_is_signed_and_its_record_matches_the_file(
     assert [p.value for p in info.prompts] == ["a lighthouse at dusk"]
     assert info.samplers[0].parameters["seed"] == "7"
 
-    report = provenance.read_credentials(data, asset.mime_type)
+    report = verification.verify_file(data, asset.mime_type)
     assert report.summary["digital_source_type"] == report.xmp_digital_source_type == ALGORITHMIC
     assert report.summary["claim_generator"].startswith("Hallmark ")
     store = report.as_dict(include_store=True)["manifest_store"]
@@ -319,7 +320,7 @@ def test_unsigned_storage_when_signing_is_not_required(
     settings.HALLMARK_C2PA_CERT_CHAIN = tmp_path / "absent-chain.pem"
     settings.HALLMARK_C2PA_REQUIRED = False
     asset = generate(users, prompt="unsigned")
-    report = provenance.read_credentials(stored_bytes(asset), asset.mime_type)
+    report = credentials.read_credentials(stored_bytes(asset), asset.mime_type)
     assert report.validation_state is None and report.manifest is None
     assert report.xmp_digital_source_type == ALGORITHMIC  # XMP is written either way
     out = io.StringIO()
@@ -357,8 +358,8 @@ def test_verify_assets_reports_changed_missing_and_misattributed_files(users: di
 
 
 def test_reader_reports_tampering_and_untrusted_signers(db: None, tmp_path: Path, settings: Any) -> None:
-    data, _ = provenance.stamp(noise_image(), make_context())
-    report = provenance.read_credentials(flip_pixel_bit(data), "image/png")
+    data, _ = stamping.stamp(noise_image(), make_context())
+    report = credentials.read_credentials(flip_pixel_bit(data), "image/png")
     assert report.validation_state == "Invalid"
     assert report.validation_errors
 
@@ -368,8 +369,8 @@ def test_reader_reports_tampering_and_untrusted_signers(db: None, tmp_path: Path
     (tmp_path / "key.pem").write_bytes(key)
     settings.HALLMARK_C2PA_CERT_CHAIN = tmp_path / "chain.pem"
     settings.HALLMARK_C2PA_PRIVATE_KEY = tmp_path / "key.pem"
-    foreign, _ = provenance.stamp(noise_image(), make_context())
-    report = provenance.read_credentials(foreign, "image/png")
+    foreign, _ = stamping.stamp(noise_image(), make_context())
+    report = credentials.read_credentials(foreign, "image/png")
     assert report.validation_state == "Valid"
     assert "signingCredential.untrusted" in {e["code"] for e in report.validation_errors}
 
@@ -392,12 +393,12 @@ def test_extract_xmp_from_png_jpeg_and_webp() -> None:
         else:
             extra["xmp"] = packet.encode()
         noise_image(32, 32).save(buffer, format=fmt, **extra)
-        xmp = provenance.extract_xmp(buffer.getvalue())
+        xmp = xmp_parser.extract_xmp(buffer.getvalue())
         assert xmp is not None and "xmpmeta" in xmp, fmt
-        assert provenance.xmp_digital_source_type(xmp) == TRAINED, fmt
+        assert xmp_parser.xmp_digital_source_type(xmp) == TRAINED, fmt
     plain = io.BytesIO()
     noise_image(8, 8).save(plain, format="PNG")
-    assert provenance.extract_xmp(plain.getvalue()) is None
+    assert xmp_parser.extract_xmp(plain.getvalue()) is None
 
 
 # --- provenance_init and the signer ----------------------------------------------------------
@@ -423,14 +424,14 @@ def test_provenance_init_makes_a_usable_chain_and_keeps_or_replaces_it(
     with pytest.raises(CommandError, match="--force"):
         call_command("provenance_init", stdout=io.StringIO())
 
-    signer = provenance._signer()
-    assert signer is provenance._signer()  # made once, reused
+    signer = c2pa_signing._signer()
+    assert signer is c2pa_signing._signer()  # made once, reused
     call_command("provenance_init", "--force", stdout=io.StringIO())
     assert (base / "chain.pem").read_bytes() != first_chain
-    assert provenance._signer() is not signer  # new files, new signer
+    assert c2pa_signing._signer() is not signer  # new files, new signer
 
-    data, _ = provenance.stamp(noise_image(), make_context())
-    report = provenance.read_credentials(data, "image/png")
+    data, _ = stamping.stamp(noise_image(), make_context())
+    report = credentials.read_credentials(data, "image/png")
     assert report.validation_state == "Trusted"
 
 
@@ -440,6 +441,6 @@ def test_job_status_unchanged_by_reading(users: dict, procedural: str) -> None:
 
     asset = generate(users, prompt="read-only")
     before = (AuditEvent.objects.count(), GenerationJob.objects.get(pk=asset.job_id).status)
-    provenance.read_credentials(stored_bytes(asset), asset.mime_type)
-    provenance.check_stored_asset(asset)
+    verification.verify_file(stored_bytes(asset), asset.mime_type)
+    verification.check_stored_asset(asset)
     assert (AuditEvent.objects.count(), GenerationJob.objects.get(pk=asset.job_id).status) == before

@@ -16,9 +16,10 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import BmpImagePlugin, GifImagePlugin, Image, TiffImagePlugin
 
+from assets import verification
 from assets.models import Asset
-from governance import provenance
 from governance.management.commands.provenance_init import make_development_chain
+from governance.provenance import credentials, stamping, xmp_parser
 from tests.conftest import wait_for
 from tests.governance.test_provenance import (
     ALGORITHMIC,
@@ -128,7 +129,7 @@ def test_verify_recognises_stripped_pixels_and_a_trusted_manifest(
     ]
 
     # Other pixels, but a manifest signed by our chain naming the asset.
-    signed, _ = provenance.stamp(noise_image(), make_context(asset_id=str(asset.pk)))
+    signed, _ = stamping.stamp(noise_image(), make_context(asset_id=str(asset.pk)))
     body = upload(client, signed).json()
     assert body["made_by_hallmark"] is True
     assert body["asset_matches"] == [
@@ -145,7 +146,7 @@ def test_verify_does_not_take_a_foreign_signers_word(
     (tmp_path / "key.pem").write_bytes(key)
     settings.HALLMARK_C2PA_CERT_CHAIN = tmp_path / "chain.pem"
     settings.HALLMARK_C2PA_PRIVATE_KEY = tmp_path / "key.pem"
-    forged, _ = provenance.stamp(noise_image(), make_context(asset_id=str(asset.pk)))
+    forged, _ = stamping.stamp(noise_image(), make_context(asset_id=str(asset.pk)))
     body = upload(client_for("viewer"), forged).json()
     assert body["validation_state"] == "Valid"  # intact, but not signed by our chain
     assert body["summary"]["hallmark"]["asset_id"] == str(asset.pk)
@@ -215,7 +216,7 @@ def test_verify_names_no_soft_deleted_asset(users: dict, procedural: str, client
     data = stored_bytes(asset)
     stripped = io.BytesIO()
     Image.open(io.BytesIO(data)).save(stripped, format="PNG")
-    signed, _ = provenance.stamp(noise_image(), make_context(asset_id=str(asset.pk)))
+    signed, _ = stamping.stamp(noise_image(), make_context(asset_id=str(asset.pk)))
     client = client_for("viewer")
     assert all(upload(client, d).json()["made_by_hallmark"] for d in (data, stripped.getvalue(), signed))
 
@@ -318,10 +319,10 @@ def test_verify_reads_adversarial_xmp_in_an_unknown_container_in_linear_time(
     assert len(data) > 1_000_000
     assert_refused(upload(client_for("viewer"), data, name="odd.bmp", content_type="image/bmp"), 400)
     started = time.monotonic()
-    report = provenance.read_credentials(data, "image/bmp")
+    report = verification.verify_file(data, "image/bmp")
     elapsed = time.monotonic() - started
     assert report.xmp_digital_source_type is None and report.asset_matches == []
-    assert (provenance.extract_xmp(data) is not None) is packet_found
+    assert (xmp_parser.extract_xmp(data) is not None) is packet_found
     assert elapsed < 20  # generous: linear work on 1 MB takes milliseconds
 
 
@@ -331,10 +332,10 @@ def test_xmp_scan_finds_a_real_packet_after_false_starts_and_only_within_its_win
         b'Iptc4xmpExt:DigitalSourceType="http://example.test/trained"/></rdf:RDF></x:xmpmeta>'
     )
     data = b"BM" + b"<x:xmpmetadata <x:xmpmeta" + packet
-    assert provenance.extract_xmp(data) == packet.decode()
-    assert provenance.xmp_digital_source_type(packet.decode()) == "http://example.test/trained"
-    far = b"BM" + b"\x00" * provenance._XMP_SCAN_WINDOW + packet
-    assert provenance.extract_xmp(far) is None
+    assert xmp_parser.extract_xmp(data) == packet.decode()
+    assert xmp_parser.xmp_digital_source_type(packet.decode()) == "http://example.test/trained"
+    far = b"BM" + b"\x00" * xmp_parser._XMP_SCAN_WINDOW + packet
+    assert xmp_parser.extract_xmp(far) is None
 
 
 def _png_with_chunk_before_iend(kind: bytes, body: bytes) -> bytes:
@@ -365,8 +366,8 @@ def test_malformed_xmp_itxt_means_no_xmp_not_a_server_error(
     users: dict, client_for: Any, itxt: bytes
 ) -> None:
     data = _png_with_chunk_before_iend(b"iTXt", itxt)
-    assert provenance.extract_xmp(data, "image/png") is None
-    report = provenance.read_credentials(data, "image/png")
+    assert xmp_parser.extract_xmp(data, "image/png") is None
+    report = credentials.read_credentials(data, "image/png")
     assert report.xmp_packet is None and report.xmp_digital_source_type is None
     response = upload(client_for("viewer"), data)
     assert response.status_code == 200, response.content
@@ -377,7 +378,7 @@ def test_malformed_xmp_itxt_means_no_xmp_not_a_server_error(
 def test_a_well_formed_compressed_xmp_itxt_is_still_read() -> None:
     packet = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"></x:xmpmeta>'
     data = _png_with_chunk_before_iend(b"iTXt", _XMP_KEY + b"\x01\x00\x00\x00" + zlib.compress(packet))
-    assert provenance.extract_xmp(data, "image/png") == packet.decode()
+    assert xmp_parser.extract_xmp(data, "image/png") == packet.decode()
 
 
 # --- whose signature counts --------------------------------------------------------------------
@@ -461,7 +462,7 @@ def test_a_trusted_manifest_from_another_signer_under_the_same_root_is_not_hallm
 
     # Another signer chained to the same root writes a Hallmark assertion naming our asset.
     _sign_as(settings, paths, "other")
-    forged, _ = provenance.stamp(noise_image(), make_context(asset_id=str(asset.pk)))
+    forged, _ = stamping.stamp(noise_image(), make_context(asset_id=str(asset.pk)))
     _sign_as(settings, paths, "hallmark")
     body = upload(client, forged).json()
     assert body["validation_state"] == "Trusted"  # it does chain to the anchor...
@@ -486,8 +487,8 @@ def test_the_stored_asset_check_names_a_foreign_signer(
     _sign_as(settings, paths, "other")
     asset = generate(users, prompt="signed by somebody else")
     _sign_as(settings, paths, "hallmark")
-    check = provenance.check_stored_asset(asset)
+    check = verification.check_stored_asset(asset)
     assert set(check.problems) == {"foreign_signer"}
     assert "not Hallmark's signer" in check.problems["foreign_signer"]
     settings.HALLMARK_C2PA_PREVIOUS_CERTS = paths["other_cert"]
-    assert provenance.check_stored_asset(asset).ok
+    assert verification.check_stored_asset(asset).ok

@@ -12,7 +12,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from assets.models import Asset
-from governance.provenance import check_stored_asset
+from assets.verification import check_stored_asset
 
 
 class Command(BaseCommand):

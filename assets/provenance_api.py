@@ -2,8 +2,8 @@
 
 ``GET /api/v1/assets/{id}/provenance/`` re-hashes the stored file against its record and
 re-validates its C2PA manifest. ``POST /api/v1/provenance/verify/`` takes any image and says
-what its content credentials say and whether Hallmark made it. Both are thin: the reading and
-matching live in ``governance.provenance``.
+what its content credentials say and whether Hallmark made it. Both are thin: the reading lives
+in ``governance.provenance.credentials``, the matching to assets in ``assets.verification``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from assets.models import Asset
-from governance import provenance
+from assets.verification import check_stored_asset, verify_file
+from governance.provenance.safe_image import ImageRefused, open_image_safely
 
 _ERROR = inline_serializer(
     "ProvenanceError",
@@ -160,7 +161,7 @@ class AssetProvenanceView(APIView):
     )
     def get(self, request: Request, asset_id: str) -> Response:
         asset = get_object_or_404(Asset.objects.filter(deleted_at__isnull=True), pk=asset_id)
-        check = provenance.check_stored_asset(asset)
+        check = check_stored_asset(asset)
         report = check.credentials
         return Response(
             {
@@ -261,12 +262,12 @@ class VerifyUploadView(APIView):
         if not data:
             return _file_error("The uploaded file is empty.")
         try:
-            image = provenance.open_image_safely(data)
-        except provenance.ImageRefused as exc:
+            image = open_image_safely(data)
+        except ImageRefused as exc:
             return _file_error(str(exc))
         fmt = image.format or ""
         mime_type = Image.MIME.get(fmt, "application/octet-stream")
-        report = provenance.read_credentials(data, mime_type, image=image)
+        report = verify_file(data, mime_type, image=image)
         return Response(
             {
                 "image": {

@@ -1,0 +1,140 @@
+"""Which Hallmark asset a file is, and whether a stored file still says what its record says.
+
+``verify_file`` reads any file's content credentials (``governance.provenance.credentials``)
+and adds the live assets it corresponds to: by exact bytes, by decoded pixels, or named by a
+manifest that validates to a trust anchor and was signed by Hallmark's own certificate.
+``check_stored_asset`` re-hashes a stored file against its ``Asset`` row and re-validates its
+manifest. Governance reads credentials; only this app knows the assets they point to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from dataclasses import dataclass, replace
+
+from django.core.exceptions import ValidationError
+from PIL import Image
+
+from assets.models import Asset
+from governance.provenance.credentials import (
+    AssetMatch,
+    CredentialsReport,
+    read_credentials,
+    trust_anchors_configured,
+)
+from governance.provenance.safe_image import decoded_pixel_sha256, pixel_sha256
+
+
+def verify_file(data: bytes, mime_type: str, *, image: Image.Image | None = None) -> CredentialsReport:
+    """``read_credentials`` of ``data``, with the live Hallmark assets it is in ``asset_matches``.
+
+    Pixels are compared only for images within ``HALLMARK_MAX_IMAGE_PIXELS``; pass ``image``
+    when the caller has already decoded ``data``.
+    """
+    report = read_credentials(data, mime_type)
+    return replace(report, asset_matches=asset_matches(data, report, image=image))
+
+
+def asset_matches(data: bytes, report: CredentialsReport, *, image: Image.Image | None = None) -> list[AssetMatch]:
+    """The live assets ``data`` corresponds to, and by which evidence (``report`` is its credentials)."""
+    # A soft-deleted asset is never named: to the caller it is as if Hallmark had no such asset
+    # (docs/provenance.md), the same as the rest of the API, which hides deleted assets.
+    live = Asset.objects.filter(deleted_at__isnull=True)
+    by_id: dict[str, dict[str, bool]] = {}
+    for asset_id in live.filter(sha256=report.sha256).values_list("id", flat=True):
+        by_id.setdefault(str(asset_id), {})["sha256"] = True
+    if not by_id:
+        pixels = pixel_sha256(image) if image is not None else decoded_pixel_sha256(data)
+        if pixels is not None:
+            for asset_id in live.filter(pixel_sha256=pixels).values_list("id", flat=True):
+                by_id.setdefault(str(asset_id), {})["pixels"] = True
+    # Only a trusted manifest signed by Hallmark's own certificate may name the asset (see
+    # ``CredentialsReport.trusted_asset_claim``).
+    claimed_id = report.trusted_asset_claim
+    if claimed_id is not None:
+        with contextlib.suppress(ValueError, ValidationError):
+            if live.filter(pk=claimed_id).exists():
+                by_id.setdefault(claimed_id, {})["manifest"] = True
+    return [
+        AssetMatch(
+            asset_id=asset_id,
+            sha256=flags.get("sha256", False),
+            pixels=flags.get("pixels", False) or flags.get("sha256", False),
+            manifest=flags.get("manifest", False),
+        )
+        for asset_id, flags in by_id.items()
+    ]
+
+
+@dataclass(frozen=True)
+class StoredAssetCheck:
+    """A stored file re-hashed against its ``Asset`` row and its manifest re-validated.
+
+    ``problems`` maps a problem code (``missing_file``, ``hash_mismatch``, ``no_manifest``,
+    ``invalid_manifest``, ``untrusted_manifest``, ``foreign_signer``, ``manifest_asset_mismatch``)
+    to a message.
+    """
+
+    asset_id: str
+    recorded_sha256: str
+    actual_sha256: str | None
+    credentials: CredentialsReport | None
+    problems: dict[str, str]
+
+    @property
+    def file_present(self) -> bool:
+        return self.actual_sha256 is not None
+
+    @property
+    def file_matches_record(self) -> bool:
+        return self.actual_sha256 == self.recorded_sha256
+
+    @property
+    def manifest_names_asset(self) -> bool | None:
+        """Whether the Hallmark assertion names this asset (None: no Hallmark assertion)."""
+        claimed = self.credentials.hallmark_assertion if self.credentials else None
+        return None if claimed is None else claimed.get("asset_id") == self.asset_id
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check_stored_asset(asset: Asset) -> StoredAssetCheck:
+    """Re-read ``asset``'s file from storage, re-hash it and re-validate its credentials."""
+    asset_id = str(asset.pk)
+    name = str(asset.file.name)
+    problems: dict[str, str] = {}
+    try:
+        with asset.file.storage.open(name, "rb") as handle:
+            data = handle.read()
+    except (OSError, ValueError) as exc:
+        problems["missing_file"] = f"The stored file {name} cannot be read ({type(exc).__name__})."
+        return StoredAssetCheck(asset_id, asset.sha256, None, None, problems)
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != asset.sha256:
+        problems["hash_mismatch"] = f"The file's sha256 is {actual}, the record says {asset.sha256}."
+    report = verify_file(data, asset.mime_type)
+    if report.validation_state is None:
+        problems["no_manifest"] = "The file carries no C2PA manifest."
+    elif report.validation_state == "Invalid":
+        codes = ", ".join(e.get("code", "?") for e in report.validation_errors) or "unknown"
+        problems["invalid_manifest"] = f"The C2PA manifest does not validate ({codes})."
+    elif report.validation_state != "Trusted" and trust_anchors_configured():
+        problems["untrusted_manifest"] = "The manifest is intact but not signed by a configured trust anchor."
+    if report.validation_state in ("Trusted", "Valid") and not report.signed_by_hallmark:
+        signer = (report.manifest or {}).get("signature_info") or {}
+        problems["foreign_signer"] = (
+            f"The manifest was signed by certificate serial {signer.get('cert_serial_number')} of "
+            f"{signer.get('issuer')}, which is not Hallmark's signer (HALLMARK_C2PA_CERT_CHAIN) "
+            "nor one of HALLMARK_C2PA_PREVIOUS_CERTS."
+        )
+    claimed = (report.hallmark_assertion or {}).get("asset_id")
+    if report.validation_state is not None and claimed != asset_id:
+        problems["manifest_asset_mismatch"] = (
+            f"The manifest's Hallmark assertion names asset {claimed}, not {asset_id}."
+            if claimed
+            else "The manifest carries no Hallmark assertion."
+        )
+    return StoredAssetCheck(asset_id, asset.sha256, actual, report, problems)

@@ -1,0 +1,64 @@
+"""What a stored image is stamped with, and the order of the stamps.
+
+``ProvenanceContext`` is what an image's provenance says (who made it, with which model, from
+what); ``stamp`` writes it into the file: the embedded metadata first
+(``embedded_metadata.encode_png``: the A1111 ``parameters`` text and the XMP packet), then the
+C2PA manifest (``c2pa_signing.sign_c2pa``). Signing comes last, since any later change to the
+bytes breaks the manifest's hard binding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from PIL import Image
+
+from governance.provenance.c2pa_signing import sign_c2pa
+from governance.provenance.embedded_metadata import PNG_MIME, encode_png
+
+TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+# The procedural demo plugin is not an AI model: its images are algorithmic, not trained.
+ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/algorithmicMedia"
+
+
+@dataclass(frozen=True)
+class ProvenanceContext:
+    """What an image's provenance says: who made it, with which model, from what."""
+
+    asset_id: str
+    job_id: str
+    plugin_id: str
+    plugin_version: str
+    is_ai_model: bool
+    identity: dict[str, Any]
+    license: dict[str, Any]
+    prompt: str
+    negative_prompt: str
+    seed: int
+    width: int
+    height: int
+    created_at: datetime
+    requested_by: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def digital_source_type(self) -> str:
+        return TRAINED_ALGORITHMIC_MEDIA if self.is_ai_model else ALGORITHMIC_MEDIA
+
+    @property
+    def prompt_sha256(self) -> str:
+        return hashlib.sha256(self.prompt.encode("utf-8")).hexdigest()
+
+
+
+def stamp(image: Image.Image, context: ProvenanceContext) -> tuple[bytes, str]:
+    """Encode ``image`` with all its provenance; return the final bytes and their MIME type.
+
+    The C2PA manifest is signed last, over the bytes that already carry the text and XMP.
+    Raises ``ProvenanceUnavailable`` when signing is required and no signer is configured.
+    """
+    data = encode_png(image, context)
+    return sign_c2pa(data, context), PNG_MIME
