@@ -30,7 +30,7 @@ from django.utils import timezone
 from assets.models import Asset, AssetStatus
 from governance import organisation, policy, roles
 from governance.audit_trail import record_event
-from plugins.sdk import RequestInvalid
+from hallmark.errors import InvalidInput
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -203,14 +203,14 @@ def approve(asset_id: Any, *, acting_user: User) -> Asset:
 
 
 def clean_reason(reason: Any, *, field_name: str = "reason", max_length: int = MAX_REASON_LENGTH) -> str:
-    """A required, non-blank reason of bounded length; ``RequestInvalid`` naming the field."""
+    """A required, non-blank reason of bounded length; ``InvalidInput`` naming the field."""
     if not isinstance(reason, str) or not reason.strip():
-        raise RequestInvalid({field_name: ["A reason is required."]})
+        raise InvalidInput({field_name: ["A reason is required."]})
     text = reason.strip()
     if len(text) > max_length:
-        raise RequestInvalid({field_name: [f"Must be at most {max_length} characters."]})
+        raise InvalidInput({field_name: [f"Must be at most {max_length} characters."]})
     if "\x00" in text:
-        raise RequestInvalid({field_name: ["Must not contain NUL characters."]})
+        raise InvalidInput({field_name: ["Must not contain NUL characters."]})
     return text
 
 
@@ -237,13 +237,13 @@ def set_legal_hold(asset_id: Any, *, acting_user: User, hold: Any, reason: Any =
     if not roles.has_role(acting_user, roles.REVIEWER):
         raise NotPermitted("Only reviewers and admins may place or release a legal hold.")
     if not isinstance(hold, bool):
-        raise RequestInvalid({"hold": ["Must be true or false."]})
+        raise InvalidInput({"hold": ["Must be true or false."]})
     if hold:
         text = clean_reason(reason, max_length=MAX_HOLD_REASON_LENGTH)
     else:
         text = reason.strip() if isinstance(reason, str) else ""
         if len(text) > MAX_HOLD_REASON_LENGTH or "\x00" in text:
-            raise RequestInvalid({"reason": [f"Must be at most {MAX_HOLD_REASON_LENGTH} characters."]})
+            raise InvalidInput({"reason": [f"Must be at most {MAX_HOLD_REASON_LENGTH} characters."]})
     with transaction.atomic():
         asset = Asset.objects.select_for_update().get(pk=asset_id)
         if asset.legal_hold == hold:

@@ -21,7 +21,7 @@ from assets import review
 from assets.models import Asset, AssetStatus
 from governance import roles
 from governance.models import AuditEvent
-from plugins.sdk import RequestInvalid
+from hallmark.errors import InvalidInput
 
 _ACTIONS: dict[str, Callable[..., Asset]] = {
     "submit": review.submit_for_review,
@@ -109,7 +109,7 @@ def review_action(request: HttpRequest, asset_id: UUID, action: str) -> HttpResp
         error, status = str(exc), 409
     except review.PolicyRefused as exc:
         error, status = str(exc), 422
-    except RequestInvalid as exc:
+    except InvalidInput as exc:
         error, status = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.errors.items()), 400
     if not request.headers.get("HX-Request") and status == 200:
         return redirect("asset-detail-page", asset_id=asset_id)

@@ -21,10 +21,12 @@ from PIL import Image
 from assets.models import Asset
 from governance.audit_trail import record_event
 from governance.provenance import prompt_digest, safe_image, stamping
-from plugins.sdk import GeneratedImage
 
+# Types only: assets sits below generation and beside plugins (the import-linter contracts in
+# pyproject.toml), so neither is imported at run time.
 if TYPE_CHECKING:
     from generation.models import GenerationJob
+    from plugins.sdk import GeneratedImage
 
 _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 

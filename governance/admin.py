@@ -11,7 +11,7 @@ from django.http import HttpRequest
 
 from governance import organisation, roles
 from governance.models import OrganisationProfile
-from plugins.sdk import RequestInvalid
+from hallmark.errors import InvalidInput
 
 # Django's form and admin classes are generic only in the type stubs, not at run time.
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ class OrganisationProfileForm(_ProfileForm):
                     "enterprise_licenses": cleaned.get("enterprise_licenses") or [],
                 }
             )
-        except RequestInvalid as exc:
+        except InvalidInput as exc:
             raise ValidationError({k: v for k, v in exc.errors.items()}) from None
         return cleaned
 

@@ -10,7 +10,7 @@ from django.db import transaction
 from governance.audit_trail import ActingUser, record_event
 from governance.models import OrganisationProfile, RevenueBand
 from governance.policy import Profile
-from plugins.sdk import RequestInvalid
+from hallmark.errors import InvalidInput
 
 _LICENSE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+\-]{0,99}$")
 MAX_ENTERPRISE_LICENSES = 100
@@ -41,9 +41,9 @@ def profile_data(row: OrganisationProfile) -> dict[str, Any]:
 
 
 def clean_profile(values: Any) -> dict[str, Any]:
-    """Validate a complete profile; ``RequestInvalid`` names each field at fault."""
+    """Validate a complete profile; ``InvalidInput`` names each field at fault."""
     if not isinstance(values, dict):
-        raise RequestInvalid({"non_field_errors": ["The request body must be a JSON object."]})
+        raise InvalidInput({"non_field_errors": ["The request body must be a JSON object."]})
     errors: dict[str, list[str]] = {}
     unknown = sorted(set(values) - {"commercial_use", "revenue_band", "enterprise_licenses"})
     for name in unknown:
@@ -70,7 +70,7 @@ def clean_profile(values: Any) -> dict[str, Any]:
         else:
             cleaned = sorted(set(licenses))
     if errors:
-        raise RequestInvalid(errors)
+        raise InvalidInput(errors)
     return {"commercial_use": commercial_use, "revenue_band": band, "enterprise_licenses": cleaned}
 
 
