@@ -1,15 +1,21 @@
-"""Hashing and verification of the audit chain (pure functions, no writes)."""
+"""Hashing and verification of the audit chain (pure functions, no writes).
+
+The hash itself and the fields it covers are defined once, in the standalone
+``governance.offline_verify`` that evidence packs ship: ``chain_hash`` is its ``event_hash``
+and ``HASHED_FIELDS`` its list, so what Hallmark writes and what a recipient verifies offline
+cannot drift apart.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import rfc8785
+from governance.offline_verify import HASHED_FIELDS
+from governance.offline_verify import event_hash as chain_hash
 
 GENESIS_HASH = "0" * 64
 # RFC 8785 numbers are IEEE 754 doubles: larger integers (64-bit seeds) are kept as strings.
@@ -62,8 +68,8 @@ def event_body(
     target_id: str,
     data: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """The fields of an event that its hash covers."""
-    return {
+    """The fields of an event that its hash covers (``HASHED_FIELDS``), in their hashed form."""
+    values = {
         "seq": seq,
         "at": format_time(at),
         "actor": actor,
@@ -73,14 +79,8 @@ def event_body(
         "target_id": target_id,
         "data": jsonable(data),
     }
-
-
-def chain_hash(prev_hash: str, body: Mapping[str, Any]) -> str:
-    """``sha256(prev_hash || canonical JSON(body))`` as hex."""
-    digest = hashlib.sha256()
-    digest.update(prev_hash.encode("ascii"))
-    digest.update(rfc8785.dumps(dict(body)))
-    return digest.hexdigest()
+    # Built from the one list: a field added there and not here fails loudly, not silently.
+    return {name: values[name] for name in HASHED_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -130,10 +130,7 @@ def verify_events(
             return ChainReport(
                 checked, seq - 1, prev, ChainProblem(seq, "prev_hash does not match the previous event")
             )
-        body = {
-            k: event[k]
-            for k in ("seq", "at", "actor", "actor_id", "action", "target_type", "target_id", "data")
-        }
+        body = {k: event[k] for k in HASHED_FIELDS}
         if isinstance(body["at"], datetime):
             body["at"] = format_time(body["at"])
         body["data"] = jsonable(body["data"])

@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -36,9 +34,12 @@ from django.utils import timezone
 from governance.audit_chain import ChainProblem, format_time
 from governance.audit_trail import verify_audit_chain
 from governance.models import AuditEvent
+
+# The format, the key id and the signed bytes are the standalone verifier's (evidence packs ship
+# it), so a checkpoint signed here is exactly what ``offline_verify.check_checkpoint`` checks.
+from governance.offline_verify import CHECKPOINT_FORMAT, key_id, signed_bytes
 from hallmark.files import atomic_write
 
-CHECKPOINT_FORMAT = "hallmark-audit-checkpoint/1"
 SIGNATURE_ALGORITHM = "Ed25519"
 _PAYLOAD_FIELDS = ("format", "seq", "hash", "signed_at", "key_id")
 
@@ -137,12 +138,6 @@ def public_pem(public_key: Ed25519PublicKey) -> bytes:
     )
 
 
-def key_id(public_key: Ed25519PublicKey) -> str:
-    """``sha256:<hex>`` of the raw public key: names the key a checkpoint was signed with."""
-    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return "sha256:" + hashlib.sha256(raw).hexdigest()
-
-
 def load_private_key(path: Path | None = None) -> Ed25519PrivateKey:
     """The configured signing key; a clear error when it is missing or not Ed25519."""
     key_path = path or signing_key_path()
@@ -191,7 +186,7 @@ def sign(private_key: Ed25519PrivateKey, *, seq: int, hash: str, signed_at: str 
         key_id=key_id(private_key.public_key()),
         signature=b"",
     )
-    signature = private_key.sign(rfc8785.dumps(unsigned.payload()))
+    signature = private_key.sign(signed_bytes(unsigned.payload()))
     return Checkpoint(unsigned.seq, unsigned.hash, unsigned.signed_at, unsigned.key_id, signature)
 
 
@@ -228,7 +223,7 @@ def verify_signature(checkpoint: Checkpoint, public_key: Ed25519PublicKey) -> No
             f"not with the given public key {key_id(public_key)}."
         )
     try:
-        public_key.verify(checkpoint.signature, rfc8785.dumps(checkpoint.payload()))
+        public_key.verify(checkpoint.signature, signed_bytes(checkpoint.payload()))
     except InvalidSignature:
         raise CheckpointError(
             f"Checkpoint at seq {checkpoint.seq}: the signature does not match its content."

@@ -4,7 +4,10 @@ This module is deliberately standalone: it imports nothing from Hallmark or Djan
 standard library and ``rfc8785`` (plus ``cryptography`` for checkpoint signatures, when it is
 installed). Evidence packs ship a copy of it as ``verify_evidence.py``; Hallmark's own
 ``governance.export.verify_export`` calls the same functions, so what the pack's recipient runs
-is what Hallmark's tests exercise.
+is what Hallmark's tests exercise. It is also the one definition of what is hashed and signed:
+``governance.audit_chain`` hashes every event with ``event_hash`` over ``HASHED_FIELDS``, and
+``governance.checkpoints`` signs ``signed_bytes`` of a ``CHECKPOINT_FORMAT`` payload naming its
+key by ``key_id``, so ``verify_audit`` and this verifier cannot silently disagree.
 
 Usage::
 
@@ -25,7 +28,7 @@ import base64
 import hashlib
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,19 +40,29 @@ HASHED_FIELDS = ("seq", "at", "actor", "actor_id", "action", "target_type", "tar
 _EVENT_FIELDS = (*HASHED_FIELDS, "prev_hash", "hash")
 
 
-def event_hash(prev_hash: str, body: dict[str, Any]) -> str:
-    """The hash an event must carry: sha256 of the previous hash then the canonical body."""
+def event_hash(prev_hash: str, body: Mapping[str, Any]) -> str:
+    """The hash an event must carry: ``sha256(prev_hash || RFC8785(body))`` as hex.
+
+    ``prev_hash`` is the previous event's hash (ASCII hex), ``body`` the ``HASHED_FIELDS``.
+    """
     digest = hashlib.sha256()
     digest.update(prev_hash.encode("ascii"))
-    digest.update(rfc8785.dumps(body))
+    digest.update(rfc8785.dumps(dict(body)))
     return digest.hexdigest()
 
 
-def _key_id(public_key: Any) -> str:
+def key_id(public_key: Any) -> str:
+    """``sha256:<hex>`` of an Ed25519 public key's raw bytes: names the key a checkpoint was
+    signed with."""
     from cryptography.hazmat.primitives import serialization
 
     raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def signed_bytes(payload: Mapping[str, Any]) -> bytes:
+    """The bytes a checkpoint's signature covers: RFC 8785 canonical JSON of its payload."""
+    return rfc8785.dumps(dict(payload))
 
 
 def check_checkpoint(document: dict[str, Any], public_key_pem: bytes) -> str | None:
@@ -69,10 +82,10 @@ def check_checkpoint(document: dict[str, Any], public_key_pem: bytes) -> str | N
         return "the public key is not PEM"
     if not isinstance(key, Ed25519PublicKey):
         return "the public key is not Ed25519"
-    if payload.get("key_id") != _key_id(key):
+    if payload.get("key_id") != key_id(key):
         return f"signed with key {payload.get('key_id')}, not with the given public key"
     try:
-        key.verify(base64.b64decode(str(document.get("signature", ""))), rfc8785.dumps(payload))
+        key.verify(base64.b64decode(str(document.get("signature", ""))), signed_bytes(payload))
     except (InvalidSignature, ValueError):
         return "the signature does not match the checkpoint"
     return None
