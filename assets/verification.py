@@ -84,10 +84,12 @@ class StoredAssetCheck:
 
     @property
     def file_present(self) -> bool:
+        """Whether the stored file could be read at all."""
         return self.actual_sha256 is not None
 
     @property
     def file_matches_record(self) -> bool:
+        """Whether the stored bytes still hash to the sha256 recorded when the asset was made."""
         return self.actual_sha256 == self.recorded_sha256
 
     @property
@@ -98,6 +100,7 @@ class StoredAssetCheck:
 
     @property
     def ok(self) -> bool:
+        """No problem found."""
         return not self.problems
 
 

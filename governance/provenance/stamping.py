@@ -46,10 +46,12 @@ class ProvenanceContext:
 
     @property
     def digital_source_type(self) -> str:
+        """The IPTC digital source type: trained algorithmic media for an AI model, else algorithmic."""
         return TRAINED_ALGORITHMIC_MEDIA if self.is_ai_model else ALGORITHMIC_MEDIA
 
     @property
     def prompt_sha256(self) -> str:
+        """Plain sha256 of the prompt (never written when prompts are withheld: see prompt_digest)."""
         return hashlib.sha256(self.prompt.encode("utf-8")).hexdigest()
 
 
