@@ -25,12 +25,15 @@ from assets.models import Asset
 from governance import checkpoints, offline_verify, organisation, provenance
 from governance.audit_trail import ActingUser, record_event
 from governance.export import ExportScope, export_lines
+from hallmark.errors import ServiceError
 
 logger = logging.getLogger(__name__)
 
 
-class EvidenceUnavailable(Exception):
-    """The pack cannot be made (the stored file is missing or unreadable); the message says why."""
+class EvidenceUnavailable(ServiceError):
+    """The pack cannot be made (the stored file is missing or unreadable); the message says why (409)."""
+
+    http_status = 409
 
 
 PACK_FORMAT = "hallmark-evidence-pack/1"

@@ -16,6 +16,14 @@ class AssetStatus(models.TextChoices):
     ARCHIVED = "archived"
 
 
+class AssetQuerySet(models.QuerySet["Asset"]):
+    """Asset queries; ``live()`` is the one definition of an asset that is not soft-deleted."""
+
+    def live(self) -> AssetQuerySet:
+        """Assets that are not soft-deleted: what every list, page and API endpoint shows."""
+        return self.filter(deleted_at__isnull=True)
+
+
 class Asset(models.Model):
     """One stored image and everything needed to say where it came from.
 
@@ -58,6 +66,8 @@ class Asset(models.Model):
     deleted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+
+    objects = AssetQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

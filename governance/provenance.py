@@ -645,7 +645,7 @@ def _asset_matches(
 
     # A soft-deleted asset is never named: to the caller it is as if Hallmark had no such asset
     # (docs/provenance.md), the same as the rest of the API, which hides deleted assets.
-    live = Asset.objects.filter(deleted_at__isnull=True)
+    live = Asset.objects.live()
     by_id: dict[str, dict[str, bool]] = {}
     for asset_id in live.filter(sha256=digest).values_list("id", flat=True):
         by_id.setdefault(str(asset_id), {})["sha256"] = True
