@@ -1,4 +1,5 @@
-"""The only writers of an asset's review status, legal hold and deletion.
+"""Review status, legal hold, deletion and purge: with ``assets.services`` (which creates assets)
+the only writers of ``Asset`` (``Asset.WRITERS``).
 
 Review states (docs/governance.md)::
 
