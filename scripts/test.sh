@@ -25,6 +25,7 @@ PY=.venv/bin/python
 if [[ -z "${HALLMARK_SKIP_LINT:-}" ]]; then
   echo "== ruff"; .venv/bin/ruff check .
   echo "== mypy"; .venv/bin/mypy .
+  echo "== vulture (dead code; settings in pyproject.toml)"; .venv/bin/vulture
   echo "== migrations"; $PY manage.py makemigrations --check --dry-run >/dev/null
 fi
 echo "== pytest (database: ${DATABASE_URL:-sqlite}, broker: ${CELERY_BROKER_URL:-filesystem})"
