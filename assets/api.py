@@ -45,7 +45,10 @@ class AssetViewSet(ReviewActionsMixin, viewsets.ReadOnlyModelViewSet[Asset]):
     lookup_value_regex = "[0-9a-fA-F-]{32,36}"
 
     def get_queryset(self) -> QuerySet[Asset]:
-        return Asset.objects.select_related("created_by").order_by("-created_at", "-id")
+        # Soft-deleted assets are gone from every action but legal_hold: a hold may still stop
+        # the purge of a deleted asset.
+        assets = Asset.objects.all() if self.action == "legal_hold" else Asset.objects.live()
+        return assets.select_related("created_by").order_by("-created_at", "-id")
 
     @extend_schema(
         responses={(200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY, description="The stored bytes")}

@@ -27,12 +27,15 @@ from governance.audit_trail import ActingUser, record_event
 from governance.export import ExportScope, export_lines
 from governance.provenance.credentials import read_credentials
 from governance.provenance.xmp_parser import extract_xmp
+from hallmark.errors import ServiceError
 
 logger = logging.getLogger(__name__)
 
 
-class EvidenceUnavailable(Exception):
-    """The pack cannot be made (the stored file is missing or unreadable); the message says why."""
+class EvidenceUnavailable(ServiceError):
+    """The pack cannot be made (the stored file is missing or unreadable); the message says why (409)."""
+
+    http_status = 409
 
 
 PACK_FORMAT = "hallmark-evidence-pack/1"

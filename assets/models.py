@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import ClassVar
 
 from django.conf import settings
 from django.db import models
@@ -16,14 +17,26 @@ class AssetStatus(models.TextChoices):
     ARCHIVED = "archived"
 
 
+class AssetQuerySet(models.QuerySet["Asset"]):
+    """Asset queries; ``live()`` is the one definition of an asset that is not soft-deleted."""
+
+    def live(self) -> AssetQuerySet:
+        """Assets that are not soft-deleted: what every list, page and API endpoint shows."""
+        return self.filter(deleted_at__isnull=True)
+
+
 class Asset(models.Model):
     """One stored image and everything needed to say where it came from.
 
     ``sha256`` is of the stored file's final (stamped and signed) bytes; ``pixel_sha256`` is of
     its decoded pixels, which stays the same when metadata is stripped or re-signed.
     ``model_identity`` and ``license`` are snapshots taken at generation time.
-    Written only by ``assets.services``.
+    Written only by the modules in ``WRITERS``: ``assets.services`` creates assets and their
+    files, ``assets.review`` changes review status, legal hold and deletion (and purges).
     """
+
+    #: The only modules that may save, update, create or delete assets (tests/test_writers.py).
+    WRITERS: ClassVar[tuple[str, ...]] = ("assets.services", "assets.review")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     job = models.ForeignKey("generation.GenerationJob", on_delete=models.PROTECT, related_name="assets")
@@ -58,6 +71,8 @@ class Asset(models.Model):
     deleted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+
+    objects = AssetQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -160,7 +160,7 @@ class AssetProvenanceView(APIView):
         "digital source type. `problems` is empty when everything still matches.",
     )
     def get(self, request: Request, asset_id: str) -> Response:
-        asset = get_object_or_404(Asset.objects.filter(deleted_at__isnull=True), pk=asset_id)
+        asset = get_object_or_404(Asset.objects.live(), pk=asset_id)
         check = check_stored_asset(asset)
         report = check.credentials
         return Response(

@@ -1,4 +1,5 @@
-"""The only writers of an asset's review status, legal hold and deletion.
+"""Review status, legal hold, deletion and purge: with ``assets.services`` (which creates assets)
+the only writers of ``Asset`` (``Asset.WRITERS``).
 
 Review states (docs/governance.md)::
 
@@ -30,7 +31,7 @@ from django.utils import timezone
 from assets.models import Asset, AssetStatus
 from governance import organisation, policy, roles
 from governance.audit_trail import record_event
-from hallmark.errors import InvalidInput
+from hallmark.errors import InvalidInput, ServiceError
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -38,26 +39,48 @@ MAX_REASON_LENGTH = 1000
 MAX_HOLD_REASON_LENGTH = 500
 
 
-class ReviewError(Exception):
-    """A review action was refused; the message says why, for the user."""
+class ReviewError(ServiceError):
+    """A review action was refused; the message says why, for the user. Each subclass names
+    its HTTP status (``http_status``), which the API and the review pages both use."""
+
+
+class NoSuchAsset(ReviewError, Asset.DoesNotExist):
+    """No live asset has this id (404); still an ``Asset.DoesNotExist`` for callers that ask."""
+
+    http_status = 404
 
 
 class NotPermitted(ReviewError):
-    """The acting user may not do this to this asset (HTTP 403)."""
+    """The acting user may not do this to this asset (403)."""
+
+    http_status = 403
 
 
 class TransitionNotAllowed(ReviewError):
-    """The asset's current state does not allow this action (HTTP 409)."""
+    """The asset's current state does not allow this action (409)."""
+
+    http_status = 409
 
 
 class PolicyRefused(ReviewError):
-    """The licence policy forbids the intended use (HTTP 422); ``violations`` name the rules."""
+    """The licence policy forbids the intended use (422); ``violations`` name the rules."""
+
+    http_status = 422
 
     def __init__(self, violations: list[policy.Violation], purpose: str) -> None:
         self.violations = violations
         self.purpose = purpose
         rules = "; ".join(str(v) for v in violations)
         super().__init__(f"The licence policy refuses {purpose.replace('_', '-')} use: {rules}")
+
+    def response_data(self) -> dict[str, Any]:
+        """The message, ``errors.policy`` and ``violations`` (each rule as data), and the purpose."""
+        return {
+            "detail": str(self),
+            "errors": {"policy": [str(v) for v in self.violations]},
+            "purpose": self.purpose,
+            "violations": [v.as_dict() for v in self.violations],
+        }
 
 
 # action -> (states it may start from, state it leads to)
@@ -73,11 +96,6 @@ _EVENTS = {
     "reject": "asset.rejected",
     "archive": "asset.archived",
 }
-
-
-def live_assets() -> models.QuerySet[Asset]:
-    """Assets that are not soft-deleted: what every list and page shows."""
-    return Asset.objects.filter(deleted_at__isnull=True)
 
 
 def allowed_actions(asset: Asset, user: User) -> set[str]:
@@ -128,7 +146,7 @@ def export_for_use(asset_id: Any, *, acting_user: User, purpose: str | None = No
     """Release an approved asset for use outside Hallmark: checks the licence policy for the
     purpose (``PolicyRefused``) and audits the export as ``asset.exported``. Returns the asset
     and the purpose checked; the caller sends the file with its licence and attribution."""
-    asset = live_assets().get(pk=asset_id)
+    asset = _get(Asset.objects.live(), asset_id)
     if asset.status != AssetStatus.APPROVED:
         raise TransitionNotAllowed(
             f"Only approved assets can be exported for use; this one is {asset.status}."
@@ -161,9 +179,16 @@ def export_for_use(asset_id: Any, *, acting_user: User, purpose: str | None = No
     return asset, chosen
 
 
+def _get(assets: models.QuerySet[Asset], asset_id: Any) -> Asset:
+    try:
+        return assets.get(pk=asset_id)
+    except Asset.DoesNotExist:
+        raise NoSuchAsset("No such asset.") from None
+
+
 def _locked(asset_id: Any) -> Asset:
-    # Raises Asset.DoesNotExist for unknown and soft-deleted assets alike.
-    return live_assets().select_for_update().get(pk=asset_id)
+    # NoSuchAsset for unknown and soft-deleted assets alike.
+    return _get(Asset.objects.live().select_for_update(), asset_id)
 
 
 def _transition(
@@ -245,7 +270,7 @@ def set_legal_hold(asset_id: Any, *, acting_user: User, hold: Any, reason: Any =
         if len(text) > MAX_HOLD_REASON_LENGTH or "\x00" in text:
             raise InvalidInput({"reason": [f"Must be at most {MAX_HOLD_REASON_LENGTH} characters."]})
     with transaction.atomic():
-        asset = Asset.objects.select_for_update().get(pk=asset_id)
+        asset = _get(Asset.objects.select_for_update(), asset_id)
         if asset.legal_hold == hold:
             state = "already under legal hold" if hold else "not under legal hold"
             raise TransitionNotAllowed(f"The asset is {state}.")

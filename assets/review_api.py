@@ -1,21 +1,21 @@
 """Review, legal hold, deletion, export and evidence actions of ``/api/v1/assets/{id}/``.
 
-A mixin for ``assets.api.AssetViewSet``; the rules live in ``assets.review``. Errors map to:
-403 not permitted (roles, four eyes), 409 the asset's state forbids it, 422 the licence policy
-forbids it (``errors.policy`` and ``violations`` name the rules), 400 bad input.
+A mixin for ``assets.api.AssetViewSet``; the rules live in ``assets.review``. The actions call
+the service and let its errors through: each error class names its status (``http_status``)
+and ``hallmark.api.exception_handler`` answers with it: 403 not permitted (roles, four eyes),
+409 the asset's state forbids it, 422 the licence policy forbids it (``errors.policy`` and
+``violations`` name the rules), 400 bad input.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
-from django.db.models import QuerySet
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import renderers, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -24,9 +24,7 @@ from assets.models import Asset
 from assets.serializers import AssetSerializer
 from governance import policy
 from governance.permissions import IsReviewer, IsViewer
-from hallmark.api import Conflict, invalid
-
-_Row = TypeVar("_Row")
+from hallmark.api import invalid
 
 
 class RejectSerializer(serializers.Serializer[Any]):
@@ -54,18 +52,6 @@ _POLICY_RESPONSE = {
 }
 
 
-def _policy_refused(exc: review.PolicyRefused) -> Response:
-    return Response(
-        {
-            "detail": str(exc),
-            "errors": {"policy": [str(v) for v in exc.violations]},
-            "purpose": exc.purpose,
-            "violations": [v.as_dict() for v in exc.violations],
-        },
-        status=status.HTTP_422_UNPROCESSABLE_ENTITY,
-    )
-
-
 class ZipRenderer(renderers.BaseRenderer):
     """Lets ``Accept: application/zip`` reach the evidence action; errors still go out as JSON."""
 
@@ -80,30 +66,16 @@ class ZipRenderer(renderers.BaseRenderer):
 
 class ReviewActionsMixin(viewsets.GenericViewSet[Asset]):
     """Adds the review workflow, legal hold, soft delete, export and evidence to the asset
-    viewset. Soft-deleted assets are filtered out of every action but ``legal_hold`` (a hold
-    may still stop the purge of a deleted asset)."""
+    viewset. The viewset's queryset leaves soft-deleted assets out of every action but
+    ``legal_hold`` (a hold may still stop the purge of a deleted asset)."""
 
     def get_permissions(self) -> list[Any]:
         if self.action in ("approve", "reject", "archive", "legal_hold", "evidence"):
             return [IsReviewer()]
         return [IsViewer()]
 
-    def filter_queryset(self, queryset: QuerySet[Asset, _Row]) -> QuerySet[Asset, _Row]:
-        queryset = super().filter_queryset(queryset)
-        return queryset if self.action == "legal_hold" else queryset.filter(deleted_at__isnull=True)
-
     def _review(self, request: Request, call: Any, **kwargs: Any) -> Response:
-        asset = self.get_object()
-        try:
-            updated = call(asset.pk, acting_user=request.user, **kwargs)
-        except Asset.DoesNotExist:
-            raise NotFound("No such asset.") from None
-        except review.NotPermitted as exc:
-            raise PermissionDenied(str(exc)) from None
-        except review.TransitionNotAllowed as exc:
-            raise Conflict(str(exc)) from None
-        except review.PolicyRefused as exc:
-            return _policy_refused(exc)
+        updated = call(self.get_object().pk, acting_user=request.user, **kwargs)
         return Response(AssetSerializer(updated, context={"request": request}).data)
 
     @extend_schema(request=None, responses={**_RESPONSES, **_POLICY_RESPONSE})
@@ -153,9 +125,7 @@ class ReviewActionsMixin(viewsets.GenericViewSet[Asset]):
     )
     def destroy(self, request: Request, pk: str | None = None) -> Response:
         """Soft-delete an asset: admins, or the creator of a draft; refused under legal hold."""
-        response = self._review(request, review.soft_delete)
-        if response.status_code != status.HTTP_200_OK:
-            return response
+        review.soft_delete(self.get_object().pk, acting_user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
@@ -188,14 +158,7 @@ class ReviewActionsMixin(viewsets.GenericViewSet[Asset]):
         purpose = request.query_params.get("purpose") or None
         if purpose is not None and purpose not in policy.PURPOSES:
             return invalid({"purpose": [f"Must be one of {', '.join(policy.PURPOSES)}."]})
-        try:
-            asset, _ = review.export_for_use(asset.pk, acting_user=request.user, purpose=purpose)
-        except review.NotPermitted as exc:
-            raise PermissionDenied(str(exc)) from None
-        except review.TransitionNotAllowed as exc:
-            raise Conflict(str(exc)) from None
-        except review.PolicyRefused as exc:
-            return _policy_refused(exc)
+        asset, _ = review.export_for_use(asset.pk, acting_user=request.user, purpose=purpose)
         name = str(asset.file.name)
         response = FileResponse(
             asset.file.storage.open(name, "rb"),
@@ -221,10 +184,5 @@ class ReviewActionsMixin(viewsets.GenericViewSet[Asset]):
     def evidence(self, request: Request, pk: str | None = None) -> FileResponse:
         """A zip with the file, its C2PA manifest, XMP, licence, model identity, attribution and
         every audit event on it in the verifiable export format; README.txt explains the checks."""
-        asset = self.get_object()
-        try:
-            pack, filename = evidence.build_evidence_pack(asset, acting_user=request.user)
-        except evidence.EvidenceUnavailable as exc:
-            raise Conflict(str(exc)) from None
-        response = FileResponse(pack, content_type="application/zip", as_attachment=True, filename=filename)
-        return response
+        pack, filename = evidence.build_evidence_pack(self.get_object(), acting_user=request.user)
+        return FileResponse(pack, content_type="application/zip", as_attachment=True, filename=filename)

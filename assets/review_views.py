@@ -21,7 +21,7 @@ from assets import review
 from assets.models import Asset, AssetStatus
 from governance import roles
 from governance.models import AuditEvent
-from hallmark.errors import InvalidInput
+from hallmark.errors import ServiceError
 
 _ACTIONS: dict[str, Callable[..., Asset]] = {
     "submit": review.submit_for_review,
@@ -60,7 +60,7 @@ def review_queue(request: HttpRequest) -> HttpResponse:
     if not roles.has_role(request.user, roles.REVIEWER):
         raise PermissionDenied("The review queue is for reviewers and admins.")
     waiting = (
-        review.live_assets()
+        Asset.objects.live()
         .filter(status=AssetStatus.IN_REVIEW)
         .select_related("created_by")
         .order_by("created_at", "id")
@@ -75,7 +75,7 @@ def review_panel(request: HttpRequest, asset_id: UUID) -> HttpResponse:
     """The review panel of one asset: status, legal hold, policy verdict, allowed actions."""
     if not roles.has_role(request.user, roles.VIEWER):
         raise PermissionDenied("You need a role to see assets.")
-    asset = get_object_or_404(review.live_assets().select_related("created_by"), pk=asset_id)
+    asset = get_object_or_404(Asset.objects.live().select_related("created_by"), pk=asset_id)
     return render(request, "assets/_review_panel.html", _panel_context(request, asset))
 
 
@@ -101,19 +101,14 @@ def review_action(request: HttpRequest, asset_id: UUID, action: str) -> HttpResp
             _ACTIONS[action](asset_id, acting_user=request.user, **kwargs)
         else:
             raise Http404("No such review action.")
-    except Asset.DoesNotExist:
+    except Asset.DoesNotExist:  # review.NoSuchAsset too: the page's own 404
         raise Http404("No such asset.") from None
-    except review.NotPermitted as exc:
-        error, status = str(exc), 403
-    except review.TransitionNotAllowed as exc:
-        error, status = str(exc), 409
-    except review.PolicyRefused as exc:
-        error, status = str(exc), 422
-    except InvalidInput as exc:
-        error, status = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.errors.items()), 400
+    except ServiceError as exc:
+        # The status the API gives the same refusal (403, 409, 422, 400), and its message.
+        error, status = str(exc), exc.http_status
     if not request.headers.get("HX-Request") and status == 200:
         return redirect("asset-detail-page", asset_id=asset_id)
-    asset = get_object_or_404(review.live_assets().select_related("created_by"), pk=asset_id)
+    asset = get_object_or_404(Asset.objects.live().select_related("created_by"), pk=asset_id)
     # htmx swaps the panel in place (htmx leaves 4xx responses unswapped unless told otherwise,
     # so the panel asks for them in hx-on); a plain form post gets a page around the panel.
     template = (

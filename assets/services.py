@@ -1,4 +1,5 @@
-"""The only writers of assets and their files.
+"""Creates assets and their files; with ``assets.review`` (review status, legal hold, deletion)
+the only writers of ``Asset`` (``Asset.WRITERS``).
 
 Storing a job's images happens in three moves that ``generation.services.run`` orchestrates:
 ``prepare`` (encode, stamp, hash: CPU only, no writes), ``write_files`` (content-addressed,

@@ -40,7 +40,7 @@ def asset_matches(data: bytes, report: CredentialsReport, *, image: Image.Image 
     """The live assets ``data`` corresponds to, and by which evidence (``report`` is its credentials)."""
     # A soft-deleted asset is never named: to the caller it is as if Hallmark had no such asset
     # (docs/provenance.md), the same as the rest of the API, which hides deleted assets.
-    live = Asset.objects.filter(deleted_at__isnull=True)
+    live = Asset.objects.live()
     by_id: dict[str, dict[str, bool]] = {}
     for asset_id in live.filter(sha256=report.sha256).values_list("id", flat=True):
         by_id.setdefault(str(asset_id), {})["sha256"] = True

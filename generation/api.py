@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -13,6 +13,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from assets.models import Asset
 from generation import services
 from generation.models import GenerationJob, JobStatus
 from generation.serializers import GenerationJobSerializer, GenerationRequestSerializer
@@ -46,7 +47,8 @@ class GenerationViewSet(
     def get_queryset(self) -> QuerySet[GenerationJob]:
         return (
             GenerationJob.objects.select_related("requested_by")
-            .prefetch_related("assets")
+            # A soft-deleted asset is gone from every endpoint, a job's list of assets included.
+            .prefetch_related(Prefetch("assets", queryset=Asset.objects.live()))
             .order_by("-created_at")
         )
 

@@ -8,9 +8,11 @@ from uuid import UUID
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
+from assets.models import Asset
 from generation import services
 from generation.models import GenerationJob
 from governance import roles
@@ -104,7 +106,9 @@ def generate(request: HttpRequest) -> HttpResponse:
 def _job_for(request: HttpRequest, job_id: UUID) -> GenerationJob:
     if not roles.has_role(request.user, roles.VIEWER):
         raise PermissionDenied("You need a role to see jobs.")
-    return get_object_or_404(GenerationJob.objects.prefetch_related("assets"), pk=job_id)
+    # The job's results, less any soft-deleted since (they are gone from every page).
+    live = Prefetch("assets", queryset=Asset.objects.live())
+    return get_object_or_404(GenerationJob.objects.prefetch_related(live), pk=job_id)
 
 
 @login_required

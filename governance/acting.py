@@ -106,7 +106,3 @@ def current_actor() -> Actor:
     label = process_label()
     return Actor(user=None, system=label, via={"process": label, "os_user": _os_user()})
 
-
-def current_request() -> HttpRequest | None:
-    """The request being handled in this context, if any."""
-    return _current_request.get()

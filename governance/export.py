@@ -14,7 +14,7 @@ still carries its own ``prev_hash``, so its hash can be recomputed on its own.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from typing import Any
@@ -147,11 +147,6 @@ def _latest_checkpoint() -> dict[str, Any]:
 def verify_export(lines: Iterable[str | bytes], *, public_key_pem: bytes | None = None) -> dict[str, Any]:
     """Verify an export offline (no database): see ``offline_verify.verify_export_lines``."""
     return offline_verify.verify_export_lines(lines, public_key_pem=public_key_pem)
-
-
-def scope_for_targets(targets: Sequence[tuple[str, str]]) -> ExportScope:
-    """All events of the given targets."""
-    return ExportScope(targets=tuple(targets))
 
 
 def parse_bound(value: str) -> datetime:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import Any, ClassVar, NoReturn
 
 from django.conf import settings
 from django.db import models
@@ -26,8 +26,13 @@ class AuditEvent(models.Model):
     """One fact in the audit trail: who did what to which object, and when.
 
     ``hash = sha256(prev_hash || RFC 8785 canonical JSON of the event)``; see
-    ``governance.audit_chain``. Written only by ``governance.audit_trail.record_event``.
+    ``governance.audit_chain``. Written only by ``governance.audit_trail.record_event``
+    (``WRITERS``).
     """
+
+    #: The only modules that may create audit events (tests/test_writers.py); nothing updates
+    #: or deletes one.
+    WRITERS: ClassVar[tuple[str, ...]] = ("governance.audit_trail",)
 
     seq = models.BigIntegerField(unique=True)
     at = models.DateTimeField()
@@ -62,8 +67,12 @@ class AuditChainHead(models.Model):
     """The single row holding the chain's last seq and hash.
 
     Writers lock it (SELECT ... FOR UPDATE) so concurrent writers cannot fork the chain, and
-    ``verify_audit`` compares it with the last event to notice a removed tail.
+    ``verify_audit`` compares it with the last event to notice a removed tail. Written only by
+    ``governance.audit_trail.record_event``, with each event (``WRITERS``).
     """
+
+    #: The only modules that may save the head (tests/test_writers.py).
+    WRITERS: ClassVar[tuple[str, ...]] = ("governance.audit_trail",)
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     seq = models.BigIntegerField(default=0)
@@ -84,9 +93,13 @@ class RevenueBand(models.TextChoices):
 class OrganisationProfile(models.Model):
     """The single row describing the organisation, against which licence policy is checked.
 
-    Written only by ``governance.organisation.update_profile`` (every change audited as
-    ``policy.updated``); read by ``governance.policy.check``.
+    Written only by ``governance.organisation.update_profile`` (``WRITERS``; every change
+    audited as ``policy.updated``); read by ``governance.policy.check``.
     """
+
+    #: The only modules that may save the profile (tests/test_writers.py); the Django admin
+    #: saves through ``governance.organisation`` too.
+    WRITERS: ClassVar[tuple[str, ...]] = ("governance.organisation",)
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     commercial_use = models.BooleanField(

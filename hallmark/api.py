@@ -2,7 +2,10 @@
 
 Errors are JSON: ``{"detail": "<message>", "errors": {"<field>": ["<message>", ...]}}``; bad
 input is a 4xx naming the field, never a 500. Too many requests is a 429 with a ``Retry-After``
-header and ``{"detail": ..., "retry_after": <seconds>}``.
+header and ``{"detail": ..., "retry_after": <seconds>}``. A service's refusal
+(``hallmark.errors.ServiceError``: bad input, not permitted, wrong state, licence policy) is
+answered here with the status its class names, so API actions call services without
+catching their errors.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
-from hallmark.errors import InvalidInput
+from hallmark.errors import ServiceError
 
 
 class StandardPagination(PageNumberPagination):
@@ -98,8 +102,9 @@ def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, plus Hallmark's domain errors, in one error format."""
-    if isinstance(exc, InvalidInput):
-        return invalid(exc.errors)
+    if isinstance(exc, ServiceError):
+        set_rollback()
+        return Response(exc.response_data(), status=exc.http_status)
     if isinstance(exc, Http404 | DjangoPermissionDenied):
         return drf_exception_handler(exc, context)
     response = drf_exception_handler(exc, context)

@@ -3,79 +3,39 @@
 Everything comes from environment variables (12-factor). With none set, Hallmark runs on one
 machine with embedded defaults: SQLite and Celery's filesystem broker under ``var/``, media
 under ``var/media/``. Production and CI set ``DATABASE_URL`` and ``CELERY_BROKER_URL``.
+The parsers (flags, lists, kept secrets, cache URLs, rates) are in ``hallmark.environment``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import re
-import secrets
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
 import dj_database_url
-from django.core.exceptions import ImproperlyConfigured
 
-from hallmark.files import atomic_write
+from hallmark.environment import cache_from_url, env_bool, env_list, kept_secret, throttle_rate
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("HALLMARK_VAR_DIR", BASE_DIR / "var")).resolve()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 
-def _env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _env_list(name: str, default: str) -> tuple[str, ...]:
-    """A comma-separated variable as a tuple of its non-empty, stripped entries."""
-    return tuple(item.strip() for item in os.environ.get(name, default).split(",") if item.strip())
-
-
-def _kept_secret(env_name: str, file_name: str) -> str:
-    """The secret in ``env_name``, or a random one kept in ``VAR_DIR/file_name`` (mode 600).
-
-    Written by ``atomic_write`` with mode 600 and without replacing: never readable by others,
-    a crash leaves no key or a whole one, and of two processes starting at once the first wins
-    and the other reads its key.
-    """
-    configured = os.environ.get(env_name)
-    if configured:
-        return configured
-    key_file = VAR_DIR / file_name
-    if not key_file.exists():
-        with contextlib.suppress(FileExistsError):
-            atomic_write(key_file, secrets.token_urlsafe(50).encode("ascii"), mode=0o600, replace=False)
-    return key_file.read_text().strip()
-
-
 def _secret_key() -> str:
     """Use DJANGO_SECRET_KEY, or a random key kept under var/ so sessions survive restarts."""
-    return _kept_secret("DJANGO_SECRET_KEY", "secret_key")
+    return kept_secret("DJANGO_SECRET_KEY", VAR_DIR / "secret_key")
 
 
 def _prompt_hmac_key() -> str:
     """HALLMARK_PROMPT_HMAC_KEY, or a random key kept under var/ (see docs/provenance.md)."""
-    key = _kept_secret("HALLMARK_PROMPT_HMAC_KEY", "prompt_hmac_key")
-    if len(key) < 32:
-        # A short key can be guessed along with the prompt, which is what the HMAC prevents.
-        raise ImproperlyConfigured("HALLMARK_PROMPT_HMAC_KEY must be at least 32 characters long.")
-    return key
+    # A short key can be guessed along with the prompt, which is what the HMAC prevents.
+    return kept_secret("HALLMARK_PROMPT_HMAC_KEY", VAR_DIR / "prompt_hmac_key", min_length=32)
 
 
+# --- Core -------------------------------------------------------------------------------------
 SECRET_KEY = _secret_key()
-DEBUG = _env_bool("DJANGO_DEBUG", False)
-ALLOWED_HOSTS = [
-    h.strip()
-    for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",")
-    if h.strip()
-]
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = list(env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver"))
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 HALLMARK_PORT = int(os.environ.get("HALLMARK_PORT", "8000"))
 
@@ -85,12 +45,12 @@ HALLMARK_PORT = int(os.environ.get("HALLMARK_PORT", "8000"))
 # asks for. TLS is expected to end at a proxy in front of gunicorn, which tells Django the
 # original scheme in X-Forwarded-Proto (HALLMARK_HTTPS_PROXY_HEADER; empty when nothing in
 # front does: a header a client can write itself must not be trusted).
-HALLMARK_HTTPS = _env_bool("HALLMARK_HTTPS", False)
+HALLMARK_HTTPS = env_bool("HALLMARK_HTTPS", False)
 if HALLMARK_HTTPS:
-    SECURE_SSL_REDIRECT = _env_bool("HALLMARK_SSL_REDIRECT", True)
+    SECURE_SSL_REDIRECT = env_bool("HALLMARK_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = int(os.environ.get("HALLMARK_HSTS_SECONDS", str(365 * 24 * 3600)))
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("HALLMARK_HSTS_INCLUDE_SUBDOMAINS", True)
-    SECURE_HSTS_PRELOAD = _env_bool("HALLMARK_HSTS_PRELOAD", False)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("HALLMARK_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("HALLMARK_HSTS_PRELOAD", False)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     _proxy_header = os.environ.get("HALLMARK_HTTPS_PROXY_HEADER", "X-Forwarded-Proto").strip()
@@ -101,6 +61,7 @@ if HALLMARK_HTTPS:
         # the operator's to opt into (HALLMARK_HSTS_PRELOAD); not doing so is not a weakness.
         SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
+# --- Apps, middleware, templates ----------------------------------------------------------------
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -220,56 +181,18 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = HALLMARK_MAX_UPLOAD_BYTES
 HALLMARK_MAX_IMAGE_PIXELS = int(os.environ.get("HALLMARK_MAX_IMAGE_PIXELS", str(40_000_000)))
 
 # --- Cache (API rate-limit counters) -----------------------------------------------------------
-
-
-def _cache(url: str) -> dict[str, Any]:
-    """A cache from a URL: ``file:///path``, ``redis://host:6379/1``, ``db://table``, ``locmem://``.
-
-    The default, files under ``var/cache/``, is shared by every process on this machine (the
-    gunicorn workers); several web machines share counts only through Redis or the database.
-    """
-    scheme = urlsplit(url).scheme
-    if scheme == "file":
-        return {
-            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-            "LOCATION": url.removeprefix("file://"),
-            # Culling at the default 300 entries would forget rate-limit counts whenever many
-            # clients are counted at once; each entry is a small file.
-            "OPTIONS": {"MAX_ENTRIES": 5000},
-        }
-    if scheme in ("redis", "rediss", "unix"):
-        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
-    if scheme == "db":  # run `manage.py createcachetable` once
-        return {
-            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-            "LOCATION": url.removeprefix("db://") or "hallmark_cache",
-        }
-    if scheme == "locmem":  # one process only: counts are not shared between workers
-        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-    raise ImproperlyConfigured(f"HALLMARK_CACHE_URL: unsupported scheme {scheme!r} (file, redis, db, locmem)")
-
-
+# By default files under var/cache/, shared by every process on this machine (the gunicorn
+# workers); several web machines share counts only through Redis or the database.
 CACHES = {
     "default": {
-        **_cache(os.environ.get("HALLMARK_CACHE_URL") or f"file://{VAR_DIR / 'cache'}"),
+        **cache_from_url(os.environ.get("HALLMARK_CACHE_URL") or f"file://{VAR_DIR / 'cache'}"),
         "KEY_PREFIX": "hallmark",
     }
 }
 
-
-def _rate(name: str, default: str) -> str | None:
-    """A DRF rate such as ``600/min``; ``off`` (or empty) for no limit."""
-    value = os.environ.get(name, default).strip()
-    if value.lower() in ("", "off", "none"):
-        return None
-    if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", value):
-        raise ImproperlyConfigured(f"{name}={value!r}: expected requests/period, e.g. 600/min, or off")
-    return value
-
-
 # Requests a user (or, without logging in, a client address) may make to the API; over it: 429.
-HALLMARK_API_THROTTLE_USER = _rate("HALLMARK_API_THROTTLE_USER", "600/min")
-HALLMARK_API_THROTTLE_ANON = _rate("HALLMARK_API_THROTTLE_ANON", "60/min")
+HALLMARK_API_THROTTLE_USER = throttle_rate("HALLMARK_API_THROTTLE_USER", "600/min")
+HALLMARK_API_THROTTLE_ANON = throttle_rate("HALLMARK_API_THROTTLE_ANON", "60/min")
 # Proxies in front of Hallmark that append to X-Forwarded-For: rate limits and login lockouts
 # count the address the outermost one saw. 0 (no proxy): the header is ignored, since any
 # client could write it.
@@ -359,7 +282,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "hallmark"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
-# --- Hallmark ---------------------------------------------------------------------------------
+# --- Hallmark: jobs and workers ---------------------------------------------------------------
 # How often a running job writes its heartbeat, and after how long without one a worker
 # that starts (or its recovery sweep) takes the job over from a worker presumed dead.
 HALLMARK_HEARTBEAT_SECONDS = float(os.environ.get("HALLMARK_HEARTBEAT_SECONDS", "2"))
@@ -369,11 +292,13 @@ HALLMARK_REQUEUE_QUEUED_AFTER = float(os.environ.get("HALLMARK_REQUEUE_QUEUED_AF
 HALLMARK_RECOVERY_INTERVAL = float(os.environ.get("HALLMARK_RECOVERY_INTERVAL", "30"))
 # Encode, sign and write images in a storage thread, so a GPU worker starts its next job
 # instead of waiting for that CPU work.
-HALLMARK_STORE_IN_BACKGROUND = _env_bool("HALLMARK_STORE_IN_BACKGROUND", True)
+HALLMARK_STORE_IN_BACKGROUND = env_bool("HALLMARK_STORE_IN_BACKGROUND", True)
 HALLMARK_MAX_ATTEMPTS = int(os.environ.get("HALLMARK_MAX_ATTEMPTS", "3"))
 # Jobs one user may have queued or running at once; more is refused with 429 (0: no cap).
 HALLMARK_MAX_QUEUED_PER_USER = int(os.environ.get("HALLMARK_MAX_QUEUED_PER_USER", "20"))
 HALLMARK_MAX_PROMPT_LENGTH = int(os.environ.get("HALLMARK_MAX_PROMPT_LENGTH", "4000"))
+
+# --- Hallmark: plugins ------------------------------------------------------------------------
 # Warm plugin cache on each worker: total memory the loaded models may take.
 HALLMARK_PLUGIN_MEMORY_BUDGET_MB = int(os.environ.get("HALLMARK_PLUGIN_MEMORY_BUDGET_MB", "16384"))
 # Local model weights: when set, every plugin's weights_path must resolve (symlinks followed)
@@ -382,18 +307,20 @@ HALLMARK_WEIGHTS_ROOT = os.environ.get("HALLMARK_WEIGHTS_ROOT", "").strip()
 # Secrets of plugins are named by the operator, not by a database row: the environment
 # variables a plugin's `env` setting may name (comma-separated names or fnmatch globs).
 # DJANGO_*, DATABASE_URL, CELERY_*, HALLMARK_* and AWS_* are refused whatever this says.
-HALLMARK_SECRET_ENV_ALLOWLIST = _env_list("HALLMARK_SECRET_ENV_ALLOWLIST", "IDEOGRAM_*")
+HALLMARK_SECRET_ENV_ALLOWLIST = env_list("HALLMARK_SECRET_ENV_ALLOWLIST", "IDEOGRAM_*")
 # Where the Ideogram plugins may send the API key: `host`, `host:port`, or `http://host:port`
 # to allow plain http (https and port 443 otherwise). Add a proxy or regional endpoint here.
-HALLMARK_IDEOGRAM_ALLOWED_HOSTS = _env_list("HALLMARK_IDEOGRAM_ALLOWED_HOSTS", "api.ideogram.ai")
+HALLMARK_IDEOGRAM_ALLOWED_HOSTS = env_list("HALLMARK_IDEOGRAM_ALLOWED_HOSTS", "api.ideogram.ai")
 # Hosts the Ideogram plugins may download images from (same form; `*.` globs allowed).
-HALLMARK_IDEOGRAM_IMAGE_HOSTS = _env_list("HALLMARK_IDEOGRAM_IMAGE_HOSTS", "ideogram.ai,*.ideogram.ai")
+HALLMARK_IDEOGRAM_IMAGE_HOSTS = env_list("HALLMARK_IDEOGRAM_IMAGE_HOSTS", "ideogram.ai,*.ideogram.ai")
 # Allow image downloads from private, loopback and link-local addresses (a local test double).
-HALLMARK_IDEOGRAM_ALLOW_PRIVATE_ADDRESSES = _env_bool("HALLMARK_IDEOGRAM_ALLOW_PRIVATE_ADDRESSES", False)
+HALLMARK_IDEOGRAM_ALLOW_PRIVATE_ADDRESSES = env_bool("HALLMARK_IDEOGRAM_ALLOW_PRIVATE_ADDRESSES", False)
+
+# --- Hallmark: stored files and provenance ----------------------------------------------------
 # PNG compression level for stored images: 1 is the cheap end (see docs/benchmarks.md).
 HALLMARK_PNG_COMPRESS_LEVEL = int(os.environ.get("HALLMARK_PNG_COMPRESS_LEVEL", "1"))
 # Write prompts into the file's `parameters` chunk; off for confidential work.
-HALLMARK_EMBED_PROMPTS = _env_bool("HALLMARK_EMBED_PROMPTS", True)
+HALLMARK_EMBED_PROMPTS = env_bool("HALLMARK_EMBED_PROMPTS", True)
 # With prompts withheld, manifests and audit events carry an HMAC of the prompt under this
 # organisation key instead of its plain sha256 (which would confirm a guessed prompt). Set the
 # same value on every worker; by default a random key kept in var/prompt_hmac_key (mode 600).
@@ -411,10 +338,12 @@ HALLMARK_C2PA_PRIVATE_KEY = Path(
 HALLMARK_C2PA_TRUST_ANCHORS = Path(
     os.environ.get("HALLMARK_C2PA_TRUST_ANCHORS", VAR_DIR / "provenance" / "trust-anchors.pem")
 )
-HALLMARK_C2PA_REQUIRED = _env_bool("HALLMARK_C2PA_REQUIRED", True)
+HALLMARK_C2PA_REQUIRED = env_bool("HALLMARK_C2PA_REQUIRED", True)
 # PEM file of Hallmark signer certificates used before a rotation: their manifests still count
 # as Hallmark's (see docs/provenance.md). Unset: only the current signer's.
 HALLMARK_C2PA_PREVIOUS_CERTS = os.environ.get("HALLMARK_C2PA_PREVIOUS_CERTS") or None
+
+# --- Hallmark: audit and retention ------------------------------------------------------------
 # Audit checkpoints: an Ed25519 key kept outside the database signs the chain head, so a
 # rewritten or truncated tail is caught even by someone who can also rewrite the head row.
 HALLMARK_AUDIT_SIGNING_KEY = Path(
@@ -426,6 +355,7 @@ HALLMARK_AUDIT_CHECKPOINT_DIR = Path(
 # Soft-deleted assets are purged (file and row; an audit tombstone stays) after this many days.
 HALLMARK_RETENTION_DAYS = int(os.environ.get("HALLMARK_RETENTION_DAYS", "30"))
 
+# --- Logging ----------------------------------------------------------------------------------
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

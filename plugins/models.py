@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.conf import settings
 from django.db import models
 
@@ -10,8 +12,11 @@ class PluginSetting(models.Model):
     """Whether a plugin is enabled and how an admin configured it.
 
     A plugin with no row is disabled and uses its class defaults. Written only by
-    ``plugins.services``; every change is audited there.
+    ``plugins.services`` (``WRITERS``); every change is audited there.
     """
+
+    #: The only modules that may save, update, create or delete settings (tests/test_writers.py).
+    WRITERS: ClassVar[tuple[str, ...]] = ("plugins.services",)
 
     plugin_id = models.CharField(max_length=63, unique=True)
     enabled = models.BooleanField(default=False)

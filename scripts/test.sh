@@ -26,6 +26,7 @@ if [[ -z "${HALLMARK_SKIP_LINT:-}" ]]; then
   echo "== ruff"; .venv/bin/ruff check .
   echo "== mypy"; .venv/bin/mypy .
   echo "== import contracts"; .venv/bin/lint-imports --no-cache
+  echo "== vulture (dead code; settings in pyproject.toml)"; .venv/bin/vulture
   echo "== migrations"; $PY manage.py makemigrations --check --dry-run >/dev/null
 fi
 echo "== pytest (database: ${DATABASE_URL:-sqlite}, broker: ${CELERY_BROKER_URL:-filesystem})"

@@ -9,7 +9,6 @@ bytes breaks the manifest's hard binding.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -48,11 +47,6 @@ class ProvenanceContext:
     def digital_source_type(self) -> str:
         """The IPTC digital source type: trained algorithmic media for an AI model, else algorithmic."""
         return TRAINED_ALGORITHMIC_MEDIA if self.is_ai_model else ALGORITHMIC_MEDIA
-
-    @property
-    def prompt_sha256(self) -> str:
-        """Plain sha256 of the prompt (never written when prompts are withheld: see prompt_digest)."""
-        return hashlib.sha256(self.prompt.encode("utf-8")).hexdigest()
 
 
 

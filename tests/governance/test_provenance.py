@@ -196,8 +196,9 @@ def test_confidential_prompt_is_in_no_part_of_the_file(db: None, settings: Any) 
     assert report.validation_state == "Trusted"
     # Nor its plain sha256, which would confirm a guessed prompt: an HMAC under the org key.
     assert "prompt_sha256" not in report.hallmark_assertion
-    assert context.prompt_sha256 not in json.dumps(report.manifest_store)
-    assert context.prompt_sha256.encode() not in data
+    plain_digest = hashlib.sha256(context.prompt.encode("utf-8")).hexdigest()
+    assert plain_digest not in json.dumps(report.manifest_store)
+    assert plain_digest.encode() not in data
 
 
 def test_withheld_prompt_is_recorded_as_an_hmac_that_verifies_with_the_key(

@@ -1,0 +1,88 @@
+"""Reading settings from environment variables: the parsers ``hallmark/settings.py`` uses.
+
+Each helper reads one variable (or parses one URL) and returns the value Django wants, or
+raises ``ImproperlyConfigured`` naming the variable, so a bad value stops the process at start
+rather than misbehaving later. Which variables exist, and their defaults, are in settings.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+from hallmark.files import atomic_write
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """A flag: ``1``, ``true``, ``yes`` or ``on`` (any case) is true, anything else false."""
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: str) -> tuple[str, ...]:
+    """A comma-separated variable as a tuple of its non-empty, stripped entries."""
+    return tuple(item.strip() for item in os.environ.get(name, default).split(",") if item.strip())
+
+
+def kept_secret(env_name: str, key_file: Path, *, min_length: int = 0) -> str:
+    """The secret in ``env_name``, or a random one kept in ``key_file`` (mode 600).
+
+    Written by ``atomic_write`` with mode 600 and without replacing: never readable by others,
+    a crash leaves no key or a whole one, and of two processes starting at once the first wins
+    and the other reads its key. A secret shorter than ``min_length`` is refused.
+    """
+    key = os.environ.get(env_name)
+    if not key:
+        if not key_file.exists():
+            with contextlib.suppress(FileExistsError):
+                atomic_write(key_file, secrets.token_urlsafe(50).encode("ascii"), mode=0o600, replace=False)
+        key = key_file.read_text().strip()
+    if len(key) < min_length:
+        raise ImproperlyConfigured(f"{env_name} must be at least {min_length} characters long.")
+    return key
+
+
+def cache_from_url(url: str) -> dict[str, Any]:
+    """A cache from a URL: ``file:///path``, ``redis://host:6379/1``, ``db://table``, ``locmem://``.
+
+    Files (the default) are shared by every process on one machine (the gunicorn workers);
+    several web machines share counts only through Redis or the database.
+    """
+    scheme = urlsplit(url).scheme
+    if scheme == "file":
+        return {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": url.removeprefix("file://"),
+            # Culling at the default 300 entries would forget rate-limit counts whenever many
+            # clients are counted at once; each entry is a small file.
+            "OPTIONS": {"MAX_ENTRIES": 5000},
+        }
+    if scheme in ("redis", "rediss", "unix"):
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+    if scheme == "db":  # run `manage.py createcachetable` once
+        return {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": url.removeprefix("db://") or "hallmark_cache",
+        }
+    if scheme == "locmem":  # one process only: counts are not shared between workers
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    raise ImproperlyConfigured(f"HALLMARK_CACHE_URL: unsupported scheme {scheme!r} (file, redis, db, locmem)")
+
+
+def throttle_rate(name: str, default: str) -> str | None:
+    """A DRF rate such as ``600/min``; ``off`` (or empty) for no limit."""
+    value = os.environ.get(name, default).strip()
+    if value.lower() in ("", "off", "none"):
+        return None
+    if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", value):
+        raise ImproperlyConfigured(f"{name}={value!r}: expected requests/period, e.g. 600/min, or off")
+    return value
