@@ -21,7 +21,7 @@ from PIL import Image
 from assets.models import Asset
 from governance import prompt_digest, provenance
 from governance.audit_trail import record_event
-from plugins.sdk import GeneratedImage
+from hallmark.sdk import GeneratedImage
 
 if TYPE_CHECKING:
     from generation.models import GenerationJob

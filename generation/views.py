@@ -14,8 +14,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from generation import services
 from generation.models import GenerationJob
 from governance import roles
+from hallmark.sdk import RequestInvalid
 from plugins import services as plugin_services
-from plugins.sdk import RequestInvalid
 
 # Form fields that show their own errors beside them; anything else is listed above the form.
 _FORM_FIELDS = ("plugin", "prompt", "negative_prompt", "width", "height", "seed", "num_images", "params")

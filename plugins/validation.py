@@ -12,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 
-from plugins.sdk import MAX_SEED, GenerationRequest, Plugin, RequestInvalid
+from hallmark.sdk import MAX_SEED, GenerationRequest, Plugin, RequestInvalid
 
 _UNSET: Any = object()
 

@@ -12,7 +12,7 @@ What a hosted model needs beyond a local one, and how it is handled here:
   ``HALLMARK_IDEOGRAM_ALLOWED_HOSTS``, checked when the admin saves the config and again
   before every use, so that no database row can send another secret anywhere.
 - Images are downloaded only from ``HALLMARK_IDEOGRAM_IMAGE_HOSTS`` over https, from public
-  internet addresses (``plugins.builtin.egress``); each redirect hop is checked the same way.
+  internet addresses (``hallmark.sdk.egress``); each redirect hop is checked the same way.
   The generate answer is read up to 1 MiB before it is parsed.
 - 429 and 5xx answers, and connection failures, are retried with exponential backoff that
   honours ``Retry-After``, within ``max_attempts`` and an overall time budget.
@@ -46,7 +46,7 @@ from django.conf import settings
 from PIL import Image
 
 from hallmark.files import atomic_write
-from plugins.builtin import egress
+from hallmark.sdk import egress, hosted
 from plugins.sdk import (
     CancelCheck,
     Cancelled,
@@ -541,8 +541,8 @@ class IdeogramPlugin(Plugin):
     def _read_answer(response: requests.Response) -> bytes | None:
         """The answer's body, or None when it is over ``_MAX_JSON_BYTES`` (nothing is parsed)."""
         try:
-            return egress.read_capped(response, _MAX_JSON_BYTES)
-        except egress.BodyTooLarge:
+            return hosted.read_capped(response, _MAX_JSON_BYTES)
+        except hosted.BodyTooLarge:
             return None
         except requests.RequestException:
             raise _Retry("Ideogram's answer broke off") from None

@@ -22,6 +22,7 @@ from PIL import Image
 from assets.models import Asset
 from generation.models import GenerationJob
 from governance.models import AuditEvent
+from hallmark.sdk import Cancelled, ConfigInvalid, PluginError, RequestInvalid
 from plugins import services as plugin_services
 from plugins.builtin.ideogram import (
     ASPECT_RATIOS,
@@ -29,7 +30,6 @@ from plugins.builtin.ideogram import (
     IdeogramV2Plugin,
     parse_retry_after,
 )
-from plugins.sdk import Cancelled, ConfigInvalid, PluginError, RequestInvalid
 from plugins.validation import build_request
 from tests.conftest import wait_for
 from tests.plugins.conftest import IDEOGRAM_KEY_ENV

@@ -26,12 +26,12 @@ from PIL import Image
 
 from generation.models import GenerationJob
 from governance.models import AuditEvent
+from hallmark.sdk import Cancelled, PluginError, RequestInvalid
 from plugins import services
 from plugins.builtin import sd35
 from plugins.builtin.weights_fingerprint import fingerprint_folder
 from plugins.models import PluginSetting
 from plugins.runtime import warm_cache
-from plugins.sdk import Cancelled, PluginError, RequestInvalid
 from plugins.validation import build_request
 from tests.conftest import ROOT, wait_for
 from tests.plugins.tiny_sd3 import build_tiny_sd3

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from hallmark.sdk import ConfigInvalid, ParamSpec, PluginError, RequestInvalid, secret_from_env
 from plugins.builtin.procedural import ProceduralPlugin
-from plugins.sdk import ConfigInvalid, ParamSpec, PluginError, RequestInvalid, secret_from_env
 from plugins.validation import build_request
 
 
@@ -54,7 +54,7 @@ def test_procedural_is_deterministic_and_seed_sensitive() -> None:
 
 
 def test_procedural_stops_when_cancelled() -> None:
-    from plugins.sdk import Cancelled
+    from hallmark.sdk import Cancelled
 
     plugin = ProceduralPlugin()
     request = build_request(plugin, prompt="stop me", seed=1, width=64, height=64, params={"steps": 10})
