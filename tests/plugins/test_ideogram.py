@@ -45,9 +45,8 @@ ALL_IDS = list(PLUGINS)
 @pytest.fixture(autouse=True)
 def _health_state_dir(settings: Any, tmp_path: Path) -> Path:
     """Health markers of this test in its own folder (the worker in this process reads the same)."""
-    state = tmp_path / "plugin-state"
-    settings.HALLMARK_PLUGIN_STATE_DIR = str(state)
-    return state
+    settings.VAR_DIR = tmp_path / "var"
+    return tmp_path / "var" / "plugin-state"
 
 
 @pytest.fixture
@@ -529,7 +528,7 @@ def test_the_key_appears_nowhere(
         admin.get("/api/v1/plugins/ideogram-v2/").content.decode(),
         admin.get("/api/v1/audit/").content.decode(),
         *(p.read_bytes().decode("latin-1") for p in _media_files(settings)),
-        *(p.read_text() for p in Path(settings.HALLMARK_PLUGIN_STATE_DIR).rglob("*.json")),
+        *(p.read_text() for p in (Path(settings.VAR_DIR) / "plugin-state").rglob("*.json")),
     ]
     assert len(caplog.records) > 0 and "/generate" in caplog.text  # the logs were really captured
     for text in outputs:
@@ -543,7 +542,9 @@ def test_health_red_crosses_from_worker_process_to_web(
     worker_process, client_for, fake_ideogram, ideogram_config, ideogram_key, monkeypatch, settings
 ) -> None:
     # The worker is another process: only state it persists can reach the web process.
-    settings.HALLMARK_PLUGIN_STATE_DIR = None  # both processes use the default under VAR_DIR
+    from hallmark import settings as process_settings
+
+    settings.VAR_DIR = process_settings.VAR_DIR  # both processes use the default under VAR_DIR
     _enable(client_for, "ideogram-v2", ideogram_config())
     monkeypatch.setenv(IDEOGRAM_KEY_ENV, ideogram_key + "-refused")  # unique: no earlier state
     worker_process(queues=["gen.ideogram-v2"])

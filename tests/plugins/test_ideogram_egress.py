@@ -31,7 +31,7 @@ API_SETTING = "HALLMARK_IDEOGRAM_ALLOWED_HOSTS"
 
 @pytest.fixture(autouse=True)
 def _health_state_dir(settings: Any, tmp_path: Path) -> None:
-    settings.HALLMARK_PLUGIN_STATE_DIR = str(tmp_path / "plugin-state")
+    settings.VAR_DIR = tmp_path / "var"  # health markers under VAR_DIR/plugin-state
 
 
 @pytest.fixture
