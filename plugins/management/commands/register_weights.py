@@ -28,7 +28,7 @@ from governance import roles
 from hallmark.sdk import ConfigInvalid, PluginError
 from plugins import registry, services
 from plugins.builtin.sd35 import SD35Plugin, WeightsFolderInvalid, resolve_pipeline_folder
-from plugins.builtin.weights_root import outside_root
+from plugins.builtin.weights.root import outside_root
 
 
 class Command(BaseCommand):
