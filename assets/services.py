@@ -1,6 +1,6 @@
 """The only writers of assets and their files.
 
-Storing a job's images happens in three moves that ``generation.services.run`` orchestrates:
+Storing a job's images happens in three moves that ``generation.runner.run`` orchestrates:
 ``prepare`` (encode, stamp, hash: CPU only, no writes), ``write_files`` (content-addressed,
 atomic), then ``create_assets`` inside the transaction that also finishes the job.
 """

@@ -22,8 +22,9 @@ TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.
 class GenerationJob(models.Model):
     """A request to make images with one plugin, and what became of it.
 
-    Written only by ``generation.services``. ``attempts`` counts how often a worker took the job,
-    so a job that kills its worker every time (a poison job) stops after ``max_attempts``.
+    Written only by ``generation.services`` (web side) and ``generation.runner`` (worker side).
+    ``attempts`` counts how often a worker took the job, so a job that kills its worker every
+    time (a poison job) stops after ``max_attempts``.
     ``pending_files`` names files written but not yet committed as assets: a worker that takes
     over after a crash removes them, so no orphan file is left.
     """

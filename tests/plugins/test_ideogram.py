@@ -652,7 +652,7 @@ def _job_with_config_changed_under_it(
 def test_a_row_saved_before_the_allow_lists_sends_nothing(
     users, fake_ideogram, ideogram_config, monkeypatch, environ_reads, changed, named
 ) -> None:
-    from generation import services as generation_services
+    from generation import runner
 
     monkeypatch.setenv("DATABASE_URL", "postgres://hallmark:db-password-123@db/hallmark")
     monkeypatch.setenv("DJANGO_SECRET_KEY", "django-secret-456")
@@ -660,7 +660,7 @@ def test_a_row_saved_before_the_allow_lists_sends_nothing(
         changed = {k: (evil.base_url if v == "https://evil.example" else v) for k, v in changed.items()}
         job = _job_with_config_changed_under_it(users, ideogram_config(), changed)
         environ_reads.clear()
-        generation_services.run(str(job.pk))
+        runner.run(str(job.pk))
         assert evil.requests == []
     job.refresh_from_db()
     assert job.status == "failed" and named in job.error
