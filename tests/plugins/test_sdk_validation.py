@@ -118,3 +118,14 @@ def test_secret_from_env_checks_again_before_reading(settings, monkeypatch) -> N
     settings.HALLMARK_SECRET_ENV_ALLOWLIST = ("OTHER_*",)
     with pytest.raises(PluginError):
         secret_from_env("IDEOGRAM_API_KEY")
+
+
+def test_plugins_sdk_is_the_old_name_of_hallmark_sdk() -> None:
+    import hallmark.errors
+    import hallmark.sdk
+    import plugins.sdk
+
+    assert hallmark.sdk.__all__ and plugins.sdk.__all__ == hallmark.sdk.__all__
+    for name in hallmark.sdk.__all__:
+        assert getattr(plugins.sdk, name) is getattr(hallmark.sdk, name), name
+    assert issubclass(hallmark.sdk.RequestInvalid, hallmark.errors.InvalidInput)
