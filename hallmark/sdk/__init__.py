@@ -6,7 +6,7 @@ handful of hooks. Everything outside a plugin (jobs, assets, provenance, audit) 
 
 The smallest complete plugin::
 
-    from hallmark.sdk import Capabilities, License, ModelIdentity, Plugin, SizeRange
+    from hallmark.sdk import Capabilities, GenerationResult, License, ModelIdentity, Plugin, SizeRange
 
     class EchoPlugin(Plugin):
         id = "echo"
