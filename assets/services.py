@@ -1,7 +1,7 @@
 """Creates assets and their files; with ``assets.review`` (review status, legal hold, deletion)
 the only writers of ``Asset`` (``Asset.WRITERS``).
 
-Storing a job's images happens in three moves that ``generation.services.run`` orchestrates:
+Storing a job's images happens in three moves that ``generation.runner.run`` orchestrates:
 ``prepare`` (encode, stamp, hash: CPU only, no writes), ``write_files`` (content-addressed,
 atomic), then ``create_assets`` inside the transaction that also finishes the job.
 """
@@ -27,7 +27,7 @@ from governance.provenance import prompt_digest, safe_image, stamping
 # pyproject.toml), so neither is imported at run time.
 if TYPE_CHECKING:
     from generation.models import GenerationJob
-    from plugins.sdk import GeneratedImage
+    from hallmark.sdk import GeneratedImage
 
 _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 

@@ -11,7 +11,7 @@ what is left is overhead. Three ways, ``--jobs`` jobs each, one job at a time (l
 throughput), after one warm-up job each:
 
 a. ``plugin.generate()`` called directly on a loaded plugin;
-b. ``generation.services.run()`` in this process on a submitted job: claim (row lock), plugin
+b. ``generation.runner.run()`` in this process on a submitted job: claim (row lock), plugin
    from the warm cache, generate, stamp (PNG, XMP, C2PA), hash, write the file, create the
    asset, finish the job, audit events; ``submit()`` (validate, row, audit, enqueue on
    commit) is timed on its own;
@@ -188,7 +188,7 @@ def _run(args: argparse.Namespace, var: Path) -> tuple[dict[str, Series], dict[s
     from django.db import connection
     from rest_framework.authtoken.models import Token
 
-    from generation import services
+    from generation import runner, services
     from generation.models import GenerationJob
     from governance.provenance import c2pa_signing
     from plugins import services as plugin_services
@@ -223,7 +223,7 @@ def _run(args: argparse.Namespace, var: Path) -> tuple[dict[str, Series], dict[s
         t_submit = time.perf_counter() - start
         job_id = str(job.pk)
         start = time.perf_counter()
-        services.run(job_id)
+        runner.run(job_id)
         t_run = time.perf_counter() - start
         status = GenerationJob.objects.get(pk=job_id).status
         if status != "succeeded":
@@ -281,7 +281,7 @@ def _run(args: argparse.Namespace, var: Path) -> tuple[dict[str, Series], dict[s
     results = {
         "direct": Series("(a) `plugin.generate()` direct", direct),
         "submit": Series("(b) `services.submit()`", submit),
-        "run": Series("(b) `services.run()` in-process", run),
+        "run": Series("(b) `runner.run()` in-process", run),
         "post": Series("(c) HTTP POST answered (202)", post),
         "queued": Series("(c) job row: created → started (queue)", queued),
         "running": Series("(c) job row: started → finished (worker)", running),

@@ -15,7 +15,7 @@ Measured, each as the median (and p90) of ``--runs``:
    next job on the same model (no load);
 2. overhead: that warm job (submitted through the API with Django's test client, run by the
    worker, observed by polling the job every ``--poll-ms``); the worker's path alone
-   (``generation.services.run`` called in this thread on a job submitted through the API and held
+   (``generation.runner.run`` called in this thread on a job submitted through the API and held
    back from the broker: claim, warm cache, generate, PNG encode, C2PA signing, storage, audit);
    ``plugin.generate`` called directly; and a raw ``StableDiffusion3Pipeline`` call with the same
    settings (same folder, dtype, size, steps, seed), loaded on its own.
@@ -203,6 +203,7 @@ def main() -> None:
             **raw_kwargs,
         )
 
+    from generation import runner
     from generation import services as generation_services
 
     @contextlib.contextmanager
@@ -221,7 +222,7 @@ def main() -> None:
                 "/api/v1/generations/", {"plugin": args.plugin, **fields}, content_type="application/json"
             )
         job_id = response.json()["id"]
-        elapsed = timed(lambda: generation_services.run(job_id))
+        elapsed = timed(lambda: runner.run(job_id))
         assert GenerationJob.objects.get(pk=job_id).status == "succeeded"
         return elapsed
 
@@ -262,7 +263,7 @@ def main() -> None:
         ("job through API + worker, warm cache (next job, same model)", results["warm"]),
         ("... of which: created to started (API commit, queue)", queued),
         ("... of which: started to finished (generate, encode, sign, store)", running),
-        ("worker path alone: services.run() in this thread, warm", results["run"]),
+        ("worker path alone: runner.run() in this thread, warm", results["run"]),
         ("plugin.generate() called directly", results["plugin"]),
         ("raw StableDiffusion3Pipeline call, same settings", results["pipeline"]),
     ]

@@ -20,7 +20,8 @@ from generation.serializers import GenerationJobSerializer, GenerationRequestSer
 from governance.permissions import IsCreator, IsViewer
 from hallmark.api import Conflict, invalid, too_many
 
-_ACCEPTED_FIELDS = {"plugin", *services.REQUEST_FIELDS, "idempotency_key"}
+# The fields the documented request has (plugin, the request fields, idempotency_key).
+_ACCEPTED_FIELDS = frozenset(GenerationRequestSerializer().fields)
 
 
 class GenerationFilter(django_filters.FilterSet):

@@ -24,8 +24,9 @@ class GenerationJob(models.Model):
     """A request to make images with one plugin, and what became of it.
 
     Written only by the modules in ``WRITERS``: ``generation.services`` (the web side: submit,
-    cancel, recover) and ``generation.runner`` (the worker side: run). ``attempts`` counts how often a worker took the job,
-    so a job that kills its worker every time (a poison job) stops after ``max_attempts``.
+    cancel, recover) and ``generation.runner`` (the worker side: run). ``attempts`` counts how
+    often a worker took the job, so a job that kills its worker every time (a poison job) stops
+    after ``max_attempts``.
     ``pending_files`` names files written but not yet committed as assets: a worker that takes
     over after a crash removes them, so no orphan file is left.
     """

@@ -4,26 +4,42 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from generation.models import GenerationJob
+from plugins.validation import REQUEST_FIELDS, RequestField
 
 
 class GenerationRequestSerializer(serializers.Serializer[Any]):
     """The body of ``POST /api/v1/generations/``. Validation against the plugin's declared
     capabilities happens in ``generation.services.submit``; this class documents the shape."""
 
-    plugin = serializers.CharField(help_text="Plugin id, e.g. `procedural`, `sd35-medium`.")
-    prompt = serializers.CharField(max_length=4000)
-    negative_prompt = serializers.CharField(required=False, allow_blank=True, max_length=4000)
-    width = serializers.IntegerField(required=False, min_value=1)
-    height = serializers.IntegerField(required=False, min_value=1)
-    seed = serializers.IntegerField(required=False, min_value=0, max_value=2**63 - 1)
-    num_images = serializers.IntegerField(required=False, min_value=1)
-    params = serializers.DictField(
-        required=False, help_text="Plugin-specific settings (see the plugin's params_schema)."
-    )
-    idempotency_key = serializers.CharField(required=False, max_length=128)
+    # plugin, then plugins.validation.REQUEST_FIELDS in order, then idempotency_key (the
+    # docstring above is the schema's description, so this note is a comment). The API
+    # accepts exactly these fields.
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        return {
+            "plugin": serializers.CharField(help_text="Plugin id, e.g. `procedural`, `sd35-medium`."),
+            **{field.name: _serializer_field(field) for field in REQUEST_FIELDS},
+            "idempotency_key": serializers.CharField(required=False, max_length=128),
+        }
+
+
+def _serializer_field(field: RequestField) -> serializers.Field[Any, Any, Any, Any]:
+    """The DRF field that documents one request field (bounds, whether it may be left out)."""
+    options: dict[str, Any] = {}
+    if not field.required:
+        options["required"] = False
+    if field.help:
+        options["help_text"] = field.help
+    if field.kind == "string":
+        if not field.required:
+            options["allow_blank"] = True
+        return serializers.CharField(max_length=field.max_length, **options)
+    if field.kind == "integer":
+        return serializers.IntegerField(min_value=field.minimum, max_value=field.maximum, **options)
+    return serializers.DictField(**options)
 
 
 class ProgressSerializer(serializers.Serializer[Any]):
@@ -71,13 +87,10 @@ class GenerationJobSerializer(serializers.ModelSerializer[GenerationJob]):
         ]
         read_only_fields = fields
 
+    @extend_schema_field(ProgressSerializer)
     def get_progress(self, job: GenerationJob) -> dict[str, int]:
         return {"step": job.progress_step, "total": job.progress_total}
 
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_assets(self, job: GenerationJob) -> list[str]:
         return [str(asset.pk) for asset in job.assets.all()]
-
-
-# drf-spectacular reads these to document the method fields.
-GenerationJobSerializer.get_progress.__annotations__["return"] = ProgressSerializer
-GenerationJobSerializer.get_assets.__annotations__["return"] = list[str]

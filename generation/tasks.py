@@ -1,4 +1,7 @@
-"""Celery tasks: thin wrappers over ``generation.services``."""
+"""Celery tasks: thin wrappers over ``generation.runner``.
+
+``generation.services.enqueue`` sends ``run_generation`` by its name (``RUN_GENERATION_TASK``).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +9,14 @@ from celery import shared_task
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 
-from generation import services
+from generation import runner
+from generation.services import RUN_GENERATION_TASK
 
 
 # A database that is restarting makes the claim fail before the job is touched: try again with
 # backoff rather than ack the message and leave the job to the recovery sweep minutes later.
 @shared_task(
-    name="generation.run_generation",
+    name=RUN_GENERATION_TASK,
     acks_late=True,
     reject_on_worker_lost=True,
     ignore_result=True,
@@ -26,6 +30,6 @@ def run_generation(job_id: str) -> None:
     # Workers live long and databases restart: drop a dead connection before and after.
     close_old_connections()
     try:
-        services.run(job_id, store_in_background=settings.HALLMARK_STORE_IN_BACKGROUND)
+        runner.run(job_id, store_in_background=settings.HALLMARK_STORE_IN_BACKGROUND)
     finally:
         close_old_connections()

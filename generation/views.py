@@ -16,11 +16,12 @@ from assets.models import Asset
 from generation import services
 from generation.models import GenerationJob
 from governance import roles
+from hallmark.sdk import RequestInvalid
 from plugins import services as plugin_services
-from plugins.sdk import RequestInvalid
+from plugins.validation import REQUEST_FIELD_NAMES, REQUEST_FIELDS
 
 # Form fields that show their own errors beside them; anything else is listed above the form.
-_FORM_FIELDS = ("plugin", "prompt", "negative_prompt", "width", "height", "seed", "num_images", "params")
+_FORM_FIELDS = ("plugin", *REQUEST_FIELD_NAMES)
 
 
 def _errors_by_field(errors: dict[str, list[str]]) -> tuple[dict[str, list[str]], list[str]]:
@@ -51,6 +52,30 @@ def _int_or_none(value: str | None) -> int | str | None:
         return value  # validation reports the field
 
 
+def _request_fields(values: dict[str, str]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The request fields typed from the form's text, and the fields that could not be read.
+
+    A blank number means the field's default (one image for ``num_images``); text that is not
+    a number reaches validation as it is, which names the field ("0" is refused, not taken as
+    one). ``params`` is JSON, left out when blank.
+    """
+    fields: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+    for field in REQUEST_FIELDS:
+        text = values[field.name]
+        if field.kind == "string":
+            fields[field.name] = text
+        elif field.kind == "integer":
+            number = _int_or_none(text)
+            fields[field.name] = field.default if number is None else number
+        elif text.strip():
+            try:
+                fields[field.name] = json.loads(text)
+            except json.JSONDecodeError as exc:
+                errors[field.name] = [f"Not valid JSON: {exc.msg}."]
+    return fields, errors
+
+
 @login_required
 def generate(request: HttpRequest) -> HttpResponse:
     """The generate form: choose an enabled plugin, write a prompt, watch the job."""
@@ -61,22 +86,8 @@ def generate(request: HttpRequest) -> HttpResponse:
     status = 400  # when there are errors: bad input, unless the user's queue is full (429)
     values: dict[str, Any] = {"plugin": enabled[0].id if enabled else "", "num_images": 1}
     if request.method == "POST":
-        values = {k: request.POST.get(k, "") for k in ("plugin", *services.REQUEST_FIELDS)}
-        num_images = _int_or_none(values["num_images"])
-        fields: dict[str, Any] = {
-            "prompt": values["prompt"],
-            "negative_prompt": values["negative_prompt"],
-            "width": _int_or_none(values["width"]),
-            "height": _int_or_none(values["height"]),
-            "seed": _int_or_none(values["seed"]),
-            # Blank means one image; "0" must reach validation and be refused, not become 1.
-            "num_images": 1 if num_images is None else num_images,
-        }
-        if values["params"].strip():
-            try:
-                fields["params"] = json.loads(values["params"])
-            except json.JSONDecodeError as exc:
-                errors["params"] = [f"Not valid JSON: {exc.msg}."]
+        values = {k: request.POST.get(k, "") for k in _FORM_FIELDS}
+        fields, errors = _request_fields(values)
         if not errors:
             try:
                 job, _ = services.submit(acting_user=request.user, plugin_id=values["plugin"], fields=fields)  # type: ignore[arg-type]

@@ -63,6 +63,6 @@ def stop_recovery(**kwargs: Any) -> None:
 @worker_process_shutdown.connect
 def finish_background_stores(**kwargs: Any) -> None:
     """A warm shutdown stores what was already generated before the process exits."""
-    from generation.services import drain_background_stores
+    from generation.runner import drain_background_stores
 
     drain_background_stores()

@@ -17,8 +17,8 @@ from rest_framework.response import Response
 from governance import roles
 from governance.permissions import IsAdmin, IsViewer
 from hallmark.api import invalid
+from hallmark.sdk import ConfigInvalid
 from plugins import services
-from plugins.sdk import ConfigInvalid
 
 _ADMINS_ONLY = "Admins only: left out for every other role."
 

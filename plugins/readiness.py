@@ -16,8 +16,8 @@ import os
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from hallmark.sdk import ConfigInvalid
 from plugins import services
-from plugins.sdk import ConfigInvalid
 
 Status = Literal["ready", "not ready", "disabled", "broken"]
 

@@ -1,7 +1,8 @@
 """Discovery of plugins through the ``hallmark.plugins`` entry-point group.
 
-A plugin that fails to import, declares bad metadata or asks for another Hallmark version is
-listed as broken with the reason; it never takes the service down (NetBox's habit).
+A plugin that fails to import, declares bad metadata, or asks for another Hallmark version or
+another plugin SDK version (``hallmark.sdk.compat``) is listed as broken with the reason; it
+never takes the service down (NetBox's habit).
 """
 
 from __future__ import annotations
@@ -11,11 +12,7 @@ import threading
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import Version
-
-import hallmark
-from plugins.sdk import Plugin, check_declarations
+from hallmark.sdk import Plugin, check_declarations, compatibility_problem
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +58,7 @@ def _load(entry_point: EntryPoint) -> PluginEntry:
     except Exception as exc:  # any import-time failure must only mark this plugin broken
         return broken(f"import failed: {type(exc).__name__}: {exc}")
     if not (isinstance(loaded, type) and issubclass(loaded, Plugin)):
-        return broken(f"{entry_point.value} is not a subclass of plugins.sdk.Plugin")
+        return broken(f"{entry_point.value} is not a subclass of hallmark.sdk.Plugin")
     try:
         problems = check_declarations(loaded)
     except Exception as exc:  # metadata of the wrong type: the plugin is broken, not Hallmark
@@ -70,12 +67,9 @@ def _load(entry_point: EntryPoint) -> PluginEntry:
         return broken("bad metadata: " + "; ".join(problems))
     if loaded.id != entry_point.name:
         return broken(f"entry point name {entry_point.name!r} differs from the plugin id {loaded.id!r}")
-    try:
-        compatible = Version(hallmark.__version__) in SpecifierSet(loaded.hallmark_compat)
-    except (InvalidSpecifier, TypeError):
-        return broken(f"hallmark_compat {loaded.hallmark_compat!r} is not a valid version specifier")
-    if not compatible:
-        return broken(f"needs Hallmark {loaded.hallmark_compat}; this is Hallmark {hallmark.__version__}")
+    incompatible = compatibility_problem(loaded)
+    if incompatible:
+        return broken(incompatible)
     return PluginEntry(loaded.id, loaded, "", dist_name, dist_version)
 
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from django.conf import settings
 
+from hallmark.sdk import Plugin
 from plugins import registry
-from plugins.sdk import Plugin
 
 logger = logging.getLogger(__name__)
 

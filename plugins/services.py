@@ -9,9 +9,9 @@ from typing import Any
 from django.db import transaction
 
 from governance.audit_trail import ActingUser, record_event
+from hallmark.sdk import ConfigInvalid, Health, Plugin
 from plugins import registry
 from plugins.models import PluginSetting
-from plugins.sdk import ConfigInvalid, Health, Plugin
 
 
 class PluginUnavailable(Exception):

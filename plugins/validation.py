@@ -1,5 +1,8 @@
 """Turn raw request fields into a ``GenerationRequest`` that satisfies a plugin's declarations.
 
+``REQUEST_FIELDS`` names the fields a request has, once: the API, the generate form, the job
+row and the worker derive their lists from it.
+
 Every error names the field at fault, so the API can answer 400 with it; nothing here loads a
 model or touches the database.
 """
@@ -8,38 +11,82 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from django.conf import settings
 
-from plugins.sdk import MAX_SEED, GenerationRequest, Plugin, RequestInvalid
+from hallmark.sdk import MAX_SEED, GenerationRequest, Plugin, RequestInvalid
 
-_UNSET: Any = object()
+#: The default of a field a request must give.
+REQUIRED: Any = object()
 
 
-def build_request(
-    plugin: Plugin,
-    *,
-    prompt: Any = _UNSET,
-    negative_prompt: Any = "",
-    width: Any = None,
-    height: Any = None,
-    seed: Any = None,
-    num_images: Any = 1,
-    params: Any = None,
-    job_id: str = "",
-) -> GenerationRequest:
+@dataclass(frozen=True)
+class RequestField:
+    """One field of a generation request, as clients send it and a job row keeps it.
+
+    ``kind`` is its JSON type; ``default`` is what leaving it out means (``REQUIRED``: it may
+    not be left out). ``minimum``, ``maximum`` and ``max_length`` are the widest bounds the API
+    documents; a plugin's capabilities narrow them, and ``build_request`` checks those.
+    """
+
+    name: str
+    kind: Literal["string", "integer", "object"]
+    default: Any = None
+    minimum: int | None = None
+    maximum: int | None = None
+    max_length: int | None = None
+    help: str = ""
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+
+#: The fields of a generation request, in order: the one list that the API's serializer and
+#: accepted fields, the generate form, ``generation.services.submit`` and the worker derive from.
+REQUEST_FIELDS: tuple[RequestField, ...] = (
+    RequestField("prompt", "string", default=REQUIRED, max_length=4000),
+    RequestField("negative_prompt", "string", default="", max_length=4000),
+    RequestField("width", "integer", minimum=1),
+    RequestField("height", "integer", minimum=1),
+    RequestField("seed", "integer", minimum=0, maximum=MAX_SEED),
+    RequestField("num_images", "integer", default=1, minimum=1),
+    RequestField("params", "object", help="Plugin-specific settings (see the plugin's params_schema)."),
+)
+#: Their names; ``GenerationRequest`` and ``GenerationJob`` have an attribute of each name.
+REQUEST_FIELD_NAMES: tuple[str, ...] = tuple(field.name for field in REQUEST_FIELDS)
+
+
+def request_values(request: GenerationRequest) -> dict[str, Any]:
+    """The request's fields as plain JSON-ready values, by name (what a job row stores)."""
+    values: dict[str, Any] = {}
+    for field in REQUEST_FIELDS:
+        value = getattr(request, field.name)
+        values[field.name] = dict(value) if field.kind == "object" else value
+    return values
+
+
+def build_request(plugin: Plugin, *, job_id: str = "", **fields: Any) -> GenerationRequest:
     """Validate the fields against ``plugin``'s capabilities and schemas, then its own ``validate``.
 
+    ``fields`` are those of ``REQUEST_FIELDS``, by name (a ``TypeError`` names any other).
     Raises ``RequestInvalid`` with every field at fault. Missing optional fields take the
     plugin's defaults; a missing seed is drawn at random within the plugin's seed range.
     """
+    unknown = sorted(set(fields) - set(REQUEST_FIELD_NAMES))
+    if unknown:
+        raise TypeError(f"build_request() got fields that are not request fields: {', '.join(unknown)}")
+    given = {field.name: fields.get(field.name, field.default) for field in REQUEST_FIELDS}
+    prompt, negative_prompt, params = given["prompt"], given["negative_prompt"], given["params"]
+    width, height, seed, num_images = given["width"], given["height"], given["seed"], given["num_images"]
     caps = plugin.capabilities
     errors: dict[str, list[str]] = {}
 
     max_prompt = min(caps.max_prompt_length, settings.HALLMARK_MAX_PROMPT_LENGTH)
     clean_prompt = ""
-    if prompt is _UNSET or prompt is None:
+    if prompt is REQUIRED or prompt is None:
         errors["prompt"] = ["This field is required."]
     elif not isinstance(prompt, str):
         errors["prompt"] = ["Must be a string."]

@@ -119,7 +119,7 @@ def celery_worker(transactional_db: None) -> Iterator[Any]:
     jobs meant for the worker processes that crash tests start.)"""
     from celery.contrib.testing.worker import start_worker
 
-    from generation.services import drain_background_stores
+    from generation.runner import drain_background_stores
     from hallmark.celery import app
 
     queues = all_plugin_queues()

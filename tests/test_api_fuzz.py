@@ -37,7 +37,7 @@ def fuzz_data(transactional_db: None, users, procedural) -> dict[str, Any]:
     """
     from rest_framework.authtoken.models import Token
 
-    from generation import services
+    from generation import runner, services
     from governance.models import AuditEvent
 
     jobs = []
@@ -47,7 +47,7 @@ def fuzz_data(transactional_db: None, users, procedural) -> dict[str, Any]:
             plugin_id="procedural",
             fields={"prompt": prompt, "seed": seed, "width": 64, "height": 64, "params": {"steps": 1}},
         )
-        services.run(str(job.pk))
+        runner.run(str(job.pk))
         jobs.append(job)
     assets = [str(a.pk) for job in jobs for a in job.assets.all()]
     assert len(assets) == 2

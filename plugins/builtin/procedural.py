@@ -17,7 +17,7 @@ from pathlib import Path
 import PIL
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from plugins.sdk import (
+from hallmark.sdk import (
     CancelCheck,
     Cancelled,
     Capabilities,

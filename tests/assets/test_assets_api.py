@@ -11,14 +11,14 @@ from django.utils import timezone
 from PIL import Image
 
 from assets.models import Asset
-from generation import services
+from generation import runner, services
 
 
 def _make(users, who: str, prompt: str, plugin: str = "procedural") -> list[Asset]:
     job, _ = services.submit(
         acting_user=users[who], plugin_id=plugin, fields={"prompt": prompt, "width": 64, "height": 64}
     )
-    services.run(str(job.pk))
+    runner.run(str(job.pk))
     return list(Asset.objects.filter(job=job))
 
 

@@ -17,9 +17,9 @@ def test_cancel_queued_job_is_immediate_and_audited(client_for, procedural) -> N
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
     assert AuditEvent.objects.get(action="generation.cancelled").actor == "carl"
     # A late delivery of the queued message does nothing.
-    from generation import services
+    from generation import runner
 
-    services.run(job_id)
+    runner.run(job_id)
     assert GenerationJob.objects.get(pk=job_id).status == "cancelled"
     assert not Asset.objects.exists()
 

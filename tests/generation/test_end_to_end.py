@@ -55,15 +55,15 @@ def test_generation_through_api_and_worker_yields_governed_asset(
 
 
 def test_redelivered_job_makes_no_second_set_of_assets(celery_worker, client_for, procedural) -> None:
-    from generation import services
+    from generation import runner, services
 
     client = client_for("creator")
     job_id = client.post(
         "/api/v1/generations/", {"plugin": "procedural", "prompt": "twice", "num_images": 2}, format="json"
     ).json()["id"]
     wait_for(lambda: GenerationJob.objects.get(pk=job_id).status == "succeeded", timeout=60)
-    services.run(job_id)  # a second delivery of the same message
+    runner.run(job_id)  # a second delivery of the same message
     services.enqueue(GenerationJob.objects.get(pk=job_id))
-    services.run(job_id)
+    runner.run(job_id)
     assert Asset.objects.filter(job_id=job_id).count() == 2
     assert AuditEvent.objects.filter(action="asset.created", data__job_id=job_id).count() == 2

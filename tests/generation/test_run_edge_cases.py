@@ -8,7 +8,7 @@ import pytest
 from django.conf import settings
 
 from assets.models import Asset
-from generation import services
+from generation import runner, services
 from generation.models import GenerationJob
 from plugins import services as plugin_services
 
@@ -25,7 +25,7 @@ def _submit(users, **fields):
 def test_plugin_disabled_after_submission_generates_nothing(users, procedural) -> None:
     job = _submit(users)
     plugin_services.update_plugin("procedural", acting_user=users["admin"], enabled=False)
-    services.run(str(job.pk))
+    runner.run(str(job.pk))
     job.refresh_from_db()
     assert job.status == "failed" and job.error_code == "plugin_unavailable"
     assert "disabled" in job.error
@@ -40,7 +40,7 @@ def test_failure_while_storing_leaves_no_file(users, procedural, monkeypatch) ->
 
     monkeypatch.setattr(asset_services, "create_assets", explode)
     job = _submit(users)
-    services.run(str(job.pk))
+    runner.run(str(job.pk))
     job.refresh_from_db()
     assert job.status == "failed" and job.error_code == "store"
     assert job.pending_files == []
@@ -50,8 +50,8 @@ def test_failure_while_storing_leaves_no_file(users, procedural, monkeypatch) ->
 
 def test_same_pixels_in_two_assets_get_their_own_thumbnails(users, procedural) -> None:
     first, second = _submit(users, seed=9), _submit(users, seed=9)
-    services.run(str(first.pk))
-    services.run(str(second.pk))
+    runner.run(str(first.pk))
+    runner.run(str(second.pk))
     a, b = Asset.objects.get(job=first), Asset.objects.get(job=second)
     assert a.pixel_sha256 == b.pixel_sha256
     assert a.sha256 != b.sha256  # each file's manifest names its own asset
@@ -60,9 +60,9 @@ def test_same_pixels_in_two_assets_get_their_own_thumbnails(users, procedural) -
 
 def test_heartbeat_and_progress_only_touch_a_job_this_worker_still_owns(users, procedural) -> None:
     job = _submit(users)
-    claimed = services._claim(str(job.pk), "old-worker:1")
+    claimed = runner._claim(str(job.pk), "old-worker:1")
     assert claimed is not None
-    monitor = services._JobMonitor(claimed)
+    monitor = runner._JobMonitor(claimed)
     GenerationJob.objects.filter(pk=job.pk).update(worker="new-worker:2", progress_step=0)
     monitor.on_progress(3, 4)
     assert GenerationJob.objects.get(pk=job.pk).progress_step == 0
@@ -71,7 +71,7 @@ def test_heartbeat_and_progress_only_touch_a_job_this_worker_still_owns(users, p
 def test_upgraded_plugin_version_is_recorded_from_the_one_that_ran(users, procedural) -> None:
     job = _submit(users)
     GenerationJob.objects.filter(pk=job.pk).update(plugin_version="0.9.0")
-    services.run(str(job.pk))
+    runner.run(str(job.pk))
     job.refresh_from_db()
     assert job.plugin_version == "1.0.0"
     assert Asset.objects.get(job=job).plugin_version == "1.0.0"

@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 
 from assets.models import Asset
-from generation import services
+from generation import runner, services
 from generation.models import GenerationJob
 from governance.models import AuditEvent
 from tests.conftest import wait_for
@@ -69,7 +69,7 @@ def test_crash_after_files_were_written_leaves_no_orphan(worker_process, users, 
         acting_user=users["creator"], plugin_id="procedural", fields={"prompt": "half done", "width": 64, "height": 64}
     )
     # Reproduce what a worker does up to the crash: claim, generate, record pending names, write.
-    claimed = services._claim(str(job.pk), "dead-worker:1")
+    claimed = runner._claim(str(job.pk), "dead-worker:1")
     assert claimed is not None
     plugin = ProceduralPlugin()
     request = build_request(plugin, prompt="half done", width=64, height=64, seed=123)
@@ -95,9 +95,9 @@ def test_crash_after_files_were_written_leaves_no_orphan(worker_process, users, 
 def test_poison_job_stops_after_max_attempts(users, procedural, db) -> None:
     job, _ = services.submit(acting_user=users["creator"], plugin_id="procedural", fields={"prompt": "poison"})
     for attempt in range(job.max_attempts):
-        assert services._claim(str(job.pk), f"doomed-{attempt}") is not None
+        assert runner._claim(str(job.pk), f"doomed-{attempt}") is not None
         GenerationJob.objects.filter(pk=job.pk).update(heartbeat_at=None)  # its worker died
-    services.run(str(job.pk))
+    runner.run(str(job.pk))
     job.refresh_from_db()
     assert job.status == "failed" and job.error_code == "attempts_exhausted"
     assert "Gave up after 3 attempts" in job.error

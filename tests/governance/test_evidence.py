@@ -15,6 +15,7 @@ import pytest
 
 from assets import review
 from assets.models import Asset
+from generation import runner
 from generation import services as generation_services
 from governance import checkpoints
 from governance.export import verify_export
@@ -59,7 +60,7 @@ def generated(transactional_db, users, procedural, settings, tmp_path) -> Asset:
         plugin_id="procedural",
         fields={"prompt": "an evidence lighthouse", "seed": 11, "width": 128, "height": 128},
     )
-    generation_services.run(str(job.pk))
+    runner.run(str(job.pk))
     asset = Asset.objects.get(job=job)
     review.submit_for_review(asset.pk, acting_user=users["creator"])
     review.approve(asset.pk, acting_user=users["reviewer"])

@@ -105,14 +105,14 @@ def sd_parse(data: bytes) -> Any:
 
 def generate(users: dict, **fields: Any) -> Asset:
     """One asset through the real service path (submit, then run as a worker would)."""
-    from generation import services
+    from generation import runner, services
 
     job, _ = services.submit(
         acting_user=users["creator"],
         plugin_id="procedural",
         fields={"width": 64, "height": 64, "params": {"steps": 1}, **fields},
     )
-    services.run(str(job.pk))
+    runner.run(str(job.pk))
     job.refresh_from_db()
     assert job.status == "succeeded", (job.error_code, job.error)
     return job.assets.get()
@@ -299,7 +299,7 @@ def test_generated_asset_is_signed_and_its_record_matches_the_file(
 def test_job_fails_clearly_without_a_signer(
     users: dict, procedural: str, settings: Any, tmp_path: Path
 ) -> None:
-    from generation import services
+    from generation import runner, services
 
     settings.HALLMARK_C2PA_CERT_CHAIN = tmp_path / "absent-chain.pem"
     job, _ = services.submit(
@@ -307,7 +307,7 @@ def test_job_fails_clearly_without_a_signer(
         plugin_id="procedural",
         fields={"prompt": "x", "width": 64, "height": 64},
     )
-    services.run(str(job.pk))
+    runner.run(str(job.pk))
     job.refresh_from_db()
     assert job.status == "failed"
     assert job.error_code == "provenance_unavailable"

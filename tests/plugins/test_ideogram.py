@@ -22,6 +22,7 @@ from PIL import Image
 from assets.models import Asset
 from generation.models import GenerationJob
 from governance.models import AuditEvent
+from hallmark.sdk import Cancelled, ConfigInvalid, PluginError, RequestInvalid
 from plugins import services as plugin_services
 from plugins.builtin.ideogram import (
     ASPECT_RATIOS,
@@ -29,7 +30,6 @@ from plugins.builtin.ideogram import (
     IdeogramV2Plugin,
     parse_retry_after,
 )
-from plugins.sdk import Cancelled, ConfigInvalid, PluginError, RequestInvalid
 from plugins.validation import build_request
 from tests.conftest import wait_for
 from tests.plugins.conftest import IDEOGRAM_KEY_ENV
@@ -45,9 +45,8 @@ ALL_IDS = list(PLUGINS)
 @pytest.fixture(autouse=True)
 def _health_state_dir(settings: Any, tmp_path: Path) -> Path:
     """Health markers of this test in its own folder (the worker in this process reads the same)."""
-    state = tmp_path / "plugin-state"
-    settings.HALLMARK_PLUGIN_STATE_DIR = str(state)
-    return state
+    settings.VAR_DIR = tmp_path / "var"
+    return tmp_path / "var" / "plugin-state"
 
 
 @pytest.fixture
@@ -529,7 +528,7 @@ def test_the_key_appears_nowhere(
         admin.get("/api/v1/plugins/ideogram-v2/").content.decode(),
         admin.get("/api/v1/audit/").content.decode(),
         *(p.read_bytes().decode("latin-1") for p in _media_files(settings)),
-        *(p.read_text() for p in Path(settings.HALLMARK_PLUGIN_STATE_DIR).rglob("*.json")),
+        *(p.read_text() for p in (Path(settings.VAR_DIR) / "plugin-state").rglob("*.json")),
     ]
     assert len(caplog.records) > 0 and "/generate" in caplog.text  # the logs were really captured
     for text in outputs:
@@ -543,7 +542,9 @@ def test_health_red_crosses_from_worker_process_to_web(
     worker_process, client_for, fake_ideogram, ideogram_config, ideogram_key, monkeypatch, settings
 ) -> None:
     # The worker is another process: only state it persists can reach the web process.
-    settings.HALLMARK_PLUGIN_STATE_DIR = None  # both processes use the default under VAR_DIR
+    from hallmark import settings as process_settings
+
+    settings.VAR_DIR = process_settings.VAR_DIR  # both processes use the default under VAR_DIR
     _enable(client_for, "ideogram-v2", ideogram_config())
     monkeypatch.setenv(IDEOGRAM_KEY_ENV, ideogram_key + "-refused")  # unique: no earlier state
     worker_process(queues=["gen.ideogram-v2"])
@@ -651,7 +652,7 @@ def _job_with_config_changed_under_it(
 def test_a_row_saved_before_the_allow_lists_sends_nothing(
     users, fake_ideogram, ideogram_config, monkeypatch, environ_reads, changed, named
 ) -> None:
-    from generation import services as generation_services
+    from generation import runner
 
     monkeypatch.setenv("DATABASE_URL", "postgres://hallmark:db-password-123@db/hallmark")
     monkeypatch.setenv("DJANGO_SECRET_KEY", "django-secret-456")
@@ -659,7 +660,7 @@ def test_a_row_saved_before_the_allow_lists_sends_nothing(
         changed = {k: (evil.base_url if v == "https://evil.example" else v) for k, v in changed.items()}
         job = _job_with_config_changed_under_it(users, ideogram_config(), changed)
         environ_reads.clear()
-        generation_services.run(str(job.pk))
+        runner.run(str(job.pk))
         assert evil.requests == []
     job.refresh_from_db()
     assert job.status == "failed" and named in job.error

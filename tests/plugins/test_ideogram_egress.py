@@ -1,6 +1,6 @@
 """Where the Ideogram plugins may connect: URL rules, public addresses only, capped answers.
 
-Unit tests of ``plugins.builtin.egress`` and of the plugin's image downloads under the default
+Unit tests of ``hallmark.sdk.egress`` and of the plugin's image downloads under the default
 operator settings; one integration test shows what a user sees through a real worker.
 """
 
@@ -18,9 +18,8 @@ import pytest
 import requests
 
 from assets.models import Asset
-from plugins.builtin import egress
+from hallmark.sdk import PluginError, egress, hosted
 from plugins.builtin.ideogram import IdeogramV2Plugin
-from plugins.sdk import PluginError
 from plugins.validation import build_request
 from tests.conftest import wait_for
 from tests.plugins.fake_ideogram import FakeIdeogram
@@ -32,7 +31,7 @@ API_SETTING = "HALLMARK_IDEOGRAM_ALLOWED_HOSTS"
 
 @pytest.fixture(autouse=True)
 def _health_state_dir(settings: Any, tmp_path: Path) -> None:
-    settings.HALLMARK_PLUGIN_STATE_DIR = str(tmp_path / "plugin-state")
+    settings.VAR_DIR = tmp_path / "var"  # health markers under VAR_DIR/plugin-state
 
 
 @pytest.fixture
@@ -246,13 +245,13 @@ def test_read_capped_counts_what_arrives_not_what_is_declared() -> None:
             r.headers["Content-Length"] = declared
         return r
 
-    assert egress.read_capped(response(b"x" * 100, None), 100) == b"x" * 100
-    with pytest.raises(egress.BodyTooLarge):
-        egress.read_capped(response(b"x" * 101, None), 100)  # no length declared
-    with pytest.raises(egress.BodyTooLarge):
-        egress.read_capped(response(b"x" * 101, "10"), 100)  # a length that lies
-    with pytest.raises(egress.BodyTooLarge):
-        egress.read_capped(response(b"", "101"), 100)  # refused on the declaration alone
+    assert hosted.read_capped(response(b"x" * 100, None), 100) == b"x" * 100
+    with pytest.raises(hosted.BodyTooLarge):
+        hosted.read_capped(response(b"x" * 101, None), 100)  # no length declared
+    with pytest.raises(hosted.BodyTooLarge):
+        hosted.read_capped(response(b"x" * 101, "10"), 100)  # a length that lies
+    with pytest.raises(hosted.BodyTooLarge):
+        hosted.read_capped(response(b"", "101"), 100)  # refused on the declaration alone
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import pytest
 from django.core.management import call_command
 
 from plugins import readiness, services
-from plugins.builtin import sd35
+from plugins.builtin.sd35 import pipeline as sd35_pipeline
 from plugins.models import PluginSetting
 
 CPU = {"device": "cpu", "dtype": "float32"}
@@ -68,7 +68,7 @@ def test_registered_weights_make_sd35_ready_and_an_absent_t5_is_noted(users, tmp
 def test_missing_libraries_and_invalid_stored_config_are_named(
     users, tmp_path: Path, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sd35, "_installed", lambda name: name != "diffusers")
+    monkeypatch.setattr(sd35_pipeline, "_installed", lambda name: name != "diffusers")
     item = lines_by_id()["sd35-large-turbo"]
     assert item.message.startswith("diffusers not installed")
     assert "HALLMARK_INSTALL_MODELS=none" in item.message

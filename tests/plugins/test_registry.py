@@ -33,6 +33,48 @@ def test_incompatible_plugin_is_broken_with_the_reason() -> None:
     assert "needs Hallmark >=99" in entry.error
 
 
+def test_plugin_written_for_another_sdk_is_broken_with_the_reason() -> None:
+    from hallmark.sdk import SDK_VERSION
+
+    entry = registry.discover()["dummy-sdk-incompatible"]
+    assert entry.broken
+    assert "needs plugin SDK >=2,<3" in entry.error and f"SDK {SDK_VERSION}" in entry.error
+    # The distribution's own plugin declares the SDK it needs and is within it.
+    assert not registry.discover()["dummy"].broken
+
+
+@pytest.mark.parametrize(
+    ("sdk_compat", "error"),
+    [
+        (">=1,<2", ""),
+        (">=1.1", ""),
+        ("<1.1", "needs plugin SDK <1.1"),
+        ("~=2.0", "needs plugin SDK ~=2.0"),
+        ("not a range", "sdk_compat 'not a range' is not a valid version specifier"),
+    ],
+)
+def test_sdk_compat_is_checked_against_the_sdk_version(sdk_compat: str, error: str) -> None:
+    from importlib.metadata import EntryPoint
+
+    from plugins.builtin.procedural import ProceduralPlugin
+
+    class Declared(ProceduralPlugin):
+        id = "declared-sdk"
+
+    Declared.sdk_compat = sdk_compat
+    globals()["Declared"] = Declared
+    entry = registry._load(EntryPoint("declared-sdk", f"{__name__}:Declared", "hallmark.plugins"))
+    assert entry.error.startswith(error) if error else not entry.broken
+
+
+def test_a_plugin_that_declares_no_sdk_range_works_with_any_1x_sdk() -> None:
+    from hallmark.sdk import DEFAULT_SDK_COMPAT, SDK_VERSION, Plugin
+
+    assert Plugin.sdk_compat == DEFAULT_SDK_COMPAT == ">=1,<2"
+    assert SDK_VERSION.split(".")[0] == "1"
+    assert not registry.discover()["procedural"].broken
+
+
 def test_broken_plugins_do_not_take_the_api_down(client_for) -> None:
     response = client_for("viewer").get("/api/v1/plugins/")
     assert response.status_code == 200

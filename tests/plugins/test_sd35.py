@@ -26,12 +26,12 @@ from PIL import Image
 
 from generation.models import GenerationJob
 from governance.models import AuditEvent
+from hallmark.sdk import Cancelled, ConfigInvalid, PluginError, RequestInvalid
 from plugins import services
 from plugins.builtin import sd35
-from plugins.builtin.weights_fingerprint import fingerprint_folder
+from plugins.builtin.weights.fingerprint import fingerprint_folder
 from plugins.models import PluginSetting
 from plugins.runtime import warm_cache
-from plugins.sdk import Cancelled, PluginError, RequestInvalid
 from plugins.validation import build_request
 from tests.conftest import ROOT, wait_for
 from tests.plugins.tiny_sd3 import build_tiny_sd3
@@ -734,12 +734,12 @@ def test_weights_path_outside_the_root_is_refused_naming_weights_path(
     weights_root: Path, tiny_weights, client_for, users
 ) -> None:
     assert plugin("sd35-medium", weights_root / "inside").health().status == "green"
-    with pytest.raises(sd35.ConfigInvalid) as caught:
+    with pytest.raises(ConfigInvalid) as caught:
         plugin("sd35-medium", tiny_weights["a"])
     assert list(caught.value.errors) == ["weights_path"]
     assert "HALLMARK_WEIGHTS_ROOT" in caught.value.errors["weights_path"][0]
     # A relative path that climbs out is judged by where it leads.
-    with pytest.raises(sd35.ConfigInvalid):
+    with pytest.raises(ConfigInvalid):
         plugin("sd35-medium", weights_root / "inside" / ".." / "..")
 
     response = client_for("admin").patch(
@@ -761,7 +761,7 @@ def test_weights_path_outside_the_root_is_refused_naming_weights_path(
 def test_a_symlink_escaping_the_root_is_refused(weights_root: Path, tiny_weights, users) -> None:
     # The folder itself is a link out of the root.
     (weights_root / "link").symlink_to(tiny_weights["a"], target_is_directory=True)
-    with pytest.raises(sd35.ConfigInvalid) as caught:
+    with pytest.raises(ConfigInvalid) as caught:
         plugin("sd35-medium", weights_root / "link")
     assert "resolves to" in caught.value.errors["weights_path"][0]
     with pytest.raises(CommandError, match="weights_path"):

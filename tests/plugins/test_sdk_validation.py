@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from hallmark.sdk import ConfigInvalid, ParamSpec, PluginError, RequestInvalid, secret_from_env
 from plugins.builtin.procedural import ProceduralPlugin
-from plugins.sdk import ConfigInvalid, ParamSpec, PluginError, RequestInvalid, secret_from_env
 from plugins.validation import build_request
 
 
@@ -54,7 +54,7 @@ def test_procedural_is_deterministic_and_seed_sensitive() -> None:
 
 
 def test_procedural_stops_when_cancelled() -> None:
-    from plugins.sdk import Cancelled
+    from hallmark.sdk import Cancelled
 
     plugin = ProceduralPlugin()
     request = build_request(plugin, prompt="stop me", seed=1, width=64, height=64, params={"steps": 10})
@@ -118,3 +118,14 @@ def test_secret_from_env_checks_again_before_reading(settings, monkeypatch) -> N
     settings.HALLMARK_SECRET_ENV_ALLOWLIST = ("OTHER_*",)
     with pytest.raises(PluginError):
         secret_from_env("IDEOGRAM_API_KEY")
+
+
+def test_plugins_sdk_is_the_old_name_of_hallmark_sdk() -> None:
+    import hallmark.errors
+    import hallmark.sdk
+    import plugins.sdk
+
+    assert hallmark.sdk.__all__ and plugins.sdk.__all__ == hallmark.sdk.__all__
+    for name in hallmark.sdk.__all__:
+        assert getattr(plugins.sdk, name) is getattr(hallmark.sdk, name), name
+    assert issubclass(hallmark.sdk.RequestInvalid, hallmark.errors.InvalidInput)

@@ -25,10 +25,10 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from governance import roles
+from hallmark.sdk import ConfigInvalid, PluginError
 from plugins import registry, services
 from plugins.builtin.sd35 import SD35Plugin, WeightsFolderInvalid, resolve_pipeline_folder
-from plugins.builtin.weights_root import outside_root
-from plugins.sdk import ConfigInvalid, PluginError
+from plugins.builtin.weights.root import outside_root
 
 
 class Command(BaseCommand):

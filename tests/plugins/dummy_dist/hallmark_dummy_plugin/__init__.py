@@ -11,7 +11,7 @@ import random
 
 from PIL import Image
 
-from plugins.sdk import (
+from hallmark.sdk import (
     CancelCheck,
     Cancelled,
     Capabilities,
@@ -38,6 +38,7 @@ class DummyPlugin(Plugin):
     name = "Dummy tiles"
     version = __version__
     hallmark_compat = ">=0.1,<1"
+    sdk_compat = ">=1.1,<2"  # imports hallmark.sdk, which SDK 1.1 introduced
     description = "Test plugin: solid colour tiles chosen by the seed."
     is_ai_model = False
     license = License(
@@ -93,3 +94,10 @@ class IncompatiblePlugin(DummyPlugin):
 
     id = "dummy-incompatible"
     hallmark_compat = ">=99"
+
+
+class SdkIncompatiblePlugin(DummyPlugin):
+    """Declares a plugin SDK version range this Hallmark does not provide."""
+
+    id = "dummy-sdk-incompatible"
+    sdk_compat = ">=2,<3"

@@ -10,7 +10,8 @@ source may steer a worker at an arbitrary host or at the private network behind 
 - ``PublicAddressAdapter`` resolves a host once, refuses it when any address it resolves to is
   not a global unicast address (private, loopback, link-local, shared, reserved, multicast),
   and connects the socket to exactly the addresses it checked.
-- ``read_capped`` reads a response body up to a limit, whatever the server declares.
+
+Reading a body within a byte limit is ``hallmark.sdk.hosted.read_capped``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
-import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -43,10 +43,6 @@ class AddressRefused(Exception):
     Deliberately not an ``OSError``: urllib3 and requests let it through unwrapped and
     unretried, so the plugin can fail the job with this exact reason.
     """
-
-
-class BodyTooLarge(Exception):
-    """A response body is larger than the caller accepts."""
 
 
 @dataclass(frozen=True)
@@ -262,21 +258,6 @@ class PublicAddressAdapter(HTTPAdapter):
     def proxy_manager_for(self, *args: Any, **kwargs: Any) -> Any:
         """Refused: through a proxy the address check would test the proxy, not the host."""
         raise AddressRefused("a proxy was configured for a connection that must go direct")
-
-
-def read_capped(response: requests.Response, limit: int) -> bytes:
-    """The body of a streamed response, or ``BodyTooLarge`` once it passes ``limit`` bytes."""
-    declared = response.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(f"{int(declared)} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in response.iter_content(64 * 1024):
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(f"over {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
