@@ -32,11 +32,12 @@ class Asset(models.Model):
     its decoded pixels, which stays the same when metadata is stripped or re-signed.
     ``model_identity`` and ``license`` are snapshots taken at generation time.
     Written only by the modules in ``WRITERS``: ``assets.services`` creates assets and their
-    files, ``assets.review`` changes review status, legal hold and deletion (and purges).
+    files, ``assets.review`` changes review status, ``assets.retention`` legal hold and
+    deletion (and purges).
     """
 
     #: The only modules that may save, update, create or delete assets (tests/test_writers.py).
-    WRITERS: ClassVar[tuple[str, ...]] = ("assets.services", "assets.review")
+    WRITERS: ClassVar[tuple[str, ...]] = ("assets.services", "assets.review", "assets.retention")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     job = models.ForeignKey("generation.GenerationJob", on_delete=models.PROTECT, related_name="assets")

@@ -19,7 +19,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from assets import evidence, review
+from assets import evidence, retention, review
 from assets.models import Asset
 from assets.serializers import AssetSerializer
 from governance import policy
@@ -113,7 +113,7 @@ class ReviewActionsMixin(viewsets.GenericViewSet[Asset]):
         if "hold" not in body:
             return invalid({"hold": ["This field is required."]})
         return self._review(
-            request, review.set_legal_hold, hold=body.get("hold"), reason=body.get("reason", "")
+            request, retention.set_legal_hold, hold=body.get("hold"), reason=body.get("reason", "")
         )
 
     @extend_schema(
@@ -125,7 +125,7 @@ class ReviewActionsMixin(viewsets.GenericViewSet[Asset]):
     )
     def destroy(self, request: Request, pk: str | None = None) -> Response:
         """Soft-delete an asset: admins, or the creator of a draft; refused under legal hold."""
-        review.soft_delete(self.get_object().pk, acting_user=request.user)
+        retention.soft_delete(self.get_object().pk, acting_user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(

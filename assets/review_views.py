@@ -17,7 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from assets import review
+from assets import retention, review
 from assets.models import Asset, AssetStatus
 from governance import roles
 from governance.models import AuditEvent
@@ -90,7 +90,7 @@ def review_action(request: HttpRequest, asset_id: UUID, action: str) -> HttpResp
     status = 200
     try:
         if action == "legal-hold":
-            review.set_legal_hold(
+            retention.set_legal_hold(
                 asset_id,
                 acting_user=request.user,
                 hold=request.POST.get("hold") == "true",

@@ -2,7 +2,7 @@
 
 ``run`` is safe to call any number of times for one job: it locks the row, does only what is
 still missing and never makes a second set of assets (Zulip's worker habit). While a job runs,
-``_JobMonitor`` keeps its heartbeat fresh, records progress and answers the plugin's
+``generation.job_monitor.JobMonitor`` keeps its heartbeat fresh, records progress and answers the plugin's
 cancellation checks; a job whose heartbeat goes stale is taken over by another worker's
 recovery sweep (``generation.services.recover_stale_jobs``). The names of the files a job will
 write are recorded on it (``pending_files``) before they are written, so an attempt that died
@@ -21,7 +21,6 @@ import logging
 import os
 import socket
 import threading
-import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,10 +30,10 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import QuerySet
 from django.utils import timezone
 
 from assets import services as asset_services
+from generation.job_monitor import JobMonitor
 from generation.models import GenerationJob, JobStatus
 from governance.audit_trail import record_event
 from governance.provenance.c2pa_signing import ProvenanceError
@@ -147,62 +146,6 @@ def _finish(
     record_event(f"generation.{status}", acting_user=None, system_actor="worker", target=job, data=event_data)
 
 
-class _JobMonitor:
-    """Progress, heartbeat and cancellation for one running job.
-
-    Progress rows are written at most every 0.1 s (and always at the last step); a background
-    thread keeps the heartbeat fresh while a plugin waits on something that reports nothing.
-    """
-
-    def __init__(self, job: GenerationJob) -> None:
-        self.job_id = job.pk
-        self.me = job.worker
-        self._last_write = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{job.pk}", daemon=True)
-
-    def start(self) -> _JobMonitor:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _mine(self) -> QuerySet[GenerationJob]:
-        # Only while this worker still owns the job: one presumed dead must not write over
-        # the worker that took the job over.
-        return GenerationJob.objects.filter(pk=self.job_id, worker=self.me, status=JobStatus.RUNNING)
-
-    def _beat(self) -> None:
-        while not self._stop.wait(settings.HALLMARK_HEARTBEAT_SECONDS):
-            try:
-                self._mine().update(heartbeat_at=timezone.now())
-            except Exception:
-                # A database restart or a lock timeout: keep beating, or the job is taken over.
-                logger.warning("heartbeat for job %s failed; retrying", self.job_id, exc_info=True)
-                connection.close()
-        connection.close()
-
-    def on_progress(self, step: int, total: int) -> None:
-        now = time.monotonic()
-        if step < total and now - self._last_write < 0.1:
-            return
-        self._last_write = now
-        try:
-            self._mine().update(progress_step=step, progress_total=total, heartbeat_at=timezone.now())
-        except Exception:
-            # Progress is best effort: a failed write must not fail the generation.
-            logger.warning("progress of job %s not recorded", self.job_id, exc_info=True)
-
-    def is_cancelled(self) -> bool:
-        try:
-            return GenerationJob.objects.filter(pk=self.job_id, cancel_requested=True).exists()
-        except Exception:
-            logger.warning("cancellation of job %s not checked", self.job_id, exc_info=True)
-            return False
-
-
 def run(job_id: str, *, store_in_background: bool = False) -> None:
     """Run a job on this worker, once, whatever the number of deliveries.
 
@@ -220,7 +163,7 @@ def run(job_id: str, *, store_in_background: bool = False) -> None:
         return
     # The heartbeat starts before the plugin loads (loading large weights can take minutes)
     # and lasts until the images are stored.
-    monitor = _JobMonitor(job).start()
+    monitor = JobMonitor(job).start()
     try:
         current = plugin_services.state(job.plugin_id)
         if not current.enabled:
@@ -293,7 +236,7 @@ def _fail_for(job: GenerationJob, me: str, exc: BaseException) -> None:
     # KeyboardInterrupt, SystemExit: the worker is going away; recovery takes the job over.
 
 
-def _store_then_stop(monitor: _JobMonitor, job: GenerationJob, me: str, output: Generated) -> None:
+def _store_then_stop(monitor: JobMonitor, job: GenerationJob, me: str, output: Generated) -> None:
     """Store what was generated, turn a failure to store into the job's end, stop the monitor."""
     try:
         _store(job, me, output)

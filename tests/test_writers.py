@@ -1,7 +1,7 @@
 """Only a model's writer modules write it: the house rule, checked by reading the code.
 
 Every model of Hallmark's apps names the modules allowed to write it in ``WRITERS`` (a class
-attribute: ``Asset.WRITERS = ("assets.services", "assets.review")``); a package named there
+attribute: ``Asset.WRITERS = ("assets.services", "assets.review", "assets.retention")``); a package named there
 covers its submodules. Views, API viewsets, admin classes, management commands and Celery
 tasks are not writers: they call one. ``tests.write_checker`` finds the writes (how, and what
 it cannot see, is in its docstring).
@@ -15,6 +15,8 @@ lists Hallmark's writers of them, and any other model written without a list fai
 """
 
 from __future__ import annotations
+
+import importlib.util
 
 import pytest
 
@@ -38,6 +40,9 @@ def test_every_model_names_its_writers() -> None:
         assert isinstance(writers, tuple) and all(isinstance(w, str) for w in writers), model
         # Apps own their models: only the model's own app writes it.
         foreign = [w for w in writers if not w.startswith(model._meta.app_label + ".")]
+        # A writer that does not exist is a stale list (a module renamed or split).
+        absent = [w for w in writers if importlib.util.find_spec(w) is None]
+        assert absent == [], f"{model._meta.label}.WRITERS names modules that do not exist: {absent}"
         assert foreign == [], f"{model._meta.label} names writers outside its app: {foreign}"
 
 

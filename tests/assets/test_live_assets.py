@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from assets import review
+from assets import retention
 from assets.models import Asset
 from tests.governance.audit_helpers import fast_passwords, make_asset  # noqa: F401
 
@@ -10,7 +10,7 @@ from tests.governance.audit_helpers import fast_passwords, make_asset  # noqa: F
 def test_live_leaves_out_soft_deleted_assets(users) -> None:
     kept = make_asset(users["creator"], prompt="kept")
     gone = make_asset(users["creator"], prompt="gone")
-    review.soft_delete(gone.pk, acting_user=users["creator"])
+    retention.soft_delete(gone.pk, acting_user=users["creator"])
     assert list(Asset.objects.live()) == [kept]
     assert set(Asset.objects.all()) == {kept, gone}  # the row stays until the purge
 
@@ -19,7 +19,7 @@ def test_a_deleted_asset_leaves_its_jobs_page_and_api(client_for, client, users)
     asset = make_asset(users["creator"])
     job_url = f"/api/v1/generations/{asset.job_id}/"
     assert client_for("viewer").get(job_url).json()["assets"] == [str(asset.pk)]
-    review.soft_delete(asset.pk, acting_user=users["creator"])
+    retention.soft_delete(asset.pk, acting_user=users["creator"])
 
     assert client_for("viewer").get(job_url).json()["assets"] == []
     client.force_login(users["viewer"])
@@ -33,5 +33,5 @@ def test_the_library_offers_no_plugin_whose_assets_are_all_deleted(client, users
     asset = make_asset(users["creator"])
     client.force_login(users["viewer"])
     assert list(client.get("/").context["plugins"]) == ["procedural"]
-    review.soft_delete(asset.pk, acting_user=users["creator"])
+    retention.soft_delete(asset.pk, acting_user=users["creator"])
     assert list(client.get("/").context["plugins"]) == []

@@ -8,7 +8,7 @@ import pytest
 from django.conf import settings
 
 from assets.models import Asset
-from generation import runner, services
+from generation import job_monitor, runner, services
 from generation.models import GenerationJob
 from plugins import services as plugin_services
 
@@ -62,7 +62,7 @@ def test_heartbeat_and_progress_only_touch_a_job_this_worker_still_owns(users, p
     job = _submit(users)
     claimed = runner._claim(str(job.pk), "old-worker:1")
     assert claimed is not None
-    monitor = runner._JobMonitor(claimed)
+    monitor = job_monitor.JobMonitor(claimed)
     GenerationJob.objects.filter(pk=job.pk).update(worker="new-worker:2", progress_step=0)
     monitor.on_progress(3, 4)
     assert GenerationJob.objects.get(pk=job.pk).progress_step == 0

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from assets import review
+from assets import retention, review
 from assets.models import Asset
 from governance.audit_trail import verify_audit_chain
 from governance.models import AuditEvent
@@ -137,8 +137,8 @@ def age_deletion(asset: Asset, days: int) -> None:
 def test_purge_removes_old_deletions_leaving_a_tombstone(settings, users, asset, purge) -> None:
     settings.HALLMARK_RETENTION_DAYS = 30
     recent = make_asset(users["creator"], prompt="recent")
-    review.soft_delete(asset.pk, acting_user=users["creator"])
-    review.soft_delete(recent.pk, acting_user=users["creator"])
+    retention.soft_delete(asset.pk, acting_user=users["creator"])
+    retention.soft_delete(recent.pk, acting_user=users["creator"])
     age_deletion(asset, 31)
     age_deletion(recent, 29)
     storage, name = asset.file.storage, asset.file.name
@@ -162,21 +162,21 @@ def test_purge_removes_old_deletions_leaving_a_tombstone(settings, users, asset,
 def test_purge_keeps_a_file_another_asset_still_uses(users, asset, purge) -> None:
     twin = make_asset(users["creator"], prompt="twin")
     Asset.objects.filter(pk=twin.pk).update(file=asset.file.name)  # same bytes, same content address
-    review.soft_delete(asset.pk, acting_user=users["creator"])
+    retention.soft_delete(asset.pk, acting_user=users["creator"])
     age_deletion(asset, 400)
     purge()
     assert not Asset.objects.filter(pk=asset.pk).exists()
     assert asset.file.storage.exists(asset.file.name)
     assert AuditEvent.objects.get(action="asset.purged").data["file_deleted"] is False
 
-    review.soft_delete(twin.pk, acting_user=users["creator"])
+    retention.soft_delete(twin.pk, acting_user=users["creator"])
     age_deletion(twin, 400)
     assert "1 purged" in purge()
     assert not asset.file.storage.exists(asset.file.name)
 
 
 def test_a_hold_placed_after_deletion_stops_the_purge(client_for, users, asset, purge) -> None:
-    review.soft_delete(asset.pk, acting_user=users["creator"])
+    retention.soft_delete(asset.pk, acting_user=users["creator"])
     age_deletion(asset, 400)
     # The asset left the lists, but a reviewer can still put it on hold before it is purged.
     assert hold(client_for("reviewer"), asset, {"hold": True, "reason": "Subpoena"}).status_code == 200
@@ -186,7 +186,7 @@ def test_a_hold_placed_after_deletion_stops_the_purge(client_for, users, asset, 
 
 
 def test_purge_days_option_overrides_the_setting(users, asset, purge) -> None:
-    review.soft_delete(asset.pk, acting_user=users["creator"])
+    retention.soft_delete(asset.pk, acting_user=users["creator"])
     age_deletion(asset, 2)
     assert "0 purged" in purge()
     assert "1 purged" in purge(days=1)

@@ -210,7 +210,7 @@ def test_verify_still_reads_jpeg_and_webp(users: dict, client_for: Any, fmt: str
 
 def test_verify_names_no_soft_deleted_asset(users: dict, procedural: str, client_for: Any) -> None:
     """A deleted asset is "no match" by bytes, by pixels and by a trusted manifest naming it."""
-    from assets import review
+    from assets import retention
 
     asset = generate(users, prompt="deleted later")
     data = stored_bytes(asset)
@@ -220,7 +220,7 @@ def test_verify_names_no_soft_deleted_asset(users: dict, procedural: str, client
     client = client_for("viewer")
     assert all(upload(client, d).json()["made_by_hallmark"] for d in (data, stripped.getvalue(), signed))
 
-    review.soft_delete(asset.pk, acting_user=users["admin"])
+    retention.soft_delete(asset.pk, acting_user=users["admin"])
     for sample in (data, stripped.getvalue(), signed):
         response = upload(client, sample)
         assert response.status_code == 200, response.content

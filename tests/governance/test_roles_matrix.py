@@ -16,7 +16,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from rest_framework.test import APIClient
 
-from assets import review
+from assets import retention, review
 from generation import services as generation_services
 from governance.audit_trail import record_event
 from tests.conftest import ROOT
@@ -347,7 +347,7 @@ def test_a_creator_demoted_to_viewer_can_no_longer_submit_or_delete_own_drafts(c
     with pytest.raises(review.NotPermitted):
         review.submit_for_review(asset.pk, acting_user=demoted)
     with pytest.raises(review.NotPermitted):
-        review.soft_delete(asset.pk, acting_user=demoted)
+        retention.soft_delete(asset.pk, acting_user=demoted)
     assert review.allowed_actions(asset, demoted) == set()
     asset.refresh_from_db()
     assert asset.status == "draft" and asset.deleted_at is None

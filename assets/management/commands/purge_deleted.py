@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from assets import review
+from assets import retention
 
 
 class Command(BaseCommand):
@@ -28,7 +28,7 @@ class Command(BaseCommand):
         days = options["days"]
         if days is not None and days < 0:
             days = 0
-        report = review.purge_deleted(retention_days=days)
+        report = retention.purge_deleted(retention_days=days)
         for asset_id in report.purged:
             self.stdout.write(f"purged {asset_id}")
         for asset_id, reason in report.skipped.items():

@@ -1,0 +1,80 @@
+"""A running job's heartbeat, progress and cancellation checks, owned by the worker running it.
+
+Part of the worker side of a job (``generation.runner``); the only other writer of
+``GenerationJob`` besides ``generation.services`` and the runner (``GenerationJob.WRITERS``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from generation.models import GenerationJob, JobStatus
+
+logger = logging.getLogger(__name__)
+
+
+class JobMonitor:
+    """Progress, heartbeat and cancellation for one running job.
+
+    Progress rows are written at most every 0.1 s (and always at the last step); a background
+    thread keeps the heartbeat fresh while a plugin waits on something that reports nothing.
+    """
+
+    def __init__(self, job: GenerationJob) -> None:
+        self.job_id = job.pk
+        self.me = job.worker
+        self._last_write = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{job.pk}", daemon=True)
+
+    def start(self) -> JobMonitor:
+        """Start the heartbeat thread; returns the monitor."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the heartbeat (the job is finished or handed to storing's own end)."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _mine(self) -> QuerySet[GenerationJob]:
+        # Only while this worker still owns the job: one presumed dead must not write over
+        # the worker that took the job over.
+        return GenerationJob.objects.filter(pk=self.job_id, worker=self.me, status=JobStatus.RUNNING)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(settings.HALLMARK_HEARTBEAT_SECONDS):
+            try:
+                self._mine().update(heartbeat_at=timezone.now())
+            except Exception:
+                # A database restart or a lock timeout: keep beating, or the job is taken over.
+                logger.warning("heartbeat for job %s failed; retrying", self.job_id, exc_info=True)
+                connection.close()
+        connection.close()
+
+    def on_progress(self, step: int, total: int) -> None:
+        """The plugin's ``on_progress``: record ``step`` of ``total`` (at most every 0.1 s)."""
+        now = time.monotonic()
+        if step < total and now - self._last_write < 0.1:
+            return
+        self._last_write = now
+        try:
+            self._mine().update(progress_step=step, progress_total=total, heartbeat_at=timezone.now())
+        except Exception:
+            # Progress is best effort: a failed write must not fail the generation.
+            logger.warning("progress of job %s not recorded", self.job_id, exc_info=True)
+
+    def is_cancelled(self) -> bool:
+        """The plugin's ``is_cancelled``: whether a cancel was requested (False if unknown)."""
+        try:
+            return GenerationJob.objects.filter(pk=self.job_id, cancel_requested=True).exists()
+        except Exception:
+            logger.warning("cancellation of job %s not checked", self.job_id, exc_info=True)
+            return False
