@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from governance import organisation
+from governance.audit_chain import EVENT_FIELDS
 from governance.export import ExportScope, export_lines, parse_bound
 from governance.models import AuditEvent, OrganisationProfile, RevenueBand
 from governance.permissions import IsAdmin, IsReviewer, IsViewer
@@ -28,18 +29,7 @@ class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):
 
     class Meta:
         model = AuditEvent
-        fields = [
-            "seq",
-            "at",
-            "actor",
-            "actor_id",
-            "action",
-            "target_type",
-            "target_id",
-            "data",
-            "prev_hash",
-            "hash",
-        ]
+        fields = list(EVENT_FIELDS)
         read_only_fields = fields
 
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from governance.offline_verify import HASHED_FIELDS
+from governance.offline_verify import EVENT_FIELDS, HASHED_FIELDS
 from governance.offline_verify import event_hash as chain_hash
 
-__all__ = ["GENESIS_HASH", "ChainProblem", "ChainReport", "chain_hash", "event_body", "format_time", "jsonable", "verify_events"]
+__all__ = ["EVENT_FIELDS", "GENESIS_HASH", "ChainProblem", "ChainReport", "chain_hash", "event_body", "format_time", "jsonable", "verify_events"]
 
 GENESIS_HASH = "0" * 64
 # RFC 8785 numbers are IEEE 754 doubles: larger integers (64-bit seeds) are kept as strings.

@@ -13,6 +13,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from governance.audit_chain import (
+    EVENT_FIELDS,
     GENESIS_HASH,
     ChainProblem,
     ChainReport,
@@ -106,18 +107,7 @@ def verify_audit_chain(*, after_seq: int = 0, after_hash: str = GENESIS_HASH) ->
     report = verify_events(
         start_seq=after_seq + 1,
         start_hash=after_hash,
-        events=rows.values(
-            "seq",
-            "at",
-            "actor",
-            "actor_id",
-            "action",
-            "target_type",
-            "target_id",
-            "data",
-            "prev_hash",
-            "hash",
-        ).iterator(chunk_size=2000),
+        events=rows.values(*EVENT_FIELDS).iterator(chunk_size=2000),
     )
     if not report.ok:
         return report

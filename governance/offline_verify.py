@@ -37,7 +37,8 @@ import rfc8785
 EXPORT_FORMAT = "hallmark-audit-export/1"
 CHECKPOINT_FORMAT = "hallmark-audit-checkpoint/1"
 HASHED_FIELDS = ("seq", "at", "actor", "actor_id", "action", "target_type", "target_id", "data")
-_EVENT_FIELDS = (*HASHED_FIELDS, "prev_hash", "hash")
+#: Every field of an exported event: the hashed ones, then the links of the chain.
+EVENT_FIELDS = (*HASHED_FIELDS, "prev_hash", "hash")
 
 
 def event_hash(prev_hash: str, body: Mapping[str, Any]) -> str:
@@ -152,7 +153,7 @@ def verify_export_lines(
         if not isinstance(event, dict) or event.get("type") != "event":
             problems.append(f"line {number}: not an event")
             continue
-        missing = [f for f in _EVENT_FIELDS if f not in event]
+        missing = [f for f in EVENT_FIELDS if f not in event]
         seq = event.get("seq")
         if missing or isinstance(seq, bool) or not isinstance(seq, int):
             problems.append(f"line {number}: event lacks {', '.join(missing) or 'an integer seq'}")
