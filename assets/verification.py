@@ -20,6 +20,7 @@ from assets.models import Asset
 from governance.provenance.credentials import (
     AssetMatch,
     CredentialsReport,
+    is_hallmark_signer,
     read_credentials,
     trust_anchors_configured,
 )
@@ -126,7 +127,8 @@ def check_stored_asset(asset: Asset) -> StoredAssetCheck:
         problems["invalid_manifest"] = f"The C2PA manifest does not validate ({codes})."
     elif report.validation_state != "Trusted" and trust_anchors_configured():
         problems["untrusted_manifest"] = "The manifest is intact but not signed by a configured trust anchor."
-    if report.validation_state in ("Trusted", "Valid") and not report.signed_by_hallmark:
+    # Whether it is trusted is the check above; this one asks whose certificate it names.
+    if report.validation_state in ("Trusted", "Valid") and not is_hallmark_signer(report.manifest or {}):
         signer = (report.manifest or {}).get("signature_info") or {}
         problems["foreign_signer"] = (
             f"The manifest was signed by certificate serial {signer.get('cert_serial_number')} of "

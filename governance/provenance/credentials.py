@@ -235,7 +235,10 @@ def read_credentials(data: bytes, mime_type: str) -> CredentialsReport:
             errors = _failures(store)
             manifest = reader.get_active_manifest()
         summary = manifest_summary(manifest) if manifest else None
-    ours = state in ("Trusted", "Valid") and manifest is not None and is_hallmark_signer(manifest)
+    # Names and serial numbers are public (every file carries them) and anyone can make a root
+    # that issues a certificate with them: only a manifest that chains to a configured trust
+    # anchor ("Trusted") can be Hallmark's.
+    ours = state == "Trusted" and manifest is not None and is_hallmark_signer(manifest)
     xmp = extract_xmp(data, mime_type)
     return CredentialsReport(
         sha256=hashlib.sha256(data).hexdigest(),
@@ -255,12 +258,16 @@ def read_credentials(data: bytes, mime_type: str) -> CredentialsReport:
 _signer_ids = PerProcess()
 
 
-def _certificate_id(cert: x509.Certificate) -> tuple[str | None, str]:
-    """A certificate as the C2PA SDK's ``signature_info`` names its signer: the issuer's
-    organisation and the serial number in decimal."""
-    organisations = cert.issuer.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
-    issuer = str(organisations[0].value) if organisations else None
-    return issuer, str(cert.serial_number)
+def _certificate_id(cert: x509.Certificate) -> tuple[str | None, str | None, str]:
+    """A certificate as the C2PA SDK's ``signature_info`` names its signer: the organisation and
+    common name of its SUBJECT (the SDK calls the organisation ``issuer``) and its serial number
+    in decimal. (A development chain names one organisation as both issuer and subject; a
+    certificate from a real CA does not, which is why the subject is what must be compared.)"""
+    organisations = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+    common_names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    organisation = str(organisations[0].value) if organisations else None
+    common_name = str(common_names[0].value) if common_names else None
+    return organisation, common_name, str(cert.serial_number)
 
 
 def _previous_certs_path() -> Path | None:
@@ -268,8 +275,9 @@ def _previous_certs_path() -> Path | None:
     return Path(configured) if configured else None
 
 
-def hallmark_signer_ids() -> frozenset[tuple[str | None, str]]:
-    """``(issuer organisation, serial)`` of every certificate whose manifests are Hallmark's.
+def hallmark_signer_ids() -> frozenset[tuple[str | None, str | None, str]]:
+    """``(subject organisation, common name, serial)`` of every certificate whose manifests are
+    Hallmark's.
 
     That is the leaf of ``HALLMARK_C2PA_CERT_CHAIN`` and every certificate in the optional PEM
     file ``HALLMARK_C2PA_PREVIOUS_CERTS`` (signers used before a rotation). Trust anchors say
@@ -280,8 +288,8 @@ def hallmark_signer_ids() -> frozenset[tuple[str | None, str]]:
     previous_path = _previous_certs_path()
     key = (file_key(chain_path), file_key(previous_path) if previous_path else None)
 
-    def build() -> frozenset[tuple[str | None, str]]:
-        ids: set[tuple[str | None, str]] = set()
+    def build() -> frozenset[tuple[str | None, str | None, str]]:
+        ids: set[tuple[str | None, str | None, str]] = set()
         if key[0] is not None:
             with contextlib.suppress(OSError, ValueError):
                 chain = x509.load_pem_x509_certificates(chain_path.read_bytes())
@@ -297,15 +305,19 @@ def hallmark_signer_ids() -> frozenset[tuple[str | None, str]]:
                 )
         return frozenset(ids)
 
-    ids: frozenset[tuple[str | None, str]] = _signer_ids.get(key, build)
+    ids: frozenset[tuple[str | None, str | None, str]] = _signer_ids.get(key, build)
     return ids
 
 
 def is_hallmark_signer(manifest: dict[str, Any]) -> bool:
-    """Whether ``manifest`` was signed with one of Hallmark's own certificates."""
+    """Whether ``manifest`` names one of Hallmark's own certificates as its signer.
+
+    Names only: whether that certificate really signed it is the SDK's validation, which the
+    caller must also require (``Trusted``), since anyone can issue a certificate with these names.
+    """
     info = manifest.get("signature_info") or {}
     serial = info.get("cert_serial_number")
     if not isinstance(serial, str | int):
         return False
-    return (info.get("issuer"), str(serial)) in hallmark_signer_ids()
+    return (info.get("issuer"), info.get("common_name"), str(serial)) in hallmark_signer_ids()
 
