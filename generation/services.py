@@ -23,6 +23,7 @@ from django.utils import timezone
 from generation.models import TERMINAL_STATUSES, GenerationJob, JobStatus
 from governance import roles
 from governance.audit_trail import ActingUser, record_event
+from governance.provenance.prompt_digest import prompt_digest
 from hallmark.celery import app
 from hallmark.sdk import RequestInvalid
 from plugins import services as plugin_services
@@ -120,7 +121,7 @@ def submit(
                 "generation.requested",
                 acting_user=acting_user,
                 target=job,
-                data={"plugin": plugin_id, "plugin_version": plugin.version, **values},
+                data={"plugin": plugin_id, "plugin_version": plugin.version, **audited_request(values)},
             )
             transaction.on_commit(lambda: enqueue(job))
     except IntegrityError:
@@ -153,6 +154,20 @@ def _check_queue_cap(user: User) -> None:
     ).count()
     if active >= limit:
         raise QueueFull(limit)
+
+
+def audited_request(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A request as its audit event records it: prompts in the clear only when they are also
+    written into files (``HALLMARK_EMBED_PROMPTS``); otherwise their digests (an HMAC under the
+    organisation key), since audit exports and evidence packs leave the building."""
+    if settings.HALLMARK_EMBED_PROMPTS:
+        return dict(values)
+    recorded = {k: v for k, v in values.items() if k not in ("prompt", "negative_prompt")}
+    recorded.update(prompt_digest(str(values.get("prompt", ""))))
+    negative = str(values.get("negative_prompt") or "")
+    if negative:
+        recorded["negative_prompt_digest"] = prompt_digest(negative)
+    return recorded
 
 
 def _replay(

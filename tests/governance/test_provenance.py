@@ -30,6 +30,7 @@ from sd_parsers import ParserManager
 
 from assets import verification
 from assets.models import Asset
+from generation import services as generation_services
 from generation.models import GenerationJob
 from governance.management.commands.provenance_init import make_development_chain
 from governance.provenance import c2pa_signing, credentials, prompt_digest, stamping, xmp_parser
@@ -253,6 +254,28 @@ def test_asset_created_event_and_its_export_follow_the_same_rule(
     embedded = generate(users, prompt=prompt)
     event = AuditEvent.objects.get(action="asset.created", target_id=str(embedded.pk))
     assert event.data["prompt_sha256"] == plain and "prompt_hmac_sha256" not in event.data
+
+
+def test_withheld_prompts_are_in_no_exported_audit_event(users: dict, procedural: str, settings: Any) -> None:
+    """The job's generation.requested event follows the rule too: an audit export (or an
+    evidence pack) of a confidential job carries the prompts' HMACs, never their text."""
+    from governance.export import ExportScope, export_lines
+    from governance.models import AuditEvent
+
+    settings.HALLMARK_EMBED_PROMPTS = False
+    prompt, negative = "logo for Project Falcon", "the old falcon mark"
+    job, _ = generation_services.submit(
+        acting_user=users["creator"],
+        plugin_id="procedural",
+        fields={"prompt": prompt, "negative_prompt": negative},
+    )
+    event = AuditEvent.objects.get(action="generation.requested", target_id=str(job.pk))
+    assert "prompt" not in event.data and "negative_prompt" not in event.data
+    assert prompt_digest.prompt_matches(prompt, event.data) is True
+    assert prompt_digest.prompt_matches(negative, event.data["negative_prompt_digest"]) is True
+    exported = "".join(export_lines(ExportScope(targets=(("generation.generationjob", str(job.pk)),))))
+    assert event.data["prompt_hmac_sha256"] in exported
+    assert "Falcon" not in exported and "falcon" not in exported
 
 
 # --- the real generation path ------------------------------------------------------------------
