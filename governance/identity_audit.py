@@ -40,6 +40,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save, pre_de
 from django.dispatch import Signal
 from rest_framework.authtoken.models import Token, TokenProxy
 
+from governance import roles
 from governance.acting import current_actor
 from governance.audit_trail import record_event
 
@@ -67,7 +68,8 @@ def _only_last_login(update_fields: Iterable[str] | None) -> bool:
 
 
 def _user_pre_save(sender: type[User], instance: User, update_fields: Any = None, **kwargs: Any) -> None:
-    if kwargs.get("raw") or instance.pk is None or _only_last_login(update_fields):
+    # Fixtures (loaddata: ``raw``) are audited too: a fixture can make a superuser.
+    if instance.pk is None or _only_last_login(update_fields):
         return
     before = (
         sender._default_manager.filter(pk=instance.pk)
@@ -80,7 +82,7 @@ def _user_pre_save(sender: type[User], instance: User, update_fields: Any = None
 def _user_post_save(
     sender: type[User], instance: User, created: bool, update_fields: Any = None, **kwargs: Any
 ) -> None:
-    if kwargs.get("raw") or _only_last_login(update_fields):
+    if _only_last_login(update_fields):
         return
     if created:
         _record(
@@ -133,7 +135,7 @@ def _user_post_delete(sender: type[User], instance: User, **kwargs: Any) -> None
 
 
 def _group_pre_save(sender: type[Group], instance: Group, **kwargs: Any) -> None:
-    if kwargs.get("raw") or instance.pk is None:
+    if instance.pk is None:
         return
     setattr(
         instance,
@@ -143,14 +145,17 @@ def _group_pre_save(sender: type[Group], instance: Group, **kwargs: Any) -> None
 
 
 def _group_post_save(sender: type[Group], instance: Group, created: bool, **kwargs: Any) -> None:
-    if kwargs.get("raw"):
-        return
     if created:
         _record("group.created", instance, {"name": instance.name})
         return
     before = instance.__dict__.pop(_STASH, None)
     if before is not None and before != instance.name:
-        _record("group.renamed", instance, {"name": [before, instance.name]})
+        data: dict[str, Any] = {"name": [before, instance.name]}
+        if before in roles.ROLES or instance.name in roles.ROLES:
+            # Roles are groups by name: renaming one takes a role from its members or gives one.
+            data["members"] = sorted(instance.user_set.values_list("username", flat=True))
+            data["role"] = [before if before in roles.ROLES else None, instance.name if instance.name in roles.ROLES else None]
+        _record("group.renamed", instance, data)
 
 
 def _group_pre_delete(sender: type[Group], instance: Group, **kwargs: Any) -> None:
@@ -260,10 +265,28 @@ def _token_data(token: Token) -> dict[str, Any]:
     return {"username": token.user.get_username(), "key_sha256_prefix": _token_fingerprint(token.key)}
 
 
+_TOKEN_OWNER = "_hallmark_token_owner_before"
+
+
+def _token_pre_save(sender: type[Token], instance: Token, **kwargs: Any) -> None:
+    # A token moved to another user hands that user's identity to whoever knows the key.
+    before = sender._default_manager.filter(pk=instance.pk).values_list("user_id", flat=True).first()
+    setattr(instance, _TOKEN_OWNER, before)
+
+
 def _token_post_save(sender: type[Token], instance: Token, created: bool, **kwargs: Any) -> None:
-    if created and not kwargs.get("raw"):
-        # The target is the user: a token's primary key is the secret itself.
+    # The target is the user: a token's primary key is the secret itself.
+    if created:
         _record("token.created", ("auth.user", str(instance.user_id)), _token_data(instance))
+        return
+    before = getattr(instance, _TOKEN_OWNER, None)
+    if before is not None and before != instance.user_id:
+        previous = User._default_manager.filter(pk=before).values_list("username", flat=True).first()
+        _record(
+            "token.reassigned",
+            ("auth.user", str(instance.user_id)),
+            {**_token_data(instance), "previous_username": previous, "previous_user_id": before},
+        )
 
 
 def _token_post_delete(sender: type[Token], instance: Token, **kwargs: Any) -> None:
@@ -338,7 +361,11 @@ def _receivers() -> list[tuple[Signal, Callable[..., None], Any]]:
     ]
     # DRF's admin edits tokens through a proxy model, whose signals name the proxy as sender.
     for model in (Token, TokenProxy):
-        wired += [(post_save, _token_post_save, model), (post_delete, _token_post_delete, model)]
+        wired += [
+            (pre_save, _token_pre_save, model),
+            (post_save, _token_post_save, model),
+            (post_delete, _token_post_delete, model),
+        ]
     return wired
 
 

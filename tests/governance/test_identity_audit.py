@@ -265,3 +265,57 @@ def test_model_permissions_granted_to_users_and_groups_are_audited(users) -> Non
     assert taken.data["removed"] == ["governance.change_organisationprofile"]
     [group_grant] = events("group.permissions_changed", target_id=str(viewer_group.pk))
     assert group_grant.data == {"name": "viewer", "added": ["governance.change_organisationprofile"]}
+
+
+def test_a_token_cannot_be_moved_in_the_admin_and_its_key_is_not_listed(client, admin_a, users) -> None:
+    """Moving a token hands its new user's identity to whoever knows the key: the admin does
+    not allow it, and lists a fingerprint instead of the key."""
+    carl, nemo = users["creator"], users["nobody"]
+    key = Token.objects.create(user=carl).key
+    client.force_login(admin_a)
+    listing = client.get("/admin/authtoken/tokenproxy/")
+    assert listing.status_code == 200 and key not in listing.content.decode()
+    assert hashlib.sha256(key.encode()).hexdigest()[:6] in listing.content.decode()
+    client.post(f"/admin/authtoken/tokenproxy/{carl.pk}/change/", {"user": nemo.pk})
+    assert Token.objects.get(key=key).user_id == carl.pk
+    assert events("token.reassigned") == []
+
+
+def test_a_token_moved_by_code_is_audited(users) -> None:
+    carl, nemo = users["creator"], users["nobody"]
+    token = Token.objects.create(user=carl)
+    with acting_as(users["admin"]):
+        token.user = nemo
+        token.save()
+    [moved] = events("token.reassigned")
+    assert moved.actor == "ada" and moved.target_id == str(nemo.pk)
+    assert moved.data["previous_username"] == "carl" and moved.data["username"] == "nemo"
+    assert token.key not in all_audit_text()
+
+
+def test_renaming_a_group_to_or_from_a_role_names_its_members(users) -> None:
+    marketing = Group.objects.create(name="marketing")
+    users["nobody"].groups.add(marketing)
+    reviewer = Group.objects.get(name="reviewer")
+    with acting_as(users["admin"]):
+        reviewer.name = "reviewer-old"
+        reviewer.save()
+        marketing.name = "reviewer"
+        marketing.save()
+    taken, given = events("group.renamed")[-2:]
+    assert taken.data["role"] == ["reviewer", None] and taken.data["members"] == ["rita"]
+    assert given.data["role"] == [None, "reviewer"] and given.data["members"] == ["nemo"]
+
+
+def test_a_fixture_that_makes_a_superuser_is_audited(transactional_db, tmp_path) -> None:
+    fixture = tmp_path / "admins.json"
+    fixture.write_text(
+        json.dumps(
+            [{"model": "auth.user", "pk": 4242, "fields": {"username": "fixture-root", "password": "!", "is_superuser": True, "is_staff": True}}]
+        )
+    )
+    from django.core.management import call_command
+
+    call_command("loaddata", str(fixture), verbosity=0)
+    [created] = events("user.created", target_id="4242")
+    assert created.data["username"] == "fixture-root"
