@@ -8,7 +8,11 @@ class GovernanceConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        """Audit every change of identity and role (``governance.identity_audit``)."""
-        from governance import identity_audit
+        """Audit every change of identity and role (``governance.identity_audit``); count failed
+        logins per address (``governance.login_guard``)."""
+        from django.contrib.auth.signals import user_login_failed
+
+        from governance import identity_audit, login_guard
 
         identity_audit.connect()
+        user_login_failed.connect(login_guard.count_failed_login, dispatch_uid="hallmark-login-failures-per-address")

@@ -1,15 +1,19 @@
-"""Hooks for django-axes, which locks out repeated failed logins on ``/accounts/login/`` and
-``/admin/login/``: the client address it keys lockouts by, and the page a locked-out user sees.
+"""Login lockouts on ``/accounts/login/`` and ``/admin/login/``: django-axes' hooks (the client
+address it keys lockouts by, the page a locked-out user sees) and a second, per-address limit
+against password spraying.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import render, resolve_url
+from django.urls import reverse
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -48,3 +52,55 @@ def lockout_response(
     if seconds:
         response["Retry-After"] = str(seconds)
     return response
+
+
+# --- password spraying: failures per address, whatever the usernames -------------------------
+#
+# django-axes counts failures per username and address, which stops guessing one account's
+# password but not trying a few passwords on many accounts from one address. Failed logins are
+# also counted per address (in the shared cache, so every web process sees them), with a
+# higher limit than per account: an office behind one address is not locked out by a few typos.
+
+_FAILURES_KEY = "hallmark:login-failures:{address}"
+
+
+def _window_seconds() -> int:
+    cool_off = settings.AXES_COOLOFF_TIME
+    return int(cool_off.total_seconds()) if cool_off else 15 * 60
+
+
+def count_failed_login(sender: Any, credentials: Any = None, request: HttpRequest | None = None, **kwargs: Any) -> None:
+    """``user_login_failed`` receiver: one more failure from the request's address."""
+    if request is None or settings.HALLMARK_LOGIN_FAILURES_PER_ADDRESS <= 0:
+        return
+    key = _FAILURES_KEY.format(address=client_ip(request))
+    if not cache.add(key, 1, timeout=_window_seconds()):
+        try:
+            cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=_window_seconds())
+
+
+def address_locked_out(request: HttpRequest) -> bool:
+    """Whether the request's address has failed ``HALLMARK_LOGIN_FAILURES_PER_ADDRESS`` logins
+    within the window (``HALLMARK_LOGIN_COOLOFF_MINUTES``)."""
+    limit = settings.HALLMARK_LOGIN_FAILURES_PER_ADDRESS
+    if limit <= 0:
+        return False
+    return int(cache.get(_FAILURES_KEY.format(address=client_ip(request))) or 0) >= limit
+
+
+class AddressLockoutMiddleware:
+    """Refuses login attempts (POST to the login pages) from an address past its limit."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method == "POST" and request.path in _login_paths() and address_locked_out(request):
+            return lockout_response(request)
+        return self.get_response(request)
+
+
+def _login_paths() -> set[str]:
+    return {resolve_url(settings.LOGIN_URL), reverse("admin:login")}

@@ -93,6 +93,8 @@ MIDDLEWARE = [
     "governance.acting.ActingUserMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Failed logins per address, whatever the usernames (governance.login_guard).
+    "governance.login_guard.AddressLockoutMiddleware",
     # Last, as django-axes asks: turns a lockout into its response (governance.login_guard).
     "axes.middleware.AxesMiddleware",
 ]
@@ -206,6 +208,9 @@ HALLMARK_NUM_PROXIES = max(0, int(os.environ.get("HALLMARK_NUM_PROXIES", "0")))
 AXES_FAILURE_LIMIT = int(os.environ.get("HALLMARK_LOGIN_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("HALLMARK_LOGIN_COOLOFF_MINUTES", "15")))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Against password spraying (a few passwords on many accounts): failed logins per address, any
+# usernames, within the same cool-off; higher than the per-account limit (0: no such limit).
+HALLMARK_LOGIN_FAILURES_PER_ADDRESS = int(os.environ.get("HALLMARK_LOGIN_FAILURES_PER_ADDRESS", "30"))
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "governance.login_guard.client_ip"
 AXES_LOCKOUT_CALLABLE = "governance.login_guard.lockout_response"

@@ -33,10 +33,14 @@ def _media_root(settings: Any, tmp_path: Path) -> None:
 def _no_api_rate_limits(settings: Any) -> None:
     """API rate limits count requests in a cache that outlives a test, and tests make requests
     by the hundred from one address as a handful of users: off here; the tests of the limits
-    (tests/test_security_settings.py) set them. Login lockouts are counted in the database,
-    which every test starts empty."""
+    (tests/test_security_settings.py) set them. Login lockouts per account are counted in the
+    database, which every test starts empty; failures per address are counted in the cache,
+    which each test starts empty too."""
+    from django.core.cache import cache
+
     settings.HALLMARK_API_THROTTLE_USER = None
     settings.HALLMARK_API_THROTTLE_ANON = None
+    cache.clear()
 
 
 def make_user(username: str, *roles: str, superuser: bool = False) -> User:

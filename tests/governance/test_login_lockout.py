@@ -87,3 +87,22 @@ def test_failures_and_the_lockout_are_audited_once_and_unknown_names_not_at_all(
     assert set(actions) == {"auth.login_failed", "auth.locked_out"}
     assert all(e.target_id == str(users["creator"].pk) and e.actor == "system:anonymous" for e in new)
     assert "my-password-typed-as-a-name" not in str([e.data for e in new])
+
+
+def test_password_spraying_from_one_address_is_stopped(client, users, settings) -> None:
+    """A few passwords on many accounts stay under the per-account limit; the per-address limit
+    (higher, so that one office's typos do not lock it out) stops them, for every username."""
+    settings.AXES_FAILURE_LIMIT = 5
+    settings.HALLMARK_LOGIN_FAILURES_PER_ADDRESS = 8
+    names = ["vera", "carl", "cleo", "rita", "ada", "nemo"]
+    refused = 0
+    for round_ in range(3):
+        for name in names:
+            response = attempt(client, "/accounts/login/", name, f"spring-202{round_}", ip="203.0.113.5")
+            refused += response.status_code == 429
+    assert refused == 3 * len(names) - 8
+    # Locked for this address only: the right password is refused here, accepted elsewhere.
+    assert attempt(client, "/accounts/login/", "carl", "pw-carl", ip="203.0.113.5").status_code == 429
+    assert attempt(client, "/accounts/login/", "carl", "pw-carl", ip="203.0.113.6").status_code == 302
+    # The audit chain grew by at most the per-address limit, not by every attempt.
+    assert AuditEvent.objects.filter(action="auth.login_failed").count() <= 8
