@@ -18,7 +18,8 @@ from hallmark.environment import cache_from_url, env_bool, env_list, kept_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("HALLMARK_VAR_DIR", BASE_DIR / "var")).resolve()
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+# Private when made here: it holds keys, the SQLite database (tokens, sessions, hashes), media.
+VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 def _secret_key() -> str:

@@ -6,6 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh
+# Everything the demo writes is its own: the SQLite database holds API tokens, sessions and
+# password hashes, the var folder keys and media. Nobody else on the machine reads them.
+umask 077
+VAR=${HALLMARK_VAR_DIR:-var}
+mkdir -p "$VAR" && chmod 700 "$VAR"
 PORT=${HALLMARK_PORT:-8000}
 export HALLMARK_PORT=$PORT
 PY=.venv/bin/python
@@ -23,8 +28,6 @@ if [[ ! -e $audit_key ]] && ! compgen -G "$audit_dir/checkpoint-*.json" >/dev/nu
 else
   $PY manage.py audit_checkpoint >/dev/null || echo "WARNING: no audit checkpoint signed at this start (see above); run manage.py verify_audit." >&2
 fi
-VAR=${HALLMARK_VAR_DIR:-var}
-mkdir -p "$VAR"
 # Only the first start creates the admin and shows its password and token (bootstrap_demo).
 creds=$($PY manage.py bootstrap_demo --password-file "$VAR/admin-password.txt")
 field() { sed -n "s/^$1=//p" <<<"$creds"; }

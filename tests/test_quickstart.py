@@ -85,6 +85,9 @@ def test_start_script_brings_up_web_and_worker_on_embedded_defaults(tmp_path: Pa
         password_file = var / "admin-password.txt"
         assert password_file.read_text().strip() == password
         assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+        # The database holds tokens, sessions and password hashes: nobody else on the machine reads it.
+        assert stat.S_IMODE(var.stat().st_mode) == 0o700
+        assert stat.S_IMODE((var / "hallmark.sqlite3").stat().st_mode) & 0o077 == 0
 
         # The banner's readiness lines: the one thing each seed model lacks.
         lines = [line.strip() for line in text.splitlines()]
