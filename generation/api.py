@@ -90,7 +90,7 @@ class GenerationViewSet(
             raise Conflict(str(exc)) from None
         except services.QueueFull as exc:
             return too_many(str(exc), limit=exc.limit)
-        data = GenerationJobSerializer(job).data
+        data = GenerationJobSerializer(job, context={"request": request}).data
         return Response(data, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
 
     @extend_schema(
@@ -112,4 +112,4 @@ class GenerationViewSet(
             # The same answer as for an unknown id, so this endpoint tells nothing about other
             # people's jobs; the service wrote nothing.
             raise NotFound() from None
-        return Response(GenerationJobSerializer(job).data)
+        return Response(GenerationJobSerializer(job, context={"request": request}).data)

@@ -19,6 +19,30 @@ class JobStatus(models.TextChoices):
 
 TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
 
+#: Error codes whose messages speak of the request, the provider's answer or the worker's fate,
+#: never of configuration: every role sees them as written. Other failures (a signer, weights,
+#: a key's variable, a host an operator set) name paths, hosts and variable names, which only
+#: admins see; everyone else is told the code and that an admin can read the details.
+PUBLIC_ERROR_CODES = frozenset(
+    {
+        "invalid",
+        "crash",
+        "attempts_exhausted",
+        "plugin_contract",
+        "out_of_memory",
+        "bad_image",
+        "unsafe_image",
+        "provider_error",
+        "provider_unavailable",
+        "provider_timeout",
+        "provider_rejected",
+        "provider_refused",
+        "download_failed",
+        "download_too_large",
+        "disabled",
+    }
+)
+
 
 class GenerationJob(models.Model):
     """A request to make images with one plugin, and what became of it.
@@ -82,6 +106,14 @@ class GenerationJob(models.Model):
 
     def __str__(self) -> str:
         return f"job {self.id} {self.plugin_id} {self.status}"
+
+    def error_for(self, *, sees_configuration: bool) -> str:
+        """The job's error as a user sees it: in full for admins (``sees_configuration``) and
+        for codes in ``PUBLIC_ERROR_CODES``; otherwise only its code (the worker log and the
+        admins' view have the rest)."""
+        if not self.error or sees_configuration or self.error_code in PUBLIC_ERROR_CODES:
+            return self.error
+        return f"The job failed ({self.error_code or 'error'}); an admin can see why on the job's page."
 
     @property
     def is_terminal(self) -> bool:

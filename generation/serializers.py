@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from generation.models import GenerationJob
+from governance import roles
 from plugins.validation import REQUEST_FIELDS, RequestField
 
 
@@ -53,6 +54,7 @@ class GenerationJobSerializer(serializers.ModelSerializer[GenerationJob]):
     """A job as the API shows it."""
 
     plugin = serializers.CharField(source="plugin_id")
+    error = serializers.SerializerMethodField()
     progress = serializers.SerializerMethodField()
     assets = serializers.SerializerMethodField()
     requested_by = serializers.CharField(source="requested_by.username")
@@ -86,6 +88,12 @@ class GenerationJobSerializer(serializers.ModelSerializer[GenerationJob]):
             "finished_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.CharField())
+    def get_error(self, job: GenerationJob) -> str:
+        """The error as this caller may see it (``GenerationJob.error_for``)."""
+        request = self.context.get("request")
+        return job.error_for(sees_configuration=roles.has_role(getattr(request, "user", None), roles.ADMIN))
 
     @extend_schema_field(ProgressSerializer)
     def get_progress(self, job: GenerationJob) -> dict[str, int]:

@@ -85,9 +85,9 @@ def submit(
     if not isinstance(plugin_id, str) or not plugin_id:
         raise RequestInvalid({"plugin": ["This field is required and must be a plugin id."]})
     if idempotency_key is not None and (
-        not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= 128
+        not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= 128 or "\x00" in idempotency_key
     ):
-        raise RequestInvalid({"idempotency_key": ["Must be a string of 1 to 128 characters."]})
+        raise RequestInvalid({"idempotency_key": ["Must be a string of 1 to 128 characters, without NUL."]})
     try:
         plugin = plugin_services.available_plugin(plugin_id)
     except plugin_services.PluginUnavailable as exc:

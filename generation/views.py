@@ -73,6 +73,9 @@ def _request_fields(values: dict[str, str]) -> tuple[dict[str, Any], dict[str, l
                 fields[field.name] = json.loads(text)
             except json.JSONDecodeError as exc:
                 errors[field.name] = [f"Not valid JSON: {exc.msg}."]
+            except (ValueError, RecursionError):
+                # An integer of thousands of digits, or nesting deeper than Python recurses.
+                errors[field.name] = ["Not JSON that Hallmark accepts (a number too long or nesting too deep)."]
     return fields, errors
 
 
@@ -125,10 +128,15 @@ def _job_for(request: HttpRequest, job_id: UUID) -> GenerationJob:
 @login_required
 def job_detail(request: HttpRequest, job_id: UUID) -> HttpResponse:
     """A job's page; its progress panel refreshes itself until the job ends."""
-    return render(request, "generation/job.html", {"job": _job_for(request, job_id)})
+    return render(request, "generation/job.html", _job_context(request, job_id))
 
 
 @login_required
 def job_progress(request: HttpRequest, job_id: UUID) -> HttpResponse:
     """The progress panel alone, for htmx polling."""
-    return render(request, "generation/_progress.html", {"job": _job_for(request, job_id)})
+    return render(request, "generation/_progress.html", _job_context(request, job_id))
+
+
+def _job_context(request: HttpRequest, job_id: UUID) -> dict[str, object]:
+    job = _job_for(request, job_id)
+    return {"job": job, "job_error": job.error_for(sees_configuration=roles.has_role(request.user, roles.ADMIN))}

@@ -95,7 +95,11 @@ def available_plugin(plugin_id: str) -> Plugin:
     except LookupError:
         raise PluginUnavailable(f"No plugin {plugin_id!r} is installed.", code="unknown") from None
     if current.entry.broken:
-        raise PluginUnavailable(f"Plugin {plugin_id} is broken: {current.entry.error}", code="broken")
+        raise PluginUnavailable(
+            f"Plugin {plugin_id} is broken: {current.entry.error}",
+            code="broken",
+            public_message=f"Plugin {plugin_id} is broken; an admin can see why in the plugin list.",
+        )
     if not current.enabled:
         raise PluginUnavailable(f"Plugin {plugin_id} is disabled; an admin must enable it.", code="disabled")
     try:
@@ -126,8 +130,10 @@ def update_plugin(
     """Enable, disable and/or configure a plugin; each change is one audit event.
 
     The configuration is validated against the plugin's schema first (``ConfigInvalid`` names
-    the keys at fault). A broken plugin cannot be enabled. Config values are audited by key
-    only when the key names a secret's environment variable, never a secret itself.
+    the keys at fault). A broken plugin cannot be enabled. ``plugin.configured`` records the
+    whole configuration before and after: it holds paths, hosts and the names of environment
+    variables, never a secret (secrets are only ever named), and reviewers, who read the audit
+    log, see that history.
     """
     entry = registry.get_entry(plugin_id)
     plugin_class = entry.plugin_class

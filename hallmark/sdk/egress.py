@@ -161,9 +161,23 @@ def is_public_address(text: str) -> bool:
     address = _ip(text.split("%", 1)[0])
     if address is None:
         return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        # IPv6 forms that carry an IPv4 address reach it: judge the address they carry.
+        embedded = address.ipv4_mapped or address.sixtofour or _nat64_embedded(address)
+        if embedded is not None:
+            address = embedded
     return address.is_global and not address.is_multicast
+
+
+# The NAT64 prefixes (RFC 6052's well-known one and RFC 8215's local-use one): a gateway turns
+# 64:ff9b::a9fe:a9fe into a connection to 169.254.169.254.
+_NAT64_PREFIXES = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+
+
+def _nat64_embedded(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if any(address in prefix for prefix in _NAT64_PREFIXES):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
 
 
 def resolve_checked(host: str, port: int, *, allow_private: bool) -> list[tuple[Any, ...]]:

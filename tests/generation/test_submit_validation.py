@@ -20,6 +20,7 @@ def _post(client: Any, body: Any, **kwargs: Any) -> Any:
     ("body", "field"),
     [
         ({"prompt": "no plugin"}, "plugin"),
+        ({**VALID, "idempotency_key": "key\x00with-nul"}, "idempotency_key"),
         ({**VALID, "plugin": "no-such-plugin"}, "plugin"),
         ({**VALID, "plugin": 12}, "plugin"),
         ({"plugin": "procedural"}, "prompt"),
@@ -84,6 +85,10 @@ def test_broken_plugin_is_refused_naming_plugin(client_for, users) -> None:
     response = _post(client_for("creator"), {**VALID, "plugin": "dummy-broken"})
     assert response.status_code == 400
     assert "broken" in response.json()["errors"]["plugin"][0]
+    # Why it is broken (an import error naming modules) is for admins to read.
+    assert "ModuleNotFoundError" not in response.json()["errors"]["plugin"][0]
+    told = _post(client_for("admin"), {**VALID, "plugin": "dummy-broken"})
+    assert "ModuleNotFoundError" in told.json()["errors"]["plugin"][0]
 
 
 def test_plugin_specific_validation_names_the_field(client_for, enable_plugin) -> None:

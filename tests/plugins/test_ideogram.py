@@ -332,7 +332,8 @@ def test_config_defaults_and_checks(settings) -> None:
 def test_identity_and_capabilities() -> None:
     identity = IdeogramV2ATurboPlugin({}).identity()
     assert identity.model_version == "V_2A_TURBO" and identity.weights_fingerprint.startswith("hosted:")
-    assert identity.extra["endpoint"] == "api.ideogram.ai/generate"
+    # Where the key goes (a proxy, a gateway) is configuration, and identities are shown to all.
+    assert "endpoint" not in identity.extra and identity.extra["provider"] == "Ideogram"
     caps = IdeogramV2Plugin.capabilities
     assert caps.max_images == 8 and caps.seed_max == 2_147_483_647
     assert caps.aspect_ratios["ASPECT_16_9"] == (1312, 736)
@@ -437,6 +438,8 @@ def test_bad_key_fails_turns_health_red_and_refuses_next_submit(
     ).json()["id"]
     job = _wait_finished(creator, job_id)
     assert job["status"] == "failed" and job["error_code"] == "auth_failed"
+    assert IDEOGRAM_KEY_ENV not in job["error"]  # the variable's name is configuration
+    job = client_for("admin").get(f"/api/v1/generations/{job_id}/").json()
     assert "API key" in job["error"] and IDEOGRAM_KEY_ENV in job["error"]
     assert "ideo-sk-revoked-0000" not in job["error"]
 
@@ -746,3 +749,20 @@ def test_only_png_jpeg_and_webp_parsers_see_the_providers_bytes(monkeypatch) -> 
         IdeogramV2Plugin._decode(buffer.getvalue())
     assert refused.value.code == "bad_image"
     assert opened == []
+
+
+def test_a_declared_canvas_beyond_the_pixel_limit_is_refused_before_decoding(settings) -> None:
+    """A small PNG can declare a canvas that takes gigabytes once decoded."""
+    import io
+
+    from PIL import Image
+
+    settings.HALLMARK_MAX_IMAGE_PIXELS = 64 * 64
+    buffer = io.BytesIO()
+    Image.new("RGB", (65, 64), "white").save(buffer, format="PNG")
+    with pytest.raises(PluginError) as refused:
+        IdeogramV2Plugin._decode(buffer.getvalue())
+    assert refused.value.code == "bad_image" and "65x64" in str(refused.value)
+    small = io.BytesIO()
+    Image.new("RGB", (64, 64), "white").save(small, format="PNG")
+    assert IdeogramV2Plugin._decode(small.getvalue()).size == (64, 64)

@@ -203,6 +203,11 @@ def test_image_globs_match_host_names_under_the_domain_only() -> None:
         ("fd00::1", False),
         ("::ffff:127.0.0.1", False),
         ("::ffff:169.254.169.254", False),
+        # NAT64 and 6to4 forms of the metadata address (a gateway connects to what they carry).
+        ("64:ff9b::a9fe:a9fe", False),
+        ("64:ff9b:1::a9fe:a9fe", False),
+        ("2002:a9fe:a9fe::1", False),
+        ("64:ff9b::808:808", True),
         ("not-an-address", False),
     ],
 )
@@ -362,8 +367,9 @@ def test_refused_links_fail_the_job_clearly_and_store_nothing(
                 "/api/v1/generations/", {"plugin": "ideogram-v2", "prompt": "x"}, format="json"
             ).json()["id"]
 
+            # An admin reads the whole error: it names the operator's settings (a creator sees the code).
             def finished() -> dict[str, Any] | None:
-                body = creator.get(f"/api/v1/generations/{job_id}/").json()
+                body = client_for("admin").get(f"/api/v1/generations/{job_id}/").json()
                 return body if body["status"] in ("succeeded", "failed", "cancelled") else None
 
             return wait_for(finished, timeout=60)

@@ -12,10 +12,10 @@ import logging
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 import PIL
 import requests
+from django.conf import settings
 from PIL import Image
 
 from hallmark.sdk import (
@@ -105,13 +105,14 @@ class IdeogramPlugin(Plugin):
 
     def identity(self) -> ModelIdentity:
         """Ideogram's model name as its API knows it; hosted, so no weights to fingerprint."""
-        host = urlsplit(self.config["base_url"]).netloc
         return ModelIdentity(
             model_name=f"ideogram-{self.api_model}",
             model_version=self.api_model,
             weights_fingerprint=f"hosted:ideogram/{self.api_model}",
             libraries={"requests": requests.__version__, "pillow": PIL.__version__},
-            extra={"provider": "Ideogram", "endpoint": f"{host}/generate", "hosted": True},
+            # Not the endpoint: every asset's identity is shown to every role, and where the
+            # operator routes the key (a proxy, a gateway) is configuration.
+            extra={"provider": "Ideogram", "hosted": True},
         )
 
     def load(self) -> None:
@@ -219,6 +220,14 @@ class IdeogramPlugin(Plugin):
                 if probe.format not in ("PNG", "JPEG", "WEBP"):
                     raise PluginError(
                         f"Ideogram sent an image in an unexpected format ({probe.format}).",
+                        code="bad_image",
+                    )
+                # Checked on the header, before a pixel is decoded: a small file can declare a
+                # canvas that takes gigabytes (Ideogram's largest size is about 1.6 Mpx).
+                if probe.width * probe.height > settings.HALLMARK_MAX_IMAGE_PIXELS:
+                    raise PluginError(
+                        f"Ideogram sent an image of {probe.width}x{probe.height} pixels, more than "
+                        "Hallmark decodes.",
                         code="bad_image",
                     )
                 probe.verify()
