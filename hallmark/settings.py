@@ -269,6 +269,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
 # RabbitMQ (py-amqp) connects within this; Redis connects within socket_connect_timeout. Redis's
 # socket_timeout is left alone: a worker's blocking read waits longer than any publish.
 CELERY_BROKER_CONNECTION_TIMEOUT = HALLMARK_BROKER_PUBLISH_TIMEOUT
+if not CELERY_BROKER_URL.startswith("filesystem"):
+    # kombu otherwise retries a refused connection for seconds inside every publish (2 s each
+    # on Redis, measured); a worker's consumer reconnects with its own retry loop
+    # (broker_connection_max_retries), which this does not change.
+    CELERY_BROKER_TRANSPORT_OPTIONS["max_retries"] = 0
 if CELERY_BROKER_URL.startswith(("redis", "rediss", "sentinel")):
     CELERY_BROKER_TRANSPORT_OPTIONS["socket_connect_timeout"] = HALLMARK_BROKER_PUBLISH_TIMEOUT
 if CELERY_BROKER_URL.startswith("filesystem"):
