@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -89,10 +90,10 @@ def test_broker_killed_during_a_stream_of_submissions(worker_process, users, pro
                 killed_at = time.monotonic()
             if killed_at is not None and back is None and time.monotonic() - killed_at >= OUTAGE:
                 redis.start()
-                back = time.monotonic()
+                back, back_wall = time.monotonic(), time.time()
         if back is None:
             redis.start()
-            back = time.monotonic()
+            back, back_wall = time.monotonic(), time.time()
         assert driver.wait(timeout=60) == 0, driver.stderr.read()[-3000:] if driver.stderr else ""
         ids = [s["id"] for s in submits]
         assert len(ids) == SUBMITS
@@ -121,7 +122,12 @@ def test_broker_killed_during_a_stream_of_submissions(worker_process, users, pro
         received = len(re.findall(r"Task generation\.run_generation\[[^\]]+\] received", log))
         # One message a job: none re-enqueued while it was still waiting in the queue.
         assert received <= SUBMITS + 2, f"{received} messages for {SUBMITS} jobs"
+        reconnects = re.findall(r"^(\S+ \S+) INFO celery\.worker\.consumer\.connection Connected to", log, re.M)
+        reconnected = (
+            datetime.strptime(reconnects[-1], "%Y-%m-%d %H:%M:%S,%f").timestamp() - back_wall if reconnects else float("nan")
+        )
         print(
+            f"\nworker consumer reconnected {reconnected:.1f} s after Redis returned (Celery's reconnect backoff)"
             f"\nbroker outage {OUTAGE:.0f} s: {len(waiting)}/{SUBMITS} submits waited for the broker, slowest "
             f"{slowest * 1000:.0f} ms; all jobs done {recovered_after:.1f} s after Redis returned; "
             f"the worker received {received} messages for {SUBMITS} jobs"
