@@ -90,7 +90,7 @@ class AssetSerializer(serializers.ModelSerializer[Asset]):
             "legal_hold": bool(asset.legal_hold),
             "legal_hold_reason": asset.legal_hold_reason,
             "job": str(asset.job_id),
-            "created_by": asset.created_by.username,
+            "created_by": _creator_name(asset),
             "created_at": _DATETIME.to_representation(asset.created_at),
             "file": self.get_file(asset),
             "thumbnail": self.get_thumbnail(asset),
@@ -126,3 +126,10 @@ class AssetSerializer(serializers.ModelSerializer[Asset]):
 
 
 AssetSerializer.get_model.__annotations__["return"] = ModelIdentitySerializer
+
+
+def _creator_name(asset: Asset) -> str:
+    """The creator's username: annotated by the asset list (``created_by_username``), else
+    read from the related user."""
+    name = getattr(asset, "created_by_username", None)
+    return str(name) if name is not None else asset.created_by.username

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db.models import F
 from rest_framework import serializers
 from rest_framework.test import APIRequestFactory
 
@@ -34,6 +35,11 @@ def test_rows_equal_the_generic_serializer_s(users, procedural, enable_plugin, s
         generic = [serializers.ModelSerializer.to_representation(AssetSerializer(context=context), a) for a in assets]
         assert [dict(row) for row in fast] == [dict(row) for row in generic]
         assert [list(row) for row in fast] == [list(row) for row in generic]  # same keys, same order
+    # The list annotates the creator's name instead of loading the user.
+    annotated = list(Asset.objects.annotate(created_by_username=F("created_by__username")))
+    assert [dict(r) for r in AssetSerializer(annotated, many=True).data] == [
+        dict(serializers.ModelSerializer.to_representation(AssetSerializer(), a)) for a in annotated
+    ]
     row = AssetSerializer(held, context={"request": request}).data
     assert row["legal_hold"] is True and row["legal_hold_reason"] == "litigation 7"
     assert row["file"] == f"http://hallmark.example:8443/api/v1/assets/{held.pk}/file/"
