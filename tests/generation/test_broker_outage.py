@@ -4,7 +4,8 @@ leaves alone a job whose message is still waiting in its queue.
 
 The broker is the real filesystem broker, made to fail by putting a file where its queue
 folder was (every publish then fails, as a full or unmounted disk would make it). The same
-paths on Redis, with the broker process killed, are in test_failures_survived.py.
+paths on Redis, with the broker process killed, are in test_failures_survived.py. Last, the
+worker's retry of a database action (recording a failure, storing) while the database restarts.
 """
 
 from __future__ import annotations
@@ -150,3 +151,36 @@ def test_a_database_action_is_not_retried_inside_a_transaction(db) -> None:
     with pytest.raises(OperationalError):
         retrying_database(down, GenerationJob(plugin_id="procedural"))
     assert calls == 1
+
+
+def test_a_store_that_lost_the_database_is_stored_once_it_answers(
+    transactional_db, users, procedural, monkeypatch
+) -> None:
+    """The database goes away at the commit of the assets: the store is done again once it
+    answers: one set of assets, the job succeeded, no file of the failed try left behind."""
+    from assets import services as asset_services
+    from assets.models import Asset
+    from generation import runner
+
+    real_create = asset_services.create_assets
+    failures = []
+
+    def database_gone_once(*args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise OperationalError("server closed the connection unexpectedly")
+        return real_create(*args, **kwargs)
+
+    monkeypatch.setattr(asset_services, "create_assets", database_gone_once)
+    job, _ = services.submit(
+        acting_user=users["creator"], plugin_id="procedural", fields={**FIELDS, "num_images": 2}
+    )
+    runner.run(str(job.pk))
+    job.refresh_from_db()
+    assert failures == [1]
+    assert job.status == "succeeded", job.error
+    assets = list(Asset.objects.filter(job=job))
+    assert len(assets) == 2
+    media = Path(settings.MEDIA_ROOT)
+    stored = sorted(str(p.relative_to(media)) for p in media.rglob("*") if p.is_file())
+    assert stored == sorted(name for a in assets for name in (a.file.name, a.thumbnail.name))
