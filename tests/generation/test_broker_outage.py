@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import OperationalError
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from generation import services
@@ -65,7 +67,7 @@ def broker_back() -> None:
 
 @filesystem_broker
 def test_a_submit_while_the_broker_is_down_answers_at_once_waiting_for_it(
-    transactional_db, client_for, procedural, broker_down
+    transactional_db, client_for, users, procedural, broker_down
 ) -> None:
     began = time.monotonic()
     response = client_for("creator").post(
@@ -78,6 +80,10 @@ def test_a_submit_while_the_broker_is_down_answers_at_once_waiting_for_it(
     job = GenerationJob.objects.get(pk=response.json()["id"])
     assert job.enqueue_failed
 
+    page = Client()
+    page.force_login(users["creator"])
+    assert b"waiting for the broker" in page.get(reverse("job-progress", args=[job.pk])).content
+
     # Still down: the sweep enqueues nothing and says so (no "re-enqueued" count).
     assert services.recover_stale_jobs(["gen.procedural"]) == []
     assert GenerationJob.objects.get(pk=job.pk).enqueue_failed
@@ -89,6 +95,7 @@ def test_a_submit_while_the_broker_is_down_answers_at_once_waiting_for_it(
     assert _messages_for(job) == 1
     shown = client_for("creator").get(f"/api/v1/generations/{job.pk}/").json()
     assert shown["waiting_for_broker"] is False
+    assert b"waiting for the broker" not in page.get(reverse("job-progress", args=[job.pk])).content
     # Enqueued now: the next sweep leaves it be.
     assert services.recover_stale_jobs(["gen.procedural"]) == []
     assert _messages_for(job) == 1
