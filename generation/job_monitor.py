@@ -2,6 +2,8 @@
 
 Part of the worker side of a job (``generation.runner``); the only other writer of
 ``GenerationJob`` besides ``generation.services`` and the runner (``GenerationJob.WRITERS``).
+Also the worker's handling of its database connection through a restart
+(``drop_broken_connection``, ``retrying_database``).
 """
 
 from __future__ import annotations
@@ -9,15 +11,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from django.conf import settings
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from generation.models import GenerationJob, JobStatus
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class JobMonitor:
@@ -70,6 +75,7 @@ class JobMonitor:
         except Exception:
             # Progress is best effort: a failed write must not fail the generation.
             logger.warning("progress of job %s not recorded", self.job_id, exc_info=True)
+            drop_broken_connection()
 
     def is_cancelled(self) -> bool:
         """The plugin's ``is_cancelled``: whether a cancel was requested (False if unknown)."""
@@ -77,4 +83,37 @@ class JobMonitor:
             return GenerationJob.objects.filter(pk=self.job_id, cancel_requested=True).exists()
         except Exception:
             logger.warning("cancellation of job %s not checked", self.job_id, exc_info=True)
+            drop_broken_connection()
             return False
+
+
+def drop_broken_connection() -> None:
+    """Close this thread's database connection after a failed query, outside a transaction.
+
+    Django reopens a connection only at the start and end of a task: after a database restart
+    the job's own connection would stay dead for the rest of the job (progress frozen, a cancel
+    unseen). Closed, it is opened anew by the next query, so progress and cancellation recover
+    within a step of the database's return.
+    """
+    if not connection.in_atomic_block:
+        connection.close()
+
+
+def retrying_database(action: Callable[[], T], job: GenerationJob) -> T:
+    """``action()``, tried again while the database is unreachable (restarting, failing over).
+
+    Gives up after ``HALLMARK_JOB_STALE_AFTER`` seconds, when the job is taken over by another
+    worker anyway; never retries inside a transaction (the caller's would be broken).
+    """
+    deadline = time.monotonic() + settings.HALLMARK_JOB_STALE_AFTER
+    delay = 0.1
+    while True:
+        try:
+            return action()
+        except (OperationalError, InterfaceError):
+            if connection.in_atomic_block or time.monotonic() + delay > deadline:
+                raise
+            logger.warning("job %s: database unavailable; retrying in %.1f s", job.id, delay, exc_info=True)
+        drop_broken_connection()
+        time.sleep(delay)
+        delay = min(delay * 2, 1.0)

@@ -52,7 +52,8 @@ class GenerationJob(models.Model):
     heartbeat, progress). ``attempts`` counts how often a worker took the job, so a job that
     kills its worker every time (a poison job) stops after ``max_attempts``.
     ``pending_files`` names files written but not yet committed as assets: a worker that takes
-    over after a crash removes them, so no orphan file is left.
+    over after a crash removes them, so no orphan file is left. ``enqueue_failed`` says the
+    job's message never reached the broker (the API shows it as ``waiting_for_broker``).
     """
 
     #: The only modules that may save, update, create or delete jobs (tests/test_writers.py).
@@ -89,6 +90,9 @@ class GenerationJob(models.Model):
     cost_currency = models.CharField(max_length=3, default="USD")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     enqueued_at = models.DateTimeField(null=True, blank=True)
+    # The last hand-over to the broker failed (it was down): the job waits for the broker, and
+    # the recovery sweep enqueues it as soon as a publish succeeds (``services.enqueue``).
+    enqueue_failed = models.BooleanField(default=False)
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -33,7 +33,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from assets import services as asset_services
-from generation.job_monitor import JobMonitor
+from generation.job_monitor import JobMonitor, retrying_database
 from generation.models import GenerationJob, JobStatus
 from governance.audit_trail import record_event
 from governance.provenance.c2pa_signing import ProvenanceError
@@ -165,7 +165,7 @@ def run(job_id: str, *, store_in_background: bool = False) -> None:
     # and lasts until the images are stored.
     monitor = JobMonitor(job).start()
     try:
-        current = plugin_services.state(job.plugin_id)
+        current = retrying_database(lambda: plugin_services.state(job.plugin_id), job)
         if not current.enabled:
             raise plugin_services.PluginUnavailable(
                 f"Plugin {job.plugin_id} was disabled before the job ran.", code="disabled"
@@ -174,7 +174,9 @@ def run(job_id: str, *, store_in_background: bool = False) -> None:
         if plugin_class.version != job.plugin_version:
             # Workers were upgraded while the job waited: its assets name the version that ran.
             job.plugin_version = plugin_class.version
-            GenerationJob.objects.filter(pk=job.pk).update(plugin_version=plugin_class.version)
+            retrying_database(
+                lambda: GenerationJob.objects.filter(pk=job.pk).update(plugin_version=plugin_class.version), job
+            )
         plugin = warm_cache().get(job.plugin_id, plugin_class.clean_config(current.config))
         request = build_request(
             plugin, job_id=str(job.id), **{name: getattr(job, name) for name in REQUEST_FIELD_NAMES}
@@ -182,8 +184,12 @@ def run(job_id: str, *, store_in_background: bool = False) -> None:
         identity = plugin.identity().as_dict()
         result = plugin.generate(request, monitor.on_progress, monitor.is_cancelled)
     except BaseException as exc:
-        monitor.stop()
-        _fail_for(job, me, exc)
+        try:
+            # Recorded once the database answers again, with the heartbeat still beating: a
+            # failure is not left `running` for the recovery sweep to find.
+            retrying_database(functools.partial(_fail_for, job, me, exc), job)
+        finally:
+            monitor.stop()
         if not isinstance(exc, Exception):
             raise
         return
@@ -239,19 +245,31 @@ def _fail_for(job: GenerationJob, me: str, exc: BaseException) -> None:
 def _store_then_stop(monitor: JobMonitor, job: GenerationJob, me: str, output: Generated) -> None:
     """Store what was generated, turn a failure to store into the job's end, stop the monitor."""
     try:
-        _store(job, me, output)
-    except ProvenanceError as exc:
-        # No signer, or the signer refused: the images are not stored without their credentials.
-        _fail_or_cancel(job, me, JobStatus.FAILED, error=str(exc), error_code=exc.code)
-    except Exception as exc:
-        logger.exception("job %s: storing the images failed", job.id)
-        _fail_or_cancel(
-            job,
-            me,
-            JobStatus.FAILED,
-            error=f"Storing the images failed ({type(exc).__name__}).",
-            error_code="store",
-        )
+        try:
+            # A database restart while storing: store again once it answers (files an earlier
+            # try wrote are removed by the next; a commit that did land ends the retry).
+            retrying_database(lambda: _store(job, me, output), job)
+        except ProvenanceError as exc:
+            # No signer, or the signer refused: the images are not stored without their credentials.
+            retrying_database(
+                functools.partial(
+                    _fail_or_cancel, job, me, JobStatus.FAILED, error=str(exc), error_code=exc.code
+                ),
+                job,
+            )
+        except Exception as exc:
+            logger.exception("job %s: storing the images failed", job.id)
+            retrying_database(
+                functools.partial(
+                    _fail_or_cancel,
+                    job,
+                    me,
+                    JobStatus.FAILED,
+                    error=f"Storing the images failed ({type(exc).__name__}).",
+                    error_code="store",
+                ),
+                job,
+            )
     finally:
         monitor.stop()
 
@@ -330,6 +348,9 @@ def _store(job: GenerationJob, me: str, output: Generated) -> None:
         locked = GenerationJob.objects.select_for_update().get(pk=job.pk)
         if locked.is_terminal or locked.worker != me:
             return
+        if locked.pending_files:
+            # An earlier try of this store wrote them and lost the database before committing.
+            asset_services.discard_files([n for n in locked.pending_files if n not in names])
         locked.pending_files = names
         locked.save(update_fields=["pending_files"])
     asset_services.write_files(prepared)

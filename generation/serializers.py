@@ -58,6 +58,7 @@ class GenerationJobSerializer(serializers.ModelSerializer[GenerationJob]):
     progress = serializers.SerializerMethodField()
     assets = serializers.SerializerMethodField()
     requested_by = serializers.CharField(source="requested_by.username")
+    waiting_for_broker = serializers.SerializerMethodField()
 
     class Meta:
         model = GenerationJob
@@ -66,6 +67,7 @@ class GenerationJobSerializer(serializers.ModelSerializer[GenerationJob]):
             "plugin",
             "plugin_version",
             "status",
+            "waiting_for_broker",
             "progress",
             "error",
             "error_code",
@@ -94,6 +96,12 @@ class GenerationJobSerializer(serializers.ModelSerializer[GenerationJob]):
         """The error as this caller may see it (``GenerationJob.error_for``)."""
         request = self.context.get("request")
         return job.error_for(sees_configuration=roles.has_role(getattr(request, "user", None), roles.ADMIN))
+
+    @extend_schema_field(serializers.BooleanField())
+    def get_waiting_for_broker(self, job: GenerationJob) -> bool:
+        """Queued, but its message never reached the broker (it was down): the recovery sweep
+        enqueues it when the broker is back."""
+        return job.status == "queued" and job.enqueue_failed
 
     @extend_schema_field(ProgressSerializer)
     def get_progress(self, job: GenerationJob) -> dict[str, int]:

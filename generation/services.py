@@ -16,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -187,13 +187,37 @@ def _replay(
     return existing
 
 
-def enqueue(job: GenerationJob) -> None:
-    """Hand the job to its plugin's queue. A broker that is down is logged, not raised: the
-    job stays queued and a worker's recovery sweep enqueues it again."""
+def enqueue(job: GenerationJob, *, recovering: bool = False) -> bool:
+    """Hand the job to its plugin's queue; return whether the broker took it.
+
+    The publish is tried once, with the broker's short connect timeout
+    (``HALLMARK_BROKER_PUBLISH_TIMEOUT``), so a submit during a broker outage answers at once
+    instead of blocking on Celery's publish retries. A failure is logged, not raised: the job
+    is marked ``enqueue_failed`` (the API shows ``waiting_for_broker``) and the recovery sweep
+    enqueues it when the broker is back. ``recovering`` (the sweep) also records the new
+    enqueue time, which keeps a job just enqueued again from being enqueued once more.
+    """
     try:
-        app.send_task(RUN_GENERATION_TASK, args=(str(job.id),), queue=job.queue)
-    except Exception:
-        logger.exception("could not enqueue job %s; the recovery sweep will retry", job.id)
+        app.send_task(RUN_GENERATION_TASK, args=(str(job.id),), queue=job.queue, retry=False)
+    except Exception as exc:
+        logger.warning(
+            "could not enqueue job %s (%s: %s); it waits for the broker and the recovery sweep will retry",
+            job.id,
+            type(exc).__name__,
+            exc,
+        )
+        job.enqueue_failed = True
+        try:
+            GenerationJob.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(enqueue_failed=True)
+        except DatabaseError:
+            # The row keeps enqueued_at: the sweep's time limit still finds it.
+            logger.warning("job %s: the failed enqueue could not be recorded", job.id, exc_info=True)
+        return False
+    if recovering or job.enqueue_failed:
+        job.enqueue_failed = False
+        job.enqueued_at = timezone.now()
+        GenerationJob.objects.filter(pk=job.pk).update(enqueue_failed=False, enqueued_at=job.enqueued_at)
+    return True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,10 +270,17 @@ def cancel(job_id: Any, *, acting_user: ActingUser) -> GenerationJob:
 
 
 def recover_stale_jobs(queues: list[str] | None = None) -> list[str]:
-    """Enqueue again the jobs a dead worker or a lost message left behind; return their ids.
+    """Enqueue again the jobs a dead worker, a broker outage or a lost message left behind;
+    return the ids of those the broker took.
 
-    Running jobs whose heartbeat is older than ``HALLMARK_JOB_STALE_AFTER`` and queued jobs
-    waiting longer than ``HALLMARK_REQUEUE_QUEUED_AFTER``. Enqueuing twice is harmless:
+    - running jobs whose heartbeat is older than ``HALLMARK_JOB_STALE_AFTER`` (a dead worker);
+    - queued jobs whose enqueue failed (``enqueue_failed``: the broker was down at submission);
+    - queued jobs waiting longer than ``HALLMARK_REQUEUE_QUEUED_AFTER`` whose message is
+      provably gone: only when their queue in the broker is empty. A job behind a backlog is
+      merely waiting, and enqueuing it again would only add a message per sweep.
+
+    The first enqueue that fails ends the sweep (the broker is down; the next sweep retries),
+    and only enqueues that succeeded are counted. Enqueuing twice is harmless all the same:
     ``generation.runner.run`` takes a job only once.
     """
     now = timezone.now()
@@ -261,20 +292,53 @@ def recover_stale_jobs(queues: list[str] | None = None) -> list[str]:
         & (Q(heartbeat_at__lt=now - stale_after) | Q(heartbeat_at__isnull=True))
         & not_just_recovered
     )
-    lost_queued = Q(status=JobStatus.QUEUED) & (
+    never_published = Q(status=JobStatus.QUEUED, enqueue_failed=True)
+    long_queued = Q(status=JobStatus.QUEUED, enqueue_failed=False) & (
         Q(enqueued_at__lt=now - timedelta(seconds=settings.HALLMARK_REQUEUE_QUEUED_AFTER))
         | Q(enqueued_at__isnull=True)
     )
-    candidates = GenerationJob.objects.filter(stale_running | lost_queued).exclude(
+    candidates = GenerationJob.objects.filter(stale_running | never_published | long_queued).exclude(
         status__in=TERMINAL_STATUSES
     )
     if queues is not None:
         candidates = candidates.filter(queue__in=queues)
-    recovered = []
-    for job in candidates.only("id", "queue", "status")[:500]:
-        GenerationJob.objects.filter(pk=job.pk, status=job.status).update(enqueued_at=now)
-        enqueue(job)
+    recovered: list[str] = []
+    waiting = 0
+    queue_empty: dict[str, bool] = {}
+    for job in candidates.only("id", "queue", "status", "enqueue_failed", "enqueued_at").order_by("created_at")[:500]:
+        if job.status == JobStatus.QUEUED and not job.enqueue_failed:
+            if job.queue not in queue_empty:
+                queue_empty[job.queue] = broker_queue_is_empty(job.queue)
+            if not queue_empty[job.queue]:
+                waiting += 1
+                continue
+        if not enqueue(job, recovering=True):
+            logger.warning(
+                "recovery sweep stopped: the broker refused an enqueue; re-enqueued %d jobs before it",
+                len(recovered),
+            )
+            break
         recovered.append(str(job.pk))
     if recovered:
         logger.warning("re-enqueued %d stale jobs: %s", len(recovered), ", ".join(recovered))
+    if waiting:
+        logger.info("%d long-queued jobs left alone: their queue still holds messages", waiting)
     return recovered
+
+
+def broker_queue_is_empty(queue: str) -> bool:
+    """Whether the broker holds no message ready in ``queue``; False when it cannot tell.
+
+    Kombu's virtual transports (Redis, filesystem, SQS) count a queue with their channel's
+    ``_size`` (Redis: across its priority lists); AMQP answers a passive declare.
+    """
+    try:
+        with app.connection_for_write() as conn:
+            channel: Any = conn.default_channel
+            size = getattr(channel, "_size", None)
+            if size is not None:
+                return int(size(queue)) == 0
+            return int(channel.queue_declare(queue=queue, passive=True).message_count) == 0
+    except Exception as exc:
+        logger.info("could not count queue %s (%s: %s)", queue, type(exc).__name__, exc)
+        return False

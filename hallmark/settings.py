@@ -259,10 +259,23 @@ SPECTACULAR_SETTINGS = {
 # --- Celery -----------------------------------------------------------------------------------
 BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+# A submit publishes once with this connect timeout (seconds) and answers: a broker that is down
+# leaves the job waiting for it (generation.services.enqueue), never a request hanging on it.
+HALLMARK_BROKER_PUBLISH_TIMEOUT = float(os.environ.get("HALLMARK_BROKER_PUBLISH_TIMEOUT", "1"))
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
     # Above the longest job, or a running job is handed to a second worker (Redis, SQS).
     "visibility_timeout": int(os.environ.get("HALLMARK_BROKER_VISIBILITY_TIMEOUT", str(4 * 3600))),
 }
+# RabbitMQ (py-amqp) connects within this; Redis connects within socket_connect_timeout. Redis's
+# socket_timeout is left alone: a worker's blocking read waits longer than any publish.
+CELERY_BROKER_CONNECTION_TIMEOUT = HALLMARK_BROKER_PUBLISH_TIMEOUT
+if not CELERY_BROKER_URL.startswith("filesystem"):
+    # kombu otherwise retries a refused connection for seconds inside every publish (2 s each
+    # on Redis, measured); a worker's consumer reconnects with its own retry loop
+    # (broker_connection_max_retries), which this does not change.
+    CELERY_BROKER_TRANSPORT_OPTIONS["max_retries"] = 0
+if CELERY_BROKER_URL.startswith(("redis", "rediss", "sentinel")):
+    CELERY_BROKER_TRANSPORT_OPTIONS["socket_connect_timeout"] = HALLMARK_BROKER_PUBLISH_TIMEOUT
 if CELERY_BROKER_URL.startswith("filesystem"):
     for sub in ("queue", "processed", "control"):
         (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
