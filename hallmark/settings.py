@@ -11,10 +11,21 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
-from hallmark.environment import cache_from_url, env_bool, env_list, kept_secret, throttle_rate
+from hallmark.environment import (
+    STORAGE_BACKENDS,
+    cache_from_url,
+    env_bool,
+    env_list,
+    env_seconds,
+    kept_secret,
+    s3_options,
+    storage_backend,
+    throttle_rate,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("HALLMARK_VAR_DIR", BASE_DIR / "var")).resolve()
@@ -164,12 +175,19 @@ STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
 MEDIA_ROOT = Path(os.environ.get("HALLMARK_MEDIA_ROOT", VAR_DIR / "media"))
 MEDIA_URL = "/media/"
-STORAGES = {
-    "default": {
-        "BACKEND": os.environ.get("HALLMARK_STORAGE_BACKEND", "assets.storage.AtomicFileSystemStorage")
-    },
+# Asset files: under MEDIA_ROOT (one host, or a shared volume), or in an S3-compatible object
+# store that every host reaches (HALLMARK_STORAGE=s3 and the AWS_* variables; docs/deployment.md).
+HALLMARK_STORAGE = storage_backend()
+STORAGES: dict[str, dict[str, Any]] = {
+    "default": {"BACKEND": STORAGE_BACKENDS[HALLMARK_STORAGE]},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+if HALLMARK_STORAGE == "s3":
+    STORAGES["default"]["OPTIONS"] = s3_options()
+# Downloads from an object store: streamed through the web process (default), or answered with
+# a redirect to a presigned URL valid this many seconds (the client fetches from the store).
+HALLMARK_DOWNLOAD_REDIRECT = env_bool("HALLMARK_DOWNLOAD_REDIRECT", False)
+HALLMARK_DOWNLOAD_URL_EXPIRES = env_seconds("HALLMARK_DOWNLOAD_URL_EXPIRES", 300, maximum=7 * 24 * 3600)
 WHITENOISE_USE_FINDERS = True
 
 LOGIN_URL = "/accounts/login/"
