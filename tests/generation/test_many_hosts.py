@@ -71,7 +71,8 @@ def _files(folder: Path) -> list[Path]:
 
 @pytest.fixture
 def web_host(distributed_services, tmp_path, s3_store):
-    """gunicorn on a free port with a var dir of its own; killed after the test."""
+    """gunicorn on a free port with a var dir of its own; killed after the test. Yields its
+    URL, its var dir and a function that waits until it answers."""
     var = _host(tmp_path, "web-host")
     port = free_port()
     env = {
@@ -111,8 +112,8 @@ def web_host(distributed_services, tmp_path, s3_store):
         except (requests.ConnectionError, requests.Timeout):
             return False
 
-    wait_for(up, timeout=60, interval=0.2)
-    yield base, var
+    # Not waited for here: the workers start meanwhile (each takes seconds to import).
+    yield base, var, lambda: wait_for(up, timeout=60, interval=0.2)
     process.kill()
     process.wait(timeout=30)
     log.close()
@@ -121,7 +122,7 @@ def web_host(distributed_services, tmp_path, s3_store):
 def test_web_and_two_workers_share_only_the_database_the_broker_and_the_store(
     web_host, worker_process, s3_store, users, procedural, enable_plugin, tmp_path
 ) -> None:
-    base, web_var = web_host
+    base, web_var, web_ready = web_host
     enable_plugin("dummy")
     hosts = {name: _host(tmp_path, name) for name in ("worker-a", "worker-b")}
     for var in hosts.values():
@@ -142,6 +143,7 @@ def test_web_and_two_workers_share_only_the_database_the_broker_and_the_store(
         ),
     }
     token = Token.objects.create(user=users["creator"]).key
+    web_ready()
     api = requests.Session()
     api.headers["Authorization"] = f"Token {token}"
 
