@@ -43,8 +43,9 @@ class AtomicFileSystemStorage(FileSystemStorage):
 
 def integrity_headers(data: bytes) -> dict[str, str]:
     """What the store checks the body against before it keeps the object: ``Content-MD5``
-    (every S3-compatible store checks it) and the SHA-256 (AWS S3 and MinIO check it, and keep
-    it with the object: ``HeadObject`` with ``ChecksumMode=ENABLED`` returns it)."""
+    (S3's original check, which compatible stores implement) and the SHA-256 (AWS S3 and MinIO
+    check it and keep it with the object: ``HeadObject`` with ``ChecksumMode=ENABLED`` returns
+    it)."""
     return {
         "ContentMD5": base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode("ascii"),
         "ChecksumAlgorithm": "SHA256",
