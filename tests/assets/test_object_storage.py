@@ -16,6 +16,7 @@ import pytest
 import requests
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.utils import timezone
 
 from assets import retention
@@ -202,3 +203,26 @@ def test_credentials_stay_out_of_django_settings(s3_store) -> None:
     options = environment.s3_options()
     assert options["bucket_name"] == s3_store.name and options["endpoint_url"] == s3_store.server.endpoint
     assert not any("key" in name or "secret" in name for name in options)
+
+
+def test_checks_warn_of_a_half_made_multi_host_setup(settings) -> None:
+    from assets.checks import multi_host_settings
+
+    settings.HALLMARK_STORAGE = "s3"
+    settings.CELERY_BROKER_URL = "filesystem://"
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    ids = {message.id for message in multi_host_settings()}
+    # The test database is SQLite in the embedded run, PostgreSQL in the other.
+    assert ids >= {"hallmark.W102", "hallmark.W103"}
+    assert ("hallmark.W101" in ids) == (connection.vendor == "sqlite")
+
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:6379/0"
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://x"}
+    }
+    assert {message.id for message in multi_host_settings()} <= {"hallmark.W101"}
+
+    settings.HALLMARK_STORAGE = "filesystem"
+    assert multi_host_settings() == []
+    settings.HALLMARK_DOWNLOAD_REDIRECT = True
+    assert [message.id for message in multi_host_settings()] == ["hallmark.W104"]
