@@ -105,6 +105,15 @@ def storage_backend() -> str:
     return value
 
 
+def media_storage() -> tuple[str, dict[str, Any]]:
+    """``HALLMARK_STORAGE`` and the ``STORAGES["default"]`` entry it stands for."""
+    name = storage_backend()
+    entry: dict[str, Any] = {"BACKEND": STORAGE_BACKENDS[name]}
+    if name == "s3":
+        entry["OPTIONS"] = s3_options()
+    return name, entry
+
+
 def s3_options() -> dict[str, Any]:
     """Options of the S3 backend from django-storages' standard ``AWS_*`` variables.
 

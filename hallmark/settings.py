@@ -11,19 +11,16 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import dj_database_url
 
 from hallmark.environment import (
-    STORAGE_BACKENDS,
     cache_from_url,
     env_bool,
     env_list,
     env_seconds,
     kept_secret,
-    s3_options,
-    storage_backend,
+    media_storage,
     throttle_rate,
 )
 
@@ -175,17 +172,14 @@ STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
 MEDIA_ROOT = Path(os.environ.get("HALLMARK_MEDIA_ROOT", VAR_DIR / "media"))
 MEDIA_URL = "/media/"
-# Asset files: under MEDIA_ROOT (one host, or a shared volume), or in an S3-compatible object
-# store that every host reaches (HALLMARK_STORAGE=s3 and the AWS_* variables; docs/deployment.md).
-HALLMARK_STORAGE = storage_backend()
-STORAGES: dict[str, dict[str, Any]] = {
-    "default": {"BACKEND": STORAGE_BACKENDS[HALLMARK_STORAGE]},
+# Asset files under MEDIA_ROOT (one host), or in an S3-compatible store every host reaches
+# (HALLMARK_STORAGE=s3 and the AWS_* variables; docs/deployment.md).
+HALLMARK_STORAGE, _media_storage = media_storage()
+STORAGES = {
+    "default": _media_storage,
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
-if HALLMARK_STORAGE == "s3":
-    STORAGES["default"]["OPTIONS"] = s3_options()
-# Downloads from an object store: streamed through the web process (default), or answered with
-# a redirect to a presigned URL valid this many seconds (the client fetches from the store).
+# Downloads from the store: streamed through the web (default), or a 302 to a presigned URL.
 HALLMARK_DOWNLOAD_REDIRECT = env_bool("HALLMARK_DOWNLOAD_REDIRECT", False)
 HALLMARK_DOWNLOAD_URL_EXPIRES = env_seconds("HALLMARK_DOWNLOAD_URL_EXPIRES", 300, maximum=7 * 24 * 3600)
 WHITENOISE_USE_FINDERS = True

@@ -211,17 +211,14 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer
 def s3_store(moto_server: MotoServer, settings: Any, monkeypatch: pytest.MonkeyPatch) -> Bucket:
     """Asset files in a fresh bucket of the local object store, as with ``HALLMARK_STORAGE=s3``:
     for this process (settings) and for the workers it starts (their environment)."""
-    from hallmark.environment import STORAGE_BACKENDS, s3_options
+    from hallmark.environment import media_storage
 
     bucket = Bucket(moto_server)
     moto_server.client().create_bucket(Bucket=bucket.name)
     for name, value in bucket.env.items():
         monkeypatch.setenv(name, value)
-    settings.HALLMARK_STORAGE = "s3"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {"BACKEND": STORAGE_BACKENDS["s3"], "OPTIONS": s3_options()},
-    }
+    settings.HALLMARK_STORAGE, default = media_storage()  # as settings.py reads it
+    settings.STORAGES = {**settings.STORAGES, "default": default}
     return bucket
 
 

@@ -194,8 +194,7 @@ def test_bad_storage_settings_stop_the_process_naming_the_variable(env, message,
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     with pytest.raises(ImproperlyConfigured, match=message):
-        if environment.storage_backend() == "s3":
-            environment.s3_options()
+        environment.media_storage()
         environment.env_seconds("HALLMARK_DOWNLOAD_URL_EXPIRES", 300, maximum=7 * 24 * 3600)
 
 
