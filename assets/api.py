@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import F, QuerySet
-from django.http import FileResponse
+from django.http import FileResponse, HttpResponseBase, HttpResponseRedirect
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import viewsets
@@ -15,6 +15,7 @@ from assets.models import Asset, AssetStatus
 from assets.review_api import ReviewActionsMixin
 from assets.search import search_prompts
 from assets.serializers import AssetSerializer
+from assets.storage import download_redirect, open_for_download
 from hallmark.api import UTCDateTimeFilter
 
 
@@ -56,10 +57,15 @@ class AssetViewSet(ReviewActionsMixin, viewsets.ReadOnlyModelViewSet[Asset]):
         return assets.order_by("-created_at", "-id")
 
     @extend_schema(
-        responses={(200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY, description="The stored bytes")}
+        responses={
+            (200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY, description="The stored bytes"),
+            302: OpenApiResponse(
+                description="HALLMARK_DOWNLOAD_REDIRECT: a presigned URL of the object store"
+            ),
+        }
     )
     @action(detail=True, methods=["get"], url_path="file", url_name="file")
-    def file(self, request: Request, pk: str | None = None) -> FileResponse:
+    def file(self, request: Request, pk: str | None = None) -> HttpResponseBase:
         """The stored file, exactly as hashed in ``sha256``."""
         return _original_file(self.get_object())
 
@@ -69,22 +75,39 @@ class AssetViewSet(ReviewActionsMixin, viewsets.ReadOnlyModelViewSet[Asset]):
         }
     )
     @action(detail=True, methods=["get"], url_path="thumbnail", url_name="thumbnail")
-    def thumbnail(self, request: Request, pk: str | None = None) -> FileResponse:
+    def thumbnail(self, request: Request, pk: str | None = None) -> HttpResponseBase:
         """A small WebP rendition for grids (the original file when an asset has none)."""
         asset = self.get_object()
         if not asset.thumbnail:
             return _original_file(asset)
         name = str(asset.thumbnail.name)
-        response = FileResponse(asset.thumbnail.storage.open(name, "rb"), content_type="image/webp")
+        storage = asset.thumbnail.storage
+        filename = f"{asset.pk}.webp"
+        if url := download_redirect(storage, name, content_type="image/webp", filename=filename):
+            return _redirect(url)
+        response = FileResponse(open_for_download(storage, name), content_type="image/webp")
         response["Cache-Control"] = "private, max-age=31536000, immutable"
         return response
 
 
-def _original_file(asset: Asset) -> FileResponse:
+def _original_file(asset: Asset) -> HttpResponseBase:
     name = str(asset.file.name)
-    response = FileResponse(asset.file.storage.open(name, "rb"), content_type=asset.mime_type)
+    storage = asset.file.storage
+    filename = f"{asset.pk}.{name.rsplit('.', 1)[-1]}"
+    if url := download_redirect(storage, name, content_type=asset.mime_type, filename=filename):
+        return _redirect(url)
+    response = FileResponse(open_for_download(storage, name), content_type=asset.mime_type)
     response["Content-Length"] = str(asset.byte_size)
-    response["Content-Disposition"] = f'inline; filename="{asset.pk}.{name.rsplit(".", 1)[-1]}"'
+    response["Content-Disposition"] = f'inline; filename="{filename}"'
     response["ETag"] = f'"{asset.sha256}"'
     response["Cache-Control"] = "private, max-age=31536000, immutable"
+    return response
+
+
+def _redirect(url: str) -> HttpResponseRedirect:
+    """A 302 to a presigned URL: checked permissions first (``get_object``), and never cached,
+    since the URL expires (``HALLMARK_DOWNLOAD_URL_EXPIRES``) and grants the file to its holder."""
+    response = HttpResponseRedirect(url)
+    response["Cache-Control"] = "private, no-store"
+    response["Referrer-Policy"] = "no-referrer"
     return response

@@ -6,3 +6,7 @@ class AssetsConfig(AppConfig):
 
     name = "assets"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Registers the multi-host settings checks (``manage.py check``).
+        from assets import checks  # noqa: F401

@@ -22,6 +22,7 @@ from rest_framework.response import Response
 from assets import evidence, retention, review
 from assets.models import Asset
 from assets.serializers import AssetSerializer
+from assets.storage import open_for_download
 from governance import policy
 from governance.permissions import IsReviewer, IsViewer
 from hallmark.api import invalid
@@ -161,7 +162,7 @@ class ReviewActionsMixin(viewsets.GenericViewSet[Asset]):
         asset, _ = review.export_for_use(asset.pk, acting_user=request.user, purpose=purpose)
         name = str(asset.file.name)
         response = FileResponse(
-            asset.file.storage.open(name, "rb"),
+            open_for_download(asset.file.storage, name),
             content_type=asset.mime_type,
             as_attachment=True,
             filename=f"{asset.pk}.{name.rsplit('.', 1)[-1]}",

@@ -86,3 +86,73 @@ def throttle_rate(name: str, default: str) -> str | None:
     if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", value):
         raise ImproperlyConfigured(f"{name}={value!r}: expected requests/period, e.g. 600/min, or off")
     return value
+
+
+#: Where asset files are kept (``HALLMARK_STORAGE``), and the backend that keeps them there.
+STORAGE_BACKENDS = {
+    "filesystem": "assets.storage.AtomicFileSystemStorage",
+    "s3": "assets.storage.AtomicS3Storage",
+}
+
+
+def storage_backend() -> str:
+    """The media backend named by ``HALLMARK_STORAGE``: ``filesystem`` (default) or ``s3``."""
+    value = os.environ.get("HALLMARK_STORAGE", "filesystem").strip().lower() or "filesystem"
+    if value not in STORAGE_BACKENDS:
+        raise ImproperlyConfigured(
+            f"HALLMARK_STORAGE={value!r}: expected one of {', '.join(STORAGE_BACKENDS)}"
+        )
+    return value
+
+
+def media_storage() -> tuple[str, dict[str, Any]]:
+    """``HALLMARK_STORAGE`` and the ``STORAGES["default"]`` entry it stands for."""
+    name = storage_backend()
+    entry: dict[str, Any] = {"BACKEND": STORAGE_BACKENDS[name]}
+    if name == "s3":
+        entry["OPTIONS"] = s3_options()
+    return name, entry
+
+
+def s3_options() -> dict[str, Any]:
+    """Options of the S3 backend from django-storages' standard ``AWS_*`` variables.
+
+    Only where the objects are is read here: ``AWS_STORAGE_BUCKET_NAME`` (required),
+    ``AWS_S3_ENDPOINT_URL`` (any S3-compatible store), ``AWS_S3_REGION_NAME``, ``AWS_LOCATION``
+    (a key prefix) and ``AWS_S3_ADDRESSING_STYLE``. Credentials are never copied into Django's
+    settings (where a debug page or a settings dump could show them): django-storages and
+    boto3 read ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/``AWS_SESSION_TOKEN`` from the
+    environment themselves, or use the host's instance role.
+    """
+    bucket = os.environ.get("AWS_STORAGE_BUCKET_NAME", "").strip()
+    if not bucket:
+        raise ImproperlyConfigured("HALLMARK_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME.")
+    endpoint = os.environ.get("AWS_S3_ENDPOINT_URL", "").strip() or None
+    if endpoint is not None and urlsplit(endpoint).scheme not in ("http", "https"):
+        raise ImproperlyConfigured(f"AWS_S3_ENDPOINT_URL={endpoint!r}: expected an http(s) URL")
+    addressing = os.environ.get("AWS_S3_ADDRESSING_STYLE", "").strip() or None
+    if addressing not in (None, "auto", "path", "virtual"):
+        raise ImproperlyConfigured(f"AWS_S3_ADDRESSING_STYLE={addressing!r}: expected auto, path or virtual")
+    return {
+        "bucket_name": bucket,
+        "endpoint_url": endpoint,
+        "region_name": os.environ.get("AWS_S3_REGION_NAME", "").strip() or None,
+        "location": os.environ.get("AWS_LOCATION", "").strip().strip("/"),
+        "addressing_style": addressing,
+        # Objects are private: files leave only through the API, or a presigned URL it signs.
+        "default_acl": None,
+        "querystring_auth": True,
+        "file_overwrite": True,
+    }
+
+
+def env_seconds(name: str, default: int, *, maximum: int) -> int:
+    """A whole number of seconds between 1 and ``maximum``."""
+    raw = os.environ.get(name, str(default)).strip()
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r}: expected a whole number of seconds") from None
+    if not 1 <= value <= maximum:
+        raise ImproperlyConfigured(f"{name}={value}: expected 1 to {maximum} seconds")
+    return value

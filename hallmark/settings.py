@@ -14,7 +14,15 @@ from pathlib import Path
 
 import dj_database_url
 
-from hallmark.environment import cache_from_url, env_bool, env_list, kept_secret, throttle_rate
+from hallmark.environment import (
+    cache_from_url,
+    env_bool,
+    env_list,
+    env_seconds,
+    kept_secret,
+    media_storage,
+    throttle_rate,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("HALLMARK_VAR_DIR", BASE_DIR / "var")).resolve()
@@ -164,12 +172,16 @@ STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
 MEDIA_ROOT = Path(os.environ.get("HALLMARK_MEDIA_ROOT", VAR_DIR / "media"))
 MEDIA_URL = "/media/"
+# Asset files under MEDIA_ROOT (one host), or in an S3-compatible store every host reaches
+# (HALLMARK_STORAGE=s3 and the AWS_* variables; docs/deployment.md).
+HALLMARK_STORAGE, _media_storage = media_storage()
 STORAGES = {
-    "default": {
-        "BACKEND": os.environ.get("HALLMARK_STORAGE_BACKEND", "assets.storage.AtomicFileSystemStorage")
-    },
+    "default": _media_storage,
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Downloads from the store: streamed through the web (default), or a 302 to a presigned URL.
+HALLMARK_DOWNLOAD_REDIRECT = env_bool("HALLMARK_DOWNLOAD_REDIRECT", False)
+HALLMARK_DOWNLOAD_URL_EXPIRES = env_seconds("HALLMARK_DOWNLOAD_URL_EXPIRES", 300, maximum=7 * 24 * 3600)
 WHITENOISE_USE_FINDERS = True
 
 LOGIN_URL = "/accounts/login/"

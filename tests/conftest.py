@@ -17,6 +17,8 @@ from django.db import connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from tests.s3_server import Bucket, MotoServer, start_moto
+
 # The run's own var dir (HALLMARK_VAR_DIR) is decided by tests/environment.py, a pytest plugin
 # loaded before Django's settings are imported.
 ROOT = Path(__file__).resolve().parent.parent
@@ -197,6 +199,27 @@ def worker_process(
         if proc.poll() is None:
             proc.kill()
         proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """A local S3-compatible server (moto's server mode) for the whole run, on a free port."""
+    yield from start_moto(tmp_path_factory.mktemp("moto") / "moto_server.log")
+
+
+@pytest.fixture
+def s3_store(moto_server: MotoServer, settings: Any, monkeypatch: pytest.MonkeyPatch) -> Bucket:
+    """Asset files in a fresh bucket of the local object store, as with ``HALLMARK_STORAGE=s3``:
+    for this process (settings) and for the workers it starts (their environment)."""
+    from hallmark.environment import media_storage
+
+    bucket = Bucket(moto_server)
+    moto_server.client().create_bucket(Bucket=bucket.name)
+    for name, value in bucket.env.items():
+        monkeypatch.setenv(name, value)
+    settings.HALLMARK_STORAGE, default = media_storage()  # as settings.py reads it
+    settings.STORAGES = {**settings.STORAGES, "default": default}
+    return bucket
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -30,6 +30,7 @@ from plugins.builtin.ideogram import (
     IdeogramV2Plugin,
     parse_retry_after,
 )
+from plugins.builtin.ideogram.auth_state import AuthFailures
 from plugins.validation import build_request
 from tests.conftest import wait_for
 from tests.plugins.conftest import IDEOGRAM_KEY_ENV
@@ -42,11 +43,12 @@ PLUGINS = {
 ALL_IDS = list(PLUGINS)
 
 
-@pytest.fixture(autouse=True)
-def _health_state_dir(settings: Any, tmp_path: Path) -> Path:
-    """Health markers of this test in its own folder (the worker in this process reads the same)."""
-    settings.VAR_DIR = tmp_path / "var"
-    return tmp_path / "var" / "plugin-state"
+def _health_markers() -> dict[str, Any]:
+    """The refused-key markers in the shared cache (each test starts with an empty cache)."""
+    from django.core.cache import cache
+
+    keys = [AuthFailures(plugin_id, IDEOGRAM_KEY_ENV).cache_key for plugin_id in ALL_IDS]
+    return {key: value for key in keys if (value := cache.get(key)) is not None}
 
 
 @pytest.fixture
@@ -257,7 +259,7 @@ def test_unreachable_provider_is_retried_then_fails(ideogram_key, monkeypatch, s
 
 
 def test_401_turns_health_red_until_the_key_changes(
-    fake_ideogram, ideogram_config, ideogram_key, monkeypatch, _health_state_dir
+    fake_ideogram, ideogram_config, ideogram_key, monkeypatch
 ) -> None:
     config = ideogram_config()
     assert IdeogramV2Plugin(config).health().status == "green"
@@ -269,15 +271,15 @@ def test_401_turns_health_red_until_the_key_changes(
     # A fresh instance (as in the web process) reads the state the worker left.
     health = IdeogramV2Plugin(config).health()
     assert health.status == "red" and "401" in health.message and "ideo-sk-wrong" not in health.message
-    marker = next(_health_state_dir.iterdir())
-    assert "ideo-sk-wrong" not in marker.read_text()
+    (marker,) = _health_markers().values()
+    assert marker["status"] == 401 and "ideo-sk-wrong" not in json.dumps(marker)
     # The other plugin, with its own key state, is unaffected.
     assert IdeogramV2ATurboPlugin(config).health().status == "green"
     # A new key gets its chance; a success clears the state.
     monkeypatch.setenv(IDEOGRAM_KEY_ENV, ideogram_key)
     assert IdeogramV2Plugin(config).health().status == "green"
     _run(IdeogramV2Plugin(config))
-    assert list(_health_state_dir.iterdir()) == []
+    assert _health_markers() == {}
 
 
 def test_403_also_turns_health_red(ideogram_key, monkeypatch, settings) -> None:
@@ -531,7 +533,7 @@ def test_the_key_appears_nowhere(
         admin.get("/api/v1/plugins/ideogram-v2/").content.decode(),
         admin.get("/api/v1/audit/").content.decode(),
         *(p.read_bytes().decode("latin-1") for p in _media_files(settings)),
-        *(p.read_text() for p in (Path(settings.VAR_DIR) / "plugin-state").rglob("*.json")),
+        *(json.dumps(marker) for marker in _health_markers().values()),
     ]
     assert len(caplog.records) > 0 and "/generate" in caplog.text  # the logs were really captured
     for text in outputs:
@@ -544,10 +546,8 @@ def test_the_key_appears_nowhere(
 def test_health_red_crosses_from_worker_process_to_web(
     worker_process, client_for, fake_ideogram, ideogram_config, ideogram_key, monkeypatch, settings
 ) -> None:
-    # The worker is another process: only state it persists can reach the web process.
-    from hallmark import settings as process_settings
-
-    settings.VAR_DIR = process_settings.VAR_DIR  # both processes use the default under VAR_DIR
+    # The worker is another process: only state it shares can reach the web process (the
+    # cache, here the run's file cache under its var dir; Redis or the database across hosts).
     _enable(client_for, "ideogram-v2", ideogram_config())
     monkeypatch.setenv(IDEOGRAM_KEY_ENV, ideogram_key + "-refused")  # unique: no earlier state
     worker_process(queues=["gen.ideogram-v2"])
@@ -557,11 +557,7 @@ def test_health_red_crosses_from_worker_process_to_web(
     ).json()["id"]
     job = _wait_finished(creator, job_id)
     assert job["error_code"] == "auth_failed"
-    try:
-        assert creator.get("/api/v1/plugins/ideogram-v2/").json()["health"]["status"] == "red"
-    finally:
-        marker = Path(settings.VAR_DIR) / "plugin-state" / f"ideogram-v2--{IDEOGRAM_KEY_ENV}.json"
-        marker.unlink(missing_ok=True)
+    assert creator.get("/api/v1/plugins/ideogram-v2/").json()["health"]["status"] == "red"
 
 
 # ---------------------------------------------------------------------------------------------

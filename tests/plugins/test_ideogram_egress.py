@@ -29,11 +29,6 @@ DEFAULT_IMAGE_HOSTS = ("ideogram.ai", "*.ideogram.ai")
 API_SETTING = "HALLMARK_IDEOGRAM_ALLOWED_HOSTS"
 
 
-@pytest.fixture(autouse=True)
-def _health_state_dir(settings: Any, tmp_path: Path) -> None:
-    settings.VAR_DIR = tmp_path / "var"  # health markers under VAR_DIR/plugin-state
-
-
 @pytest.fixture
 def fake_dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """``fake_dns["img.ideogram.ai"] = "169.254.169.254"``: what names resolve to in this test.

@@ -18,9 +18,9 @@ What a hosted model needs beyond a local one, and where it is handled:
   honours ``Retry-After``, within ``max_attempts`` and an overall time budget
   (``hallmark.sdk.hosted``, used by ``client``).
 - 401/403 fail the job and turn the plugin's health red. Health runs in the web process and
-  the failure happens on a worker, so the state is a small file under ``VAR_DIR`` keyed by the
-  plugin, the key's variable name and a hash of the key: it clears when the key changes or a
-  later call succeeds (``auth_state``).
+  the failure happens on a worker (perhaps on another host), so the state is kept in the shared
+  cache (``HALLMARK_CACHE_URL``) keyed by the plugin and the key's variable name, holding a hash
+  of the key: it clears when the key changes or a later call succeeds (``auth_state``).
 - An image Ideogram marks unsafe fails the job; nothing is stored.
 
 The modules: ``declarations`` (enums, sizes, licence, schemas), ``client`` (the HTTP),

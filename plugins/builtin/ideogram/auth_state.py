@@ -1,34 +1,28 @@
 """The Ideogram plugins' shared "red" state: which API key Ideogram refused.
 
-A 401 or 403 happens on a worker, but health is asked in the web process, so the refusal is
-kept in a small file that both read: ``VAR_DIR/plugin-state/<plugin id>--<variable>.json``,
-holding a salted hash of the refused key (never the key). The state holds only while the key
-in the variable is the one refused: it clears when the key changes or a later call succeeds.
+A 401 or 403 happens on a worker, but health is asked in the web process, which may run on
+another host: the refusal is kept in Django's shared cache (``HALLMARK_CACHE_URL``; Redis or
+the database when web and workers are on several hosts, files under ``VAR_DIR`` on one host)
+under ``hallmark:plugin-state:<plugin id>--<variable>``, holding a salted hash of the refused
+key (never the key). The state holds only while the key in the variable is the one refused: it
+clears when the key changes or a later call succeeds. It is advice for the web process, not a
+record: a cache that loses it costs one more refused call, which records it again.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import json
 import logging
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import Any
 
-from django.conf import settings
-
-from hallmark.files import atomic_write
+from django.core.cache import cache
 
 logger = logging.getLogger(__name__)
 
 _KEY_DIGEST_SALT = b"hallmark-ideogram-key-health:"
-#: The folder under ``VAR_DIR`` shared by the web process and the workers of one host.
-STATE_FOLDER = "plugin-state"
-
-
-def state_dir() -> Path:
-    """Where plugin health markers live: ``VAR_DIR/plugin-state``."""
-    return Path(settings.VAR_DIR) / STATE_FOLDER
+#: The prefix of the cache keys (Django's own ``KEY_PREFIX`` comes before it).
+STATE_PREFIX = "plugin-state:"
 
 
 def key_digest(key: str) -> str:
@@ -43,18 +37,23 @@ class AuthFailures:
         self.plugin_id = plugin_id
         self.key_env = key_env
 
-    def path(self) -> Path:
-        """The marker file (its folder is read when asked, so a changed ``VAR_DIR`` counts)."""
-        return state_dir() / f"{self.plugin_id}--{self.key_env}.json"
+    @property
+    def cache_key(self) -> str:
+        """Where the marker lives in the shared cache."""
+        return f"{STATE_PREFIX}{self.plugin_id}--{self.key_env}"
+
+    def _read(self) -> Any:
+        try:
+            return cache.get(self.cache_key)
+        except Exception:  # a cache that cannot be reached must not break health on page loads
+            logger.warning("ideogram %s: the shared cache cannot be read", self.plugin_id, exc_info=True)
+            return None
 
     def message_for(self, key: str) -> str | None:
         """The red message left by a refused key, if it was this key that was refused."""
-        try:
-            data = json.loads(self.path().read_text())
-        except (OSError, ValueError):
-            return None
+        data = self._read()
         if not isinstance(data, dict) or data.get("key_digest") != key_digest(key):
-            return None  # another key was refused: the current one deserves a try
+            return None  # another key was refused (or none): the current one deserves a try
         return (
             f"Ideogram refused the API key in {self.key_env} "
             f"(HTTP {data.get('status')}) at {data.get('at')}; set a valid key."
@@ -70,11 +69,14 @@ class AuthFailures:
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         try:
-            atomic_write(self.path(), json.dumps(record).encode("utf-8"))
-        except OSError:
+            cache.set(self.cache_key, record, timeout=None)
+        except Exception:  # the job's own failure (auth_failed) is what matters; this is advice
             logger.exception("ideogram %s: could not record the refused key's health state", self.plugin_id)
 
     def clear(self) -> None:
         """Forget a refusal: a call with the current key got through."""
-        with contextlib.suppress(FileNotFoundError):
-            self.path().unlink()
+        try:
+            if cache.get(self.cache_key) is not None:
+                cache.delete(self.cache_key)
+        except Exception:
+            logger.warning("ideogram %s: the shared cache cannot be written", self.plugin_id, exc_info=True)
