@@ -109,7 +109,11 @@ class GenerationJob(models.Model):
                 name="generation_job_idempotency_key_per_user",
             )
         ]
-        indexes = [models.Index(fields=["status", "heartbeat_at"], name="generation_status_heartbeat")]
+        indexes = [
+            models.Index(fields=["status", "heartbeat_at"], name="generation_status_heartbeat"),
+            # /metrics aggregates only the jobs finished since its previous scrape (operations.job_stats).
+            models.Index(fields=["finished_at"], name="generation_finished_at"),
+        ]
 
     def __str__(self) -> str:
         return f"job {self.id} {self.plugin_id} {self.status}"

@@ -29,10 +29,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, QuerySet, Sum
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Case, Count, F, FloatField, Func, Q, QuerySet, Sum, Value, When
+from django.db.models.sql.compiler import SQLCompiler
 from django.utils import timezone
 
-from generation.models import TERMINAL_STATUSES, GenerationJob
+from generation.models import TERMINAL_STATUSES, GenerationJob, JobStatus
+
+#: Counted afresh at each scrape, through the status index.
+LIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
 
 #: Finished jobs this recent may still be committing; they are counted afresh at each scrape.
 SETTLE_SECONDS = 120.0
@@ -85,29 +90,50 @@ class JobStats:
     live: dict[Key, int]
 
 
+class Seconds(Func):
+    """``end - start`` in seconds, as a float computed by the database itself.
+
+    Django's duration arithmetic runs a Python function per row on SQLite (20,000 jobs took 15 s
+    to aggregate, docs/benchmarks.md); ``julianday`` and ``EXTRACT(EPOCH ...)`` are native.
+    """
+
+    arity = 2
+    output_field = FloatField()
+
+    template = "EXTRACT(EPOCH FROM (%(expressions)s))"
+    arg_joiner = " - "
+
+    def as_sqlite(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any) -> Any:
+        return super().as_sql(
+            compiler,
+            connection,
+            template="((julianday(%(expressions)s)) * 86400.0)",
+            arg_joiner=") - julianday(",
+            **extra,
+        )
+
+
 def _seconds(value: Any) -> float:
-    if isinstance(value, timedelta):
-        return value.total_seconds()
     return float(value or 0.0)
 
 
-def _aggregate(rows: QuerySet[GenerationJob]) -> dict[Key, Group]:
-    """One GROUP BY over ``rows``: counts, then each histogram's buckets, sum and count."""
-    durations = {
-        "queue": ExpressionWrapper(F("started_at") - F("created_at"), output_field=DurationField()),
-        "duration": ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField()),
-    }
-    annotated = rows.annotate(m_queue=durations["queue"], m_duration=durations["duration"])
+def _aggregate(rows: QuerySet[GenerationJob], *, settled_before: datetime) -> dict[tuple[Key, bool], Group]:
+    """One GROUP BY over ``rows``: counts, each histogram's buckets, sum and count, per
+    (plugin, status) and whether the jobs finished before ``settled_before``."""
+    annotated = rows.annotate(
+        m_queue=Seconds(F("started_at"), F("created_at")),
+        m_duration=Seconds(F("finished_at"), F("started_at")),
+        m_settled=Case(When(finished_at__lt=settled_before, then=Value(1)), default=Value(0)),
+    )
     aggregates: dict[str, Any] = {"n": Count("pk")}
     for kind, bounds in BUCKETS.items():
         column = "store_seconds" if kind == "store" else f"m_{kind}"
         for index, bound in enumerate(bounds):
-            limit: Any = bound if kind == "store" else timedelta(seconds=bound)
-            aggregates[f"{kind}_{index}"] = Count("pk", filter=Q(**{f"{column}__lte": limit}))
+            aggregates[f"{kind}_{index}"] = Count("pk", filter=Q(**{f"{column}__lte": float(bound)}))
         aggregates[f"{kind}_sum"] = Sum(column)
         aggregates[f"{kind}_count"] = Count(column)
-    result: dict[Key, Group] = {}
-    grouped: Any = annotated.values("plugin_id", "status").annotate(**aggregates).order_by()
+    result: dict[tuple[Key, bool], Group] = {}
+    grouped: Any = annotated.values("plugin_id", "status", "m_settled").annotate(**aggregates).order_by()
     for row in grouped:
         group = Group(finished=row["n"])
         for kind, bounds in BUCKETS.items():
@@ -116,7 +142,7 @@ def _aggregate(rows: QuerySet[GenerationJob]) -> dict[Key, Group]:
                 total=_seconds(row[f"{kind}_sum"]),
                 count=row[f"{kind}_count"],
             )
-        result[(row["plugin_id"], row["status"])] = group
+        result[((row["plugin_id"], row["status"]), bool(row["m_settled"]))] = group
     return result
 
 
@@ -134,20 +160,31 @@ class _Accumulator:
         self._until: datetime | None = None
 
     def stats(self) -> JobStats:
-        finished = GenerationJob.objects.filter(status__in=TERMINAL_STATUSES, finished_at__isnull=False)
+        # By finished_at alone, so that the database walks its index from the watermark (a
+        # status filter made SQLite scan every terminal job); only a finished job has one.
+        finished = GenerationJob.objects.filter(finished_at__isnull=False)
         with self._lock:
             until = timezone.now() - timedelta(seconds=SETTLE_SECONDS)
-            if self._until is None or until > self._until:
-                window = finished.filter(finished_at__lt=until)
-                if self._until is not None:
-                    window = window.filter(finished_at__gte=self._until)
-                _merge(self._settled, _aggregate(window))
-                self._until = until
+            if self._until is not None:
+                until = max(until, self._until)
+                # The recent rows found through the finished_at index, then grouped: asked in
+                # one query, SQLite walked the whole table along the plugin index to group it.
+                recent = GenerationJob.objects.filter(finished_at__gte=self._until).values("pk")
+                finished = GenerationJob.objects.filter(pk__in=recent)
+            # One query: the rows that settled since the last scrape are added to the kept
+            # sums; the unsettled tail is counted for this answer only.
             result: dict[Key, Group] = {}
+            for (key, settled), group in _aggregate(finished, settled_before=until).items():
+                if key[1] not in TERMINAL_STATUSES:
+                    continue
+                if settled:
+                    self._settled.setdefault(key, Group()).add(group)
+                else:
+                    result.setdefault(key, Group()).add(group)
+            self._until = until
             _merge(result, self._settled)
-            _merge(result, _aggregate(finished.filter(finished_at__gte=self._until)))
         live_rows = (
-            GenerationJob.objects.exclude(status__in=TERMINAL_STATUSES)
+            GenerationJob.objects.filter(status__in=LIVE_STATUSES)
             .values("plugin_id", "status")
             .annotate(n=Count("pk"))
             .order_by()
