@@ -118,7 +118,7 @@ def main() -> None:
     size = len(client.get("/metrics", **auth).content)
 
     print(f"{args.jobs} finished jobs ({connection.vendor}), medians of {args.runs} requests, Django test client:\n")
-    print("| request | ms | × /healthz |")
+    print("| request | ms | ratio to /healthz |")
     print("| --- | ---: | ---: |")
     for name, value in (
         ("`/healthz`", healthz),

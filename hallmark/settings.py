@@ -371,7 +371,7 @@ HALLMARK_METRICS_ALLOWED_NETWORKS = network_list("HALLMARK_METRICS_ALLOWED_NETWO
 HALLMARK_READY_CHECKS = env_choices(
     "HALLMARK_READY_CHECKS", "database,broker,signer,storage", ("database", "broker", "signer", "storage")
 )
-HALLMARK_READY_TIMEOUT = float(os.environ.get("HALLMARK_READY_TIMEOUT", "2"))
+HALLMARK_READY_TIMEOUT = max(0.1, float(os.environ.get("HALLMARK_READY_TIMEOUT", "2")))
 
 # --- Hallmark: plugins ------------------------------------------------------------------------
 # Warm plugin cache on each worker: total memory the loaded models may take.

@@ -5,21 +5,21 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from operations import metrics, metrics_access, readiness
 
 
 @never_cache
-@require_GET
+@require_safe
 def healthz(request: HttpRequest) -> HttpResponse:
     """The process answers. Touches nothing else: a load balancer restarts what fails this."""
     return JsonResponse({"status": "ok"})
 
 
 @never_cache
-@require_GET
+@require_safe
 def readyz(request: HttpRequest) -> HttpResponse:
     """200 when every configured dependency answers, 503 naming those that do not."""
     answer = readiness.readiness()
@@ -30,7 +30,7 @@ def readyz(request: HttpRequest) -> HttpResponse:
 
 
 @never_cache
-@require_GET
+@require_safe
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """The metrics, for a scraper that carries the token and/or comes from an allowed network."""
     refusal = metrics_access.refusal(request)

@@ -30,6 +30,7 @@ def test_healthz_answers_without_the_database(client: Any) -> None:
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
     assert "no-cache" in response["Cache-Control"]
+    assert client.head("/healthz").status_code == 200  # some load balancers probe with HEAD
     assert client.post("/healthz").status_code == 405
 
 
