@@ -11,9 +11,10 @@ restart loses nothing, and no worker needs a port.
 Cheap at scale: the histograms are cumulative over all finished jobs, so each process keeps
 the sums for jobs that finished before a watermark (``SETTLE_SECONDS`` ago, beyond the time
 between a worker stamping ``finished_at`` and its commit) and adds only the newer rows at each
-scrape: one aggregate query over the jobs that finished since the previous scrape, one over
-the unsettled tail, one count of queued and running jobs. The first scrape of a process walks
-the table once. A worker whose clock lags the database host's by more than the margin could
+scrape: one aggregate query over the jobs that finished since the previous scrape (found
+through the ``finished_at`` index; those now settled are added to the kept sums, the others
+counted for this answer only) and one count of queued and running jobs. The first scrape of a
+process walks the table once (docs/benchmarks.md measures both). A worker whose clock lags the database host's by more than the margin could
 commit a job below the watermark, which this process then never counts: keep hosts on NTP.
 
 Observed when a job finishes: the time in queue is ``started_at - created_at`` (from the
