@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('generation', '0001_initial'),
+        ('generation', '0002_job_enqueue_failed'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
