@@ -88,6 +88,9 @@ class GenerationJob(models.Model):
     pending_files = models.JSONField(default=list, blank=True)
     cost = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     cost_currency = models.CharField(max_length=3, default="USD")
+    # Seconds the worker spent storing the images (encode, sign, write, up to the commit): /metrics reads
+    # it from the row, so a histogram of it needs nothing shared between worker hosts but this.
+    store_seconds = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     enqueued_at = models.DateTimeField(null=True, blank=True)
     # The last hand-over to the broker failed (it was down): the job waits for the broker, and
@@ -106,7 +109,11 @@ class GenerationJob(models.Model):
                 name="generation_job_idempotency_key_per_user",
             )
         ]
-        indexes = [models.Index(fields=["status", "heartbeat_at"], name="generation_status_heartbeat")]
+        indexes = [
+            models.Index(fields=["status", "heartbeat_at"], name="generation_status_heartbeat"),
+            # /metrics aggregates only the jobs finished since its previous scrape (operations.job_stats).
+            models.Index(fields=["finished_at"], name="generation_finished_at"),
+        ]
 
     def __str__(self) -> str:
         return f"job {self.id} {self.plugin_id} {self.status}"

@@ -21,6 +21,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -137,6 +138,7 @@ def _finish(
             "progress_step",
             "cost",
             "cost_currency",
+            "store_seconds",
         ]
     )
     event_data: dict[str, Any] = {"attempts": job.attempts, **(data or {})}
@@ -329,6 +331,7 @@ def _fail_or_cancel(job: GenerationJob, me: str, status: JobStatus, **kwargs: An
 
 def _store(job: GenerationJob, me: str, output: Generated) -> None:
     """Stamp and write the files, then commit assets and the job's success together."""
+    began = time.monotonic()
     result, identity, license = output.result, output.identity, output.license
     if len(result.images) != job.num_images:
         _fail_or_cancel(
@@ -370,6 +373,7 @@ def _store(job: GenerationJob, me: str, output: Generated) -> None:
         assets = asset_services.create_assets(locked, prepared, identity=identity, license=license)
         locked.pending_files = []  # committed with the assets that refer to them
         locked.progress_step = max(locked.progress_step, locked.progress_total)
+        locked.store_seconds = time.monotonic() - began
         if result.cost is not None:
             locked.cost = Decimal(str(result.cost))
             locked.cost_currency = result.currency

@@ -5,7 +5,7 @@ Every app records what it changes through ``record_event``, inside the transacti
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -89,7 +89,13 @@ def record_event(
     return event
 
 
-def verify_audit_chain(*, after_seq: int = 0, after_hash: str = GENESIS_HASH) -> ChainReport:
+#: Wraps the walked events (and is told how many there are) to show progress: ``hallmark.progress``.
+Track = Callable[[Iterable[Mapping[str, Any]], int], Iterable[Mapping[str, Any]]]
+
+
+def verify_audit_chain(
+    *, after_seq: int = 0, after_hash: str = GENESIS_HASH, track: Track | None = None
+) -> ChainReport:
     """Walk the chain up to the chain head and compare its end with the head row.
 
     ``after_seq``/``after_hash`` start the walk after an event already known good (one a
@@ -104,11 +110,10 @@ def verify_audit_chain(*, after_seq: int = 0, after_hash: str = GENESIS_HASH) ->
     rows = AuditEvent.objects.order_by("seq").filter(seq__gt=after_seq)
     if head is not None:
         rows = rows.filter(seq__lte=head["seq"])
-    report = verify_events(
-        start_seq=after_seq + 1,
-        start_hash=after_hash,
-        events=rows.values(*EVENT_FIELDS).iterator(chunk_size=2000),
-    )
+    events: Iterable[Mapping[str, Any]] = rows.values(*EVENT_FIELDS).iterator(chunk_size=2000)
+    if track is not None:
+        events = track(events, max(0, (head["seq"] if head is not None else 0) - after_seq))
+    report = verify_events(start_seq=after_seq + 1, start_hash=after_hash, events=events)
     if not report.ok:
         return report
     if head is not None and (head["seq"] != report.last_seq or head["hash"] != report.last_hash):

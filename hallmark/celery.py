@@ -15,4 +15,4 @@ broker.install()
 
 app = Celery("hallmark")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["generation"])
+app.autodiscover_tasks(["generation", "operations"])

@@ -11,6 +11,7 @@ import contextlib
 import os
 import re
 import secrets
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -156,3 +157,29 @@ def env_seconds(name: str, default: int, *, maximum: int) -> int:
     if not 1 <= value <= maximum:
         raise ImproperlyConfigured(f"{name}={value}: expected 1 to {maximum} seconds")
     return value
+def network_list(name: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """Comma-separated networks (``10.0.0.0/8``, ``127.0.0.1``, ``::1``); empty for none."""
+    networks = []
+    for item in env_list(name, ""):
+        try:
+            networks.append(ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not an address or a network") from None
+    return tuple(networks)
+
+
+def optional_secret(name: str, *, min_length: int) -> str:
+    """A secret the operator may set (empty: not set); one shorter than ``min_length`` is refused."""
+    value = os.environ.get(name, "").strip()
+    if value and len(value) < min_length:
+        raise ImproperlyConfigured(f"{name} must be at least {min_length} characters long.")
+    return value
+
+
+def env_choices(name: str, default: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """A comma-separated list of names, each one of ``allowed``."""
+    chosen = env_list(name, default)
+    unknown = [item for item in chosen if item not in allowed]
+    if unknown:
+        raise ImproperlyConfigured(f"{name}: unknown {', '.join(unknown)} (choose from {', '.join(allowed)})")
+    return chosen

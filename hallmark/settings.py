@@ -13,14 +13,18 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 
 from hallmark.environment import (
     cache_from_url,
     env_bool,
+    env_choices,
     env_list,
     env_seconds,
     kept_secret,
     media_storage,
+    network_list,
+    optional_secret,
     throttle_rate,
 )
 
@@ -87,6 +91,7 @@ INSTALLED_APPS = [
     "plugins",
     "generation",
     "assets",
+    "operations",
     # After governance, whose receivers for failed logins then run before django-axes' own.
     "axes",
 ]
@@ -328,6 +333,51 @@ HALLMARK_MAX_ATTEMPTS = int(os.environ.get("HALLMARK_MAX_ATTEMPTS", "3"))
 # Jobs one user may have queued or running at once; more is refused with 429 (0: no cap).
 HALLMARK_MAX_QUEUED_PER_USER = int(os.environ.get("HALLMARK_MAX_QUEUED_PER_USER", "20"))
 HALLMARK_MAX_PROMPT_LENGTH = int(os.environ.get("HALLMARK_MAX_PROMPT_LENGTH", "4000"))
+
+# --- Hallmark: scheduled maintenance (Celery beat) ----------------------------------------------
+# `celery -A hallmark beat` sends these; a worker serving the `maintenance` queue runs them
+# (`manage.py runworker --maintenance`; scripts/start.sh runs both). Each message expires when
+# the next one is due, so a beat running while no worker serves the queue piles nothing up.
+HALLMARK_MAINTENANCE_QUEUE = "maintenance"
+# Assets whose files are re-hashed and whose manifests are re-validated each night.
+HALLMARK_VERIFY_SAMPLE_SIZE = max(0, int(os.environ.get("HALLMARK_VERIFY_SAMPLE_SIZE", "200")))
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_TASK_ROUTES = {"hallmark.maintenance.*": {"queue": HALLMARK_MAINTENANCE_QUEUE}}
+_SWEEP_SECONDS = max(60.0, HALLMARK_RECOVERY_INTERVAL)
+CELERY_BEAT_SCHEDULE = {
+    "audit-checkpoint-hourly": {
+        "task": "hallmark.maintenance.audit_checkpoint",
+        "schedule": crontab(minute=7),
+        "options": {"expires": 3600},
+    },
+    "purge-deleted-daily": {
+        "task": "hallmark.maintenance.purge_deleted",
+        "schedule": crontab(hour=3, minute=17),
+        "options": {"expires": 24 * 3600},
+    },
+    "recover-stale-jobs": {
+        "task": "hallmark.maintenance.recover_stale_jobs",
+        "schedule": _SWEEP_SECONDS,
+        "options": {"expires": _SWEEP_SECONDS},
+    },
+    "verify-assets-sample-nightly": {
+        "task": "hallmark.maintenance.verify_assets_sample",
+        "schedule": crontab(hour=2, minute=37),
+        "options": {"expires": 24 * 3600},
+    },
+}
+
+# --- Hallmark: watching it run (/healthz, /readyz, /metrics) ------------------------------------
+# /metrics answers only a request that carries this bearer token (when set) and comes from one
+# of these networks (when set); with neither set it is off (404). The client address is counted
+# as the rate limits count it (HALLMARK_NUM_PROXIES).
+HALLMARK_METRICS_TOKEN = optional_secret("HALLMARK_METRICS_TOKEN", min_length=24)
+HALLMARK_METRICS_ALLOWED_NETWORKS = network_list("HALLMARK_METRICS_ALLOWED_NETWORKS")
+# What /readyz checks, and how long each check may take before it counts as failed.
+HALLMARK_READY_CHECKS = env_choices(
+    "HALLMARK_READY_CHECKS", "database,broker,signer,storage", ("database", "broker", "signer", "storage")
+)
+HALLMARK_READY_TIMEOUT = max(0.1, float(os.environ.get("HALLMARK_READY_TIMEOUT", "2")))
 
 # --- Hallmark: plugins ------------------------------------------------------------------------
 # Warm plugin cache on each worker: total memory the loaded models may take.

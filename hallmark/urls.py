@@ -14,6 +14,7 @@ from generation import views as generation_views
 from generation.api import GenerationViewSet
 from governance import views as governance_views
 from governance.api import AuditEventViewSet, PolicyView
+from operations import views as operations_views
 from plugins.api import PluginViewSet
 
 router = DefaultRouter()
@@ -23,6 +24,10 @@ router.register("plugins", PluginViewSet, basename="plugin")
 router.register("audit", AuditEventViewSet, basename="audit")
 
 urlpatterns = [
+    # For load balancers and Prometheus (docs/deployment.md, "Watching it run").
+    path("healthz", operations_views.healthz, name="healthz"),
+    path("readyz", operations_views.readyz, name="readyz"),
+    path("metrics", operations_views.metrics_view, name="metrics"),
     path("", asset_views.library, name="library"),
     path("assets/<uuid:asset_id>/", asset_views.asset_detail, name="asset-detail-page"),
     path("generate/", generation_views.generate, name="generate"),

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install Hallmark into .venv/ and start web and worker on embedded defaults
+# Install Hallmark into .venv/ and start web, worker and beat on embedded defaults
 # (SQLite and the filesystem broker under var/, media under var/media/).
 # The install includes what the seed models need (a torch build for this machine, diffusers)
 # unless HALLMARK_INSTALL_MODELS=none; a second start skips what is installed (scripts/install.sh).
@@ -43,11 +43,16 @@ if ! plugins=$($PY manage.py plugin_status --manage "$PY manage.py" 2>"$status_e
 fi
 rm -f "$status_errors"
 
-$PY manage.py runworker --pool solo --loglevel WARNING &
+# The worker also runs the scheduled maintenance that beat sends (hourly audit checkpoint, daily
+# purge, the stale-job sweep, a nightly verification sample; CELERY_BEAT_SCHEDULE in settings).
+# Beat keeps its schedule in the var folder.
+$PY manage.py runworker --pool solo --maintenance --loglevel WARNING &
 worker=$!
+.venv/bin/celery -A hallmark beat --loglevel WARNING &
+beat=$!
 .venv/bin/gunicorn hallmark.wsgi --bind "127.0.0.1:$PORT" --workers 2 --threads 4 --log-level warning &
 web=$!
-trap 'kill $worker $web 2>/dev/null; wait' INT TERM EXIT
+trap 'kill $worker $beat $web 2>/dev/null; wait' INT TERM EXIT
 
 base="http://127.0.0.1:$PORT"
 if [[ -n $password ]]; then
@@ -91,4 +96,4 @@ $(sed 's/^/    /' <<<"$plugins")
   API docs: $base/api/docs/    Stop with Ctrl-C.
 
 MSG
-wait -n $worker $web
+wait -n $worker $beat $web

@@ -57,6 +57,15 @@ def _banner(proc: subprocess.Popen, log_path: Path, timeout: float = 240) -> str
     raise AssertionError(log_path.read_text())
 
 
+def _wait_for_file(folder: Path, pattern: str, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(folder.glob(pattern)):
+            return True
+        time.sleep(0.5)
+    return False
+
+
 def _stop(proc: subprocess.Popen) -> None:
     os.killpg(proc.pid, signal.SIGINT)
     try:
@@ -88,6 +97,8 @@ def test_start_script_brings_up_web_and_worker_on_embedded_defaults(tmp_path: Pa
         # The database holds tokens, sessions and password hashes: nobody else on the machine reads it.
         assert stat.S_IMODE(var.stat().st_mode) == 0o700
         assert stat.S_IMODE((var / "hallmark.sqlite3").stat().st_mode) & 0o077 == 0
+        # Celery beat runs beside the worker and keeps its schedule in the var folder.
+        assert any(var.glob("celerybeat-schedule*")) or _wait_for_file(var, "celerybeat-schedule*"), text
 
         # The banner's readiness lines: the one thing each seed model lacks.
         lines = [line.strip() for line in text.splitlines()]

@@ -486,6 +486,30 @@ def test_register_weights_stores_the_folder_audited_and_prints_the_fingerprint(u
     assert services.health("sd35-medium").status == "green"
 
 
+def test_register_weights_shows_fingerprinting_progress_on_a_terminal_only(users, tiny_weights, tmp_path: Path) -> None:
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import termios
+
+    quiet = io.StringIO()
+    call_command("register_weights", "sd35-medium", str(tiny_weights["a"]), "--user", "ada", stdout=io.StringIO(), stderr=quiet)
+    assert quiet.getvalue() == ""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    with os.fdopen(slave, "w") as terminal:
+        call_command("register_weights", "sd35-medium", str(tiny_weights["b"]), "--user", "ada", stdout=io.StringIO(), stderr=terminal)
+        terminal.flush()
+        shown = b""
+        while select.select([master], [], [], 0.2)[0]:
+            shown += os.read(master, 65536)
+    os.close(master)
+    text = shown.decode()
+    assert "fingerprinting: 100%" in text, text
+
+
 def test_register_weights_keeps_other_settings_and_defaults_to_a_superuser(users, tiny_weights) -> None:
     from django.contrib.auth.models import User
 

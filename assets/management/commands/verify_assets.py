@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from assets.models import Asset
 from assets.verification import check_stored_asset
+from hallmark import progress
 
 
 class Command(BaseCommand):
@@ -30,7 +31,11 @@ class Command(BaseCommand):
             assets = assets.filter(pk__in=options["asset_ids"])
         checked = failed = 0
         # iterator(): one row at a time, and a file is read only while it is being checked.
-        for asset in assets.iterator(chunk_size=200):
+        # A bar on a terminal only (hallmark.progress); problems are written above it.
+        rows = progress.iterate(
+            assets.iterator(chunk_size=200), total=assets.count(), desc="assets", stream=self.stderr
+        )
+        for asset in rows:
             checked += 1
             check = check_stored_asset(asset)
             if check.ok:

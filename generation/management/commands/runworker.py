@@ -1,9 +1,11 @@
-"""``manage.py runworker``: a Celery worker for the queues of the given (or all) plugins."""
+"""``manage.py runworker``: a Celery worker for the queues of the given (or all) plugins, and with
+``--maintenance`` the queue of the scheduled maintenance that ``celery beat`` sends."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from generation.services import queue_for
@@ -23,10 +25,18 @@ class Command(BaseCommand):
         parser.add_argument("--concurrency", "-c", type=int, default=1, help="Jobs at once (1 per GPU).")
         parser.add_argument("--pool", default="prefork", help="Celery pool: prefork, threads or solo.")
         parser.add_argument("--loglevel", default="INFO")
+        parser.add_argument(
+            "--maintenance",
+            action="store_true",
+            help="Also run the scheduled maintenance (audit checkpoints, purges, sweeps) that celery beat sends.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         plugin_ids = options["plugins"] or [e.id for e in registry.discover().values() if not e.broken]
-        queues = ",".join(queue_for(p) for p in plugin_ids)
+        names = [queue_for(p) for p in plugin_ids]
+        if options["maintenance"]:
+            names.append(settings.HALLMARK_MAINTENANCE_QUEUE)
+        queues = ",".join(names)
         self.stdout.write(f"Worker serving queues: {queues}")
         app.worker_main(
             [

@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from governance.export import ExportScope, export_lines, parse_bound
+from hallmark import progress
 
 
 class Command(BaseCommand):
@@ -40,7 +41,15 @@ class Command(BaseCommand):
         scope = ExportScope(
             after=after, before=before, targets=((target_type, target_id),) if target_type else ()
         )
-        lines = export_lines(scope, include_checkpoint=not options["no_checkpoint"])
+        # On a terminal, a count of the lines written goes to standard error (hallmark.progress);
+        # the export itself is untouched, on standard output or in the file.
+        lines = progress.iterate(
+            export_lines(scope, include_checkpoint=not options["no_checkpoint"]),
+            total=None,
+            desc="audit export",
+            unit="line",
+            stream=self.stderr,
+        )
         if options["output"] is None:
             for line in lines:
                 self.stdout.write(line, ending="")

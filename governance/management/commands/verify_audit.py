@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from governance import checkpoints
 from governance.audit_trail import verify_audit_chain
+from hallmark import progress
 
 
 class Command(BaseCommand):
@@ -38,7 +39,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        report = verify_audit_chain()
+        report = verify_audit_chain(
+            # A bar on a terminal only (hallmark.progress): scripts and cron get the verdict alone.
+            track=lambda events, total: progress.iterate(
+                events, total=total, desc="audit events", unit="ev", stream=self.stderr
+            )
+        )
         if not report.ok:
             raise CommandError(
                 f"Audit chain broken at {report.problem} ({report.events_checked} events verified before it)."

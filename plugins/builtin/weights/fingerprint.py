@@ -21,10 +21,11 @@ hashed again. Symbolic links (a Hugging Face cache snapshot is made of them) are
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,22 @@ from hallmark.files import atomic_write
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".ckpt", ".gguf")
 _CHUNK = 4 * 1024 * 1024
+
+#: Told (bytes to hash in total, then bytes hashed) while a folder is fingerprinted inside
+#: ``reporting_progress``: ``register_weights`` shows a bar, nothing else pays for it.
+ProgressHook = Callable[[int, int], None]
+_progress: contextvars.ContextVar[ProgressHook | None] = contextvars.ContextVar("fingerprint_progress", default=None)
+
+
+@contextlib.contextmanager
+def reporting_progress(hook: ProgressHook) -> Iterator[None]:
+    """Call ``hook(total_bytes, 0)`` when a fingerprint starts, then ``hook(0, n)`` per n bytes
+    hashed (or found in the cache) by fingerprints taken inside the block."""
+    token = _progress.set(hook)
+    try:
+        yield
+    finally:
+        _progress.reset(token)
 
 
 @dataclass(frozen=True)
@@ -93,8 +110,11 @@ def fingerprint_folder(
     paths = weight_files(folder, subfolders, suffixes)
     if not paths:
         raise FileNotFoundError(f"no weight files ({', '.join(suffixes)}) under {folder}")
+    hook = _progress.get()
+    if hook is not None:
+        hook(sum(path.stat().st_size for path in paths), 0)
     files = tuple(
-        WeightFile(path.relative_to(folder).as_posix(), *_file_digest(path, cache_dir)) for path in paths
+        WeightFile(path.relative_to(folder).as_posix(), *_file_digest(path, cache_dir, hook)) for path in paths
     )
     return Fingerprint(value=combine(files), files=files)
 
@@ -107,7 +127,7 @@ def combine(files: Iterable[WeightFile]) -> str:
     return f"sha256:{digest.hexdigest()}"
 
 
-def _file_digest(path: Path, cache_dir: Path | None) -> tuple[str, int]:
+def _file_digest(path: Path, cache_dir: Path | None, hook: ProgressHook | None = None) -> tuple[str, int]:
     """(sha256 hex, size) of one file, from the cache when its path, size and mtime still match."""
     stat = path.stat()  # follows symlinks: a snapshot's link is keyed by the blob it points to
     key_source = f"{path.absolute()}\0{stat.st_size}\0{stat.st_mtime_ns}"
@@ -122,6 +142,8 @@ def _file_digest(path: Path, cache_dir: Path | None) -> tuple[str, int]:
                 and cached.get("mtime_ns") == stat.st_mtime_ns
                 and isinstance(cached.get("sha256"), str)
             ):
+                if hook is not None:
+                    hook(0, stat.st_size)
                 return cached["sha256"], stat.st_size
         except (OSError, ValueError):
             pass  # no entry yet, or a torn one: hash again
@@ -129,6 +151,8 @@ def _file_digest(path: Path, cache_dir: Path | None) -> tuple[str, int]:
     with path.open("rb") as handle:
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
+            if hook is not None:
+                hook(0, len(chunk))
     value = digest.hexdigest()
     if entry is not None:
         _write_entry(

@@ -25,9 +25,11 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from governance import roles
+from hallmark import progress
 from hallmark.sdk import ConfigInvalid, PluginError
 from plugins import registry, services
 from plugins.builtin.sd35 import SD35Plugin, WeightsFolderInvalid, resolve_pipeline_folder
+from plugins.builtin.weights.fingerprint import reporting_progress
 from plugins.builtin.weights.root import outside_root
 
 
@@ -84,10 +86,20 @@ class Command(BaseCommand):
         status = plugin.health()
         if status.status == "red":
             raise CommandError(status.message)
-        try:
-            identity = plugin.identity()
-        except PluginError as exc:
-            raise CommandError(str(exc)) from None
+        # Hashing gigabytes takes minutes: a bar on a terminal (hallmark.progress), else nothing.
+        with progress.bar(total=0, desc="fingerprinting", unit="B", stream=self.stderr) as shown:
+
+            def advance(total: int, done: int) -> None:
+                if total:
+                    shown.total = (shown.total or 0) + total
+                    shown.refresh()
+                shown.update(done)
+
+            try:
+                with reporting_progress(advance):
+                    identity = plugin.identity()
+            except PluginError as exc:
+                raise CommandError(str(exc)) from None
 
         services.update_plugin(
             plugin_id, acting_user=acting_user, config=config, enabled=True if options["enable"] else None

@@ -1,0 +1,1 @@
+"""Watching Hallmark run: health and readiness probes, Prometheus metrics, scheduled maintenance."""
