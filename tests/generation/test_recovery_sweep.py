@@ -4,7 +4,7 @@ the broker's answer about a queue (empty, busy, missing, cannot tell) decides on
 long-queued jobs of that queue.
 
 The broker is the one the test run is configured with (the filesystem broker by default, Redis
-in CI), on queue names of this test's own, emptied afterwards; the AMQP answers are asked of a
+in CI), on queues of this test's own, emptied before and after; the AMQP answers are asked of a
 real RabbitMQ (``HALLMARK_TEST_AMQP_URL``; skipped when none answers).
 """
 
@@ -52,9 +52,16 @@ def _messages_in(queue: str) -> int:
 
 @pytest.fixture
 def queues() -> Iterator[list[str]]:
-    """Three queue names of this test's own; their messages are purged afterwards."""
-    names = [f"gen.sweep-{uuid.uuid4().hex[:12]}" for _ in range(3)]
+    """Three queues no worker serves, empty before and after the test. Their names are fixed,
+    not drawn: a virtual broker (Redis) keeps a queue's bindings after it is purged, and a
+    new name per run would leave a new set each time."""
+    names = ["gen.sweep-backlog", "gen.sweep-refused", "gen.sweep-dead-worker"]
+    _purge(names)
     yield names
+    _purge(names)
+
+
+def _purge(names: list[str]) -> None:
     with app.connection_for_write() as conn:
         for name in names:
             conn.default_channel.queue_purge(name)
