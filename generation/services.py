@@ -17,10 +17,10 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from generation.models import TERMINAL_STATUSES, GenerationJob, JobStatus
+from generation.models import GenerationJob, JobStatus
 from governance import roles
 from governance.audit_trail import ActingUser, record_event
 from governance.provenance.prompt_digest import prompt_digest
@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 #: The Celery task that runs a job on a worker (``generation.tasks.run_generation``).
 RUN_GENERATION_TASK = "generation.run_generation"
+#: AMQP's reply code for a queue that does not exist (a passive declare of it).
+AMQP_NOT_FOUND = 404
 
 
 class IdempotencyConflict(Exception):
@@ -269,6 +271,12 @@ def cancel(job_id: Any, *, acting_user: ActingUser) -> GenerationJob:
 # ---------------------------------------------------------------------------------------------
 
 
+#: The most jobs of each kind (stale running, never published, long queued) one sweep enqueues
+#: again; the next sweep takes the rest. One limit per kind, so that a backlog of one kind
+#: (thousands of jobs waiting in a busy queue) cannot keep the others from being recovered.
+SWEEP_BATCH = 500
+
+
 def recover_stale_jobs(queues: list[str] | None = None) -> list[str]:
     """Enqueue again the jobs a dead worker, a broker outage or a lost message left behind;
     return the ids of those the broker took.
@@ -279,58 +287,80 @@ def recover_stale_jobs(queues: list[str] | None = None) -> list[str]:
       provably gone: only when their queue in the broker is empty. A job behind a backlog is
       merely waiting, and enqueuing it again would only add a message per sweep.
 
-    The first enqueue that fails ends the sweep (the broker is down; the next sweep retries),
-    and only enqueues that succeeded are counted. Enqueuing twice is harmless all the same:
-    ``generation.runner.run`` takes a job only once.
+    Each kind is selected on its own, oldest first, up to ``SWEEP_BATCH`` jobs, in that order;
+    the jobs of busy queues are left out in the query itself, so they never take the place of
+    a job that is due. The first enqueue that fails ends the sweep (the broker is down; the
+    next sweep retries), and only enqueues that succeeded are counted. Enqueuing twice is
+    harmless all the same: ``generation.runner.run`` takes a job only once.
     """
     now = timezone.now()
     stale_after = timedelta(seconds=settings.HALLMARK_JOB_STALE_AFTER)
+    jobs = GenerationJob.objects.all()
+    if queues is not None:
+        jobs = jobs.filter(queue__in=queues)
     # A stale job enqueued again less than stale_after ago is already waiting for a worker.
     not_just_recovered = Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - stale_after)
-    stale_running = (
+    stale_running = jobs.filter(
         Q(status=JobStatus.RUNNING)
         & (Q(heartbeat_at__lt=now - stale_after) | Q(heartbeat_at__isnull=True))
         & not_just_recovered
     )
-    never_published = Q(status=JobStatus.QUEUED, enqueue_failed=True)
-    long_queued = Q(status=JobStatus.QUEUED, enqueue_failed=False) & (
-        Q(enqueued_at__lt=now - timedelta(seconds=settings.HALLMARK_REQUEUE_QUEUED_AFTER))
-        | Q(enqueued_at__isnull=True)
+    never_published = jobs.filter(status=JobStatus.QUEUED, enqueue_failed=True)
+    long_queued = jobs.filter(
+        Q(status=JobStatus.QUEUED, enqueue_failed=False)
+        & (
+            Q(enqueued_at__lt=now - timedelta(seconds=settings.HALLMARK_REQUEUE_QUEUED_AFTER))
+            | Q(enqueued_at__isnull=True)
+        )
     )
-    candidates = GenerationJob.objects.filter(stale_running | never_published | long_queued).exclude(
-        status__in=TERMINAL_STATUSES
-    )
-    if queues is not None:
-        candidates = candidates.filter(queue__in=queues)
+    # The broker is asked before this sweep publishes anything: a queue empty then has lost
+    # the messages of its long-queued jobs, whatever the sweep adds to it afterwards.
+    busy = _busy_queues(long_queued)
     recovered: list[str] = []
-    waiting = 0
-    queue_empty: dict[str, bool] = {}
-    for job in candidates.only("id", "queue", "status", "enqueue_failed", "enqueued_at").order_by("created_at")[:500]:
-        if job.status == JobStatus.QUEUED and not job.enqueue_failed:
-            if job.queue not in queue_empty:
-                queue_empty[job.queue] = broker_queue_is_empty(job.queue)
-            if not queue_empty[job.queue]:
-                waiting += 1
-                continue
-        if not enqueue(job, recovering=True):
-            logger.warning(
-                "recovery sweep stopped: the broker refused an enqueue; re-enqueued %d jobs before it",
-                len(recovered),
-            )
-            break
-        recovered.append(str(job.pk))
+    for kind in (stale_running, never_published, long_queued.exclude(queue__in=busy)):
+        batch = kind.only("id", "queue", "status", "enqueue_failed", "enqueued_at").order_by("created_at")
+        for job in batch[:SWEEP_BATCH]:
+            if not enqueue(job, recovering=True):
+                logger.warning(
+                    "recovery sweep stopped: the broker refused an enqueue; re-enqueued %d jobs before it",
+                    len(recovered),
+                )
+                return _reported(recovered)
+            recovered.append(str(job.pk))
+    return _reported(recovered)
+
+
+def _reported(recovered: list[str]) -> list[str]:
     if recovered:
         logger.warning("re-enqueued %d stale jobs: %s", len(recovered), ", ".join(recovered))
-    if waiting:
-        logger.info("%d long-queued jobs left alone: their queue still holds messages", waiting)
     return recovered
 
 
-def broker_queue_is_empty(queue: str) -> bool:
+def _busy_queues(long_queued: QuerySet[GenerationJob]) -> list[str]:
+    """The queues of ``long_queued`` jobs that the broker does not say are empty.
+
+    One count per queue (queues are per plugin, so there are few), and one broker question each.
+    """
+    per_queue = long_queued.order_by().values_list("queue").annotate(jobs=Count("id"))
+    busy: list[str] = []
+    for queue, waiting in per_queue:
+        if not broker_queue_is_empty(queue, long_queued=waiting):
+            busy.append(queue)
+            logger.info(
+                "%d long-queued jobs in %s left alone: the queue still holds messages", waiting, queue
+            )
+    return busy
+
+
+def broker_queue_is_empty(queue: str, *, long_queued: int) -> bool:
     """Whether the broker holds no message ready in ``queue``; False when it cannot tell.
 
     Kombu's virtual transports (Redis, filesystem, SQS) count a queue with their channel's
-    ``_size`` (Redis: across its priority lists); AMQP answers a passive declare.
+    ``_size`` (Redis: across its priority lists; a queue never written is 0). AMQP answers a
+    passive declare, and NOT_FOUND (404) for a queue that does not exist, which holds no
+    message either: treating that as "cannot tell" would leave a lost job queued forever.
+    Any other failure is logged at warning with ``long_queued``, the number of jobs that stay
+    waiting because of it.
     """
     try:
         with app.connection_for_write() as conn:
@@ -338,7 +368,18 @@ def broker_queue_is_empty(queue: str) -> bool:
             size = getattr(channel, "_size", None)
             if size is not None:
                 return int(size(queue)) == 0
-            return int(channel.queue_declare(queue=queue, passive=True).message_count) == 0
+            try:
+                return int(channel.queue_declare(queue=queue, passive=True).message_count) == 0
+            except conn.channel_errors as exc:
+                if getattr(exc, "reply_code", None) == AMQP_NOT_FOUND:
+                    return True
+                raise
     except Exception as exc:
-        logger.info("could not count queue %s (%s: %s)", queue, type(exc).__name__, exc)
+        logger.warning(
+            "could not count queue %s (%s: %s); its %d long-queued jobs are not enqueued again until it can be counted",
+            queue,
+            type(exc).__name__,
+            exc,
+            long_queued,
+        )
         return False
