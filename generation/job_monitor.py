@@ -28,14 +28,23 @@ T = TypeVar("T")
 class JobMonitor:
     """Progress, heartbeat and cancellation for one running job.
 
-    Progress rows are written at most every 0.1 s (and always at the last step); a background
-    thread keeps the heartbeat fresh while a plugin waits on something that reports nothing.
+    Both cost a database round trip, so each happens at most every ``interval`` seconds
+    (0.1 s): progress is written at that rate (the last step is written with the job's end,
+    ``latest``), and a cancellation check within ``interval`` of the previous one answers what
+    that one found. The claim itself found no cancel, so a job shorter than ``interval`` makes
+    no query here at all. A background thread keeps the heartbeat fresh while a plugin waits
+    on something that reports nothing.
     """
 
-    def __init__(self, job: GenerationJob) -> None:
+    def __init__(self, job: GenerationJob, *, interval: float = 0.1) -> None:
         self.job_id = job.pk
         self.me = job.worker
-        self._last_write = 0.0
+        self.interval = interval
+        #: The last ``(step, total)`` the plugin reported, written or not.
+        self.latest: tuple[int, int] | None = None
+        # The claim has just written the heartbeat and seen no cancel request.
+        self._last_write = self._checked_at = time.monotonic()
+        self._cancelled = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{job.pk}", daemon=True)
 
@@ -65,9 +74,10 @@ class JobMonitor:
         connection.close()
 
     def on_progress(self, step: int, total: int) -> None:
-        """The plugin's ``on_progress``: record ``step`` of ``total`` (at most every 0.1 s)."""
+        """The plugin's ``on_progress``: record ``step`` of ``total`` (at most every ``interval``)."""
+        self.latest = (step, total)
         now = time.monotonic()
-        if step < total and now - self._last_write < 0.1:
+        if now - self._last_write < self.interval:
             return
         self._last_write = now
         try:
@@ -78,13 +88,21 @@ class JobMonitor:
             drop_broken_connection()
 
     def is_cancelled(self) -> bool:
-        """The plugin's ``is_cancelled``: whether a cancel was requested (False if unknown)."""
+        """The plugin's ``is_cancelled``: whether a cancel was requested (False if unknown).
+
+        Asked again within ``interval`` of the last check, it answers what that check found.
+        """
+        now = time.monotonic()
+        if self._cancelled or now - self._checked_at < self.interval:
+            return self._cancelled
         try:
-            return GenerationJob.objects.filter(pk=self.job_id, cancel_requested=True).exists()
+            self._cancelled = GenerationJob.objects.filter(pk=self.job_id, cancel_requested=True).exists()
         except Exception:
             logger.warning("cancellation of job %s not checked", self.job_id, exc_info=True)
             drop_broken_connection()
             return False
+        self._checked_at = now
+        return self._cancelled
 
 
 def drop_broken_connection() -> None:

@@ -48,8 +48,8 @@ class GenerationJob(models.Model):
     """A request to make images with one plugin, and what became of it.
 
     Written only by the modules in ``WRITERS``: ``generation.services`` (the web side: submit,
-    cancel, recover), ``generation.runner`` and ``generation.job_monitor`` (the worker side: run,
-    heartbeat, progress). ``attempts`` counts how often a worker took the job, so a job that
+    cancel, recover), ``generation.runner``, ``generation.claim`` and ``generation.job_monitor`` (the
+    worker side: claim, run, heartbeat, progress). ``attempts`` counts how often a worker took the job, so a job that
     kills its worker every time (a poison job) stops after ``max_attempts``.
     ``pending_files`` names files written but not yet committed as assets: a worker that takes
     over after a crash removes them, so no orphan file is left. ``enqueue_failed`` says the
@@ -57,7 +57,12 @@ class GenerationJob(models.Model):
     """
 
     #: The only modules that may save, update, create or delete jobs (tests/test_writers.py).
-    WRITERS: ClassVar[tuple[str, ...]] = ("generation.services", "generation.runner", "generation.job_monitor")
+    WRITERS: ClassVar[tuple[str, ...]] = (
+        "generation.services",
+        "generation.runner",
+        "generation.claim",
+        "generation.job_monitor",
+    )
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     plugin_id = models.CharField(max_length=63, db_index=True)

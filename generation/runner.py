@@ -1,13 +1,15 @@
 """The worker side of a generation job: claim it, generate, store the images, finish it.
 
-``run`` is safe to call any number of times for one job: it locks the row, does only what is
-still missing and never makes a second set of assets (Zulip's worker habit). While a job runs,
+``run`` is safe to call any number of times for one job: it takes the row (one statement in
+``generation.claim`` for an ordinary job, a locked read otherwise), does only what is still
+missing and never makes a second set of assets (Zulip's worker habit). While a job runs,
 ``generation.job_monitor.JobMonitor`` keeps its heartbeat fresh, records progress and answers the plugin's
 cancellation checks; a job whose heartbeat goes stale is taken over by another worker's
 recovery sweep (``generation.services.recover_stale_jobs``). The names of the files a job will
 write are recorded on it (``pending_files``) before they are written, so an attempt that died
 half-way leaves nothing behind once the job is taken again. With ``store_in_background`` the
-encoding, signing and writing run in one storage thread per process (``_BackgroundStores``),
+encoding, signing and writing run in one storage thread per process
+(``generation.background_stores``),
 whose bounded queue stops a worker from generating faster than it can store.
 
 The web side (submit, cancel, recover, enqueue) is ``generation.services``; the Celery task
@@ -20,26 +22,30 @@ import functools
 import logging
 import os
 import socket
-import threading
 import time
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from assets import services as asset_services
+from generation.background_stores import BackgroundStores
+from generation.claim import Claimed, claim_fast
 from generation.job_monitor import JobMonitor, retrying_database
 from generation.models import GenerationJob, JobStatus
-from governance.audit_trail import record_event
+from governance.audit_trail import PendingEvent, record_event
 from governance.provenance.c2pa_signing import ProvenanceError
 from hallmark.sdk import Cancelled, ConfigInvalid, GenerationResult, PluginError, RequestInvalid
+from plugins import registry
 from plugins import services as plugin_services
+from plugins.models import PluginSetting
 from plugins.runtime import warm_cache
 from plugins.validation import REQUEST_FIELD_NAMES, build_request
 
@@ -64,6 +70,18 @@ class Generated:
 def worker_name() -> str:
     """This process, as recorded on the jobs it runs."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _take(job_id: str, me: str) -> Claimed | None:
+    """The job and its plugin's settings for this worker, or None when there is nothing to do."""
+    claimed = claim_fast(job_id, me)
+    if claimed is not None:
+        return claimed
+    job = _claim(job_id, me)
+    if job is None:
+        return None
+    setting = PluginSetting.objects.filter(plugin_id=job.plugin_id).values("enabled", "config").first()
+    return Claimed(job, bool(setting and setting["enabled"]), dict(setting["config"]) if setting else {})
 
 
 def _claim(job_id: str, me: str) -> GenerationJob | None:
@@ -160,26 +178,27 @@ def run(job_id: str, *, store_in_background: bool = False) -> None:
     heartbeat until it is stored; if the process dies first, recovery runs the job again.
     """
     me = worker_name()
-    job = _claim(job_id, me)
-    if job is None:
+    claimed = _take(job_id, me)
+    if claimed is None:
         return
+    job = claimed.job
     # The heartbeat starts before the plugin loads (loading large weights can take minutes)
     # and lasts until the images are stored.
     monitor = JobMonitor(job).start()
     try:
-        current = retrying_database(lambda: plugin_services.state(job.plugin_id), job)
-        if not current.enabled:
+        entry = registry.get_entry(job.plugin_id)
+        if not claimed.enabled:
             raise plugin_services.PluginUnavailable(
                 f"Plugin {job.plugin_id} was disabled before the job ran.", code="disabled"
             )
-        plugin_class = current.entry.get_class()
+        plugin_class = entry.get_class()
         if plugin_class.version != job.plugin_version:
             # Workers were upgraded while the job waited: its assets name the version that ran.
             job.plugin_version = plugin_class.version
             retrying_database(
                 lambda: GenerationJob.objects.filter(pk=job.pk).update(plugin_version=plugin_class.version), job
             )
-        plugin = warm_cache().get(job.plugin_id, plugin_class.clean_config(current.config))
+        plugin = warm_cache().get(job.plugin_id, plugin_class.clean_config(claimed.config))
         request = build_request(
             plugin, job_id=str(job.id), **{name: getattr(job, name) for name in REQUEST_FIELD_NAMES}
         )
@@ -250,7 +269,7 @@ def _store_then_stop(monitor: JobMonitor, job: GenerationJob, me: str, output: G
         try:
             # A database restart while storing: store again once it answers (files an earlier
             # try wrote are removed by the next; a commit that did land ends the retry).
-            retrying_database(lambda: _store(job, me, output), job)
+            retrying_database(lambda: _store(job, me, output, progress=monitor.latest), job)
         except ProvenanceError as exc:
             # No signer, or the signer refused: the images are not stored without their credentials.
             retrying_database(
@@ -276,44 +295,7 @@ def _store_then_stop(monitor: JobMonitor, job: GenerationJob, me: str, output: G
         monitor.stop()
 
 
-class _BackgroundStores:
-    """One storage thread per worker process, with at most ``limit`` jobs waiting for it.
-
-    The limit is back-pressure: when storing falls behind, ``submit`` blocks the worker
-    before it generates more images than memory can hold.
-    """
-
-    def __init__(self, limit: int = 2) -> None:
-        self._slots = threading.BoundedSemaphore(limit)
-        self._executor: ThreadPoolExecutor | None = None
-        self._lock = threading.Lock()
-
-    def submit(self, store: Callable[[], None]) -> None:
-        self._slots.acquire()
-        with self._lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hallmark-store")
-            self._executor.submit(self._run, store)
-
-    def _run(self, store: Callable[[], None]) -> None:
-        try:
-            store()
-        except Exception:
-            # Nobody reads the Future: say it here. The job stays running and is recovered.
-            logger.exception("background store failed")
-        finally:
-            connection.close()
-            self._slots.release()
-
-    def drain(self) -> None:
-        """Wait for every pending store (worker shutdown)."""
-        with self._lock:
-            executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=True)
-
-
-_background_stores = _BackgroundStores()
+_background_stores = BackgroundStores()
 
 
 def drain_background_stores() -> None:
@@ -329,8 +311,11 @@ def _fail_or_cancel(job: GenerationJob, me: str, status: JobStatus, **kwargs: An
         _finish(locked, status, **kwargs)
 
 
-def _store(job: GenerationJob, me: str, output: Generated) -> None:
-    """Stamp and write the files, then commit assets and the job's success together."""
+def _store(job: GenerationJob, me: str, output: Generated, *, progress: tuple[int, int] | None = None) -> None:
+    """Stamp and write the files, then commit assets and the job's success together.
+
+    ``progress`` is the plugin's last report (``JobMonitor.latest``), written with the end.
+    """
     began = time.monotonic()
     result, identity, license = output.result, output.identity, output.license
     if len(result.images) != job.num_images:
@@ -346,39 +331,60 @@ def _store(job: GenerationJob, me: str, output: Generated) -> None:
         job, result.images, identity=identity, license=license, is_ai_model=output.is_ai_model
     )
     names = [name for item in prepared for name in item.file_names]
-    # Record the names before writing, so that a worker taking over after a crash can remove them.
+    # Record the names before writing, so that a worker taking over after a crash can remove
+    # them; only while the job is still this worker's (one short transaction).
+    mine = GenerationJob.objects.filter(pk=job.pk, worker=me, status=JobStatus.RUNNING)
+    with transaction.atomic():
+        earlier = mine.select_for_update().values_list("pending_files", flat=True).first()
+        if earlier is None:
+            return
+        if earlier:
+            # An earlier try of this store wrote them and lost the database before committing.
+            asset_services.discard_files([n for n in earlier if n not in names])
+        mine.update(pending_files=names)
+    asset_services.write_files(prepared)
+    with transaction.atomic():
+        # The usual end in one transaction: the job finished (its row locked by the UPDATE),
+        # the asset rows in one insert, then every audit event with one lock of the chain head.
+        changes: dict[str, Any] = {}
+        if result.cost is not None:
+            changes.update(cost=Decimal(str(result.cost)), cost_currency=result.currency)
+        total: Any = F("progress_total")
+        if progress is not None:
+            total = changes["progress_total"] = Greatest(F("progress_total"), Value(progress[1]))
+        finished = mine.filter(cancel_requested=False).update(
+            status=JobStatus.SUCCEEDED,
+            error="",
+            error_code="",
+            finished_at=timezone.now(),
+            pending_files=[],  # committed with the assets that refer to them
+            store_seconds=time.monotonic() - began,
+            progress_step=Greatest(F("progress_step"), total),
+            **changes,
+        )
+        if finished:
+            asset_ids = [str(item.asset_id) for item in prepared]
+            asset_services.create_assets(
+                job,
+                prepared,
+                identity=identity,
+                license=license,
+                then=[
+                    PendingEvent(
+                        f"generation.{JobStatus.SUCCEEDED}",
+                        target=job,
+                        system_actor="worker",
+                        data={"attempts": job.attempts, "assets": asset_ids, "model": identity, "cost": result.cost},
+                    )
+                ],
+            )
+            return
+    # Not ours any more, finished meanwhile, or cancelled while storing: decide under the lock.
     with transaction.atomic():
         locked = GenerationJob.objects.select_for_update().get(pk=job.pk)
         if locked.is_terminal or locked.worker != me:
-            return
-        if locked.pending_files:
-            # An earlier try of this store wrote them and lost the database before committing.
-            asset_services.discard_files([n for n in locked.pending_files if n not in names])
-        locked.pending_files = names
-        locked.save(update_fields=["pending_files"])
-    asset_services.write_files(prepared)
-    with transaction.atomic():
-        locked = (
-            GenerationJob.objects.select_for_update(of=("self",))
-            .select_related("requested_by")
-            .get(pk=job.pk)
-        )
-        if locked.is_terminal or locked.worker != me or locked.assets.exists():
             asset_services.discard_files(names)
             return
         if locked.cancel_requested:
             asset_services.discard_files(names)
             _finish(locked, JobStatus.CANCELLED, data={"while": "storing"})
-            return
-        assets = asset_services.create_assets(locked, prepared, identity=identity, license=license)
-        locked.pending_files = []  # committed with the assets that refer to them
-        locked.progress_step = max(locked.progress_step, locked.progress_total)
-        locked.store_seconds = time.monotonic() - began
-        if result.cost is not None:
-            locked.cost = Decimal(str(result.cost))
-            locked.cost_currency = result.currency
-        _finish(
-            locked,
-            JobStatus.SUCCEEDED,
-            data={"assets": [str(a.id) for a in assets], "model": identity, "cost": result.cost},
-        )

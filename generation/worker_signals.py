@@ -11,7 +11,13 @@ import logging
 import threading
 from typing import Any
 
-from celery.signals import worker_process_shutdown, worker_ready, worker_shutdown
+from celery.signals import (
+    worker_init,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_ready,
+    worker_shutdown,
+)
 
 logger = logging.getLogger(__name__)
 _stop = threading.Event()
@@ -23,6 +29,22 @@ def _served_queues(sender: Any) -> list[str]:
     if task_consumer is None:
         return []
     return [queue.name for queue in task_consumer.queues]
+
+
+@worker_init.connect
+@worker_process_init.connect
+def keep_connections(**kwargs: Any) -> None:
+    """Workers keep database connections between jobs when ``HALLMARK_WORKER_CONN_MAX_AGE`` > 0.
+
+    Each job's task closes connections that are broken or older than that; the web keeps
+    ``DATABASE_CONN_MAX_AGE``. Set before any connection opens, so every thread's uses it.
+    """
+    from django.conf import settings
+
+    if settings.HALLMARK_WORKER_CONN_MAX_AGE <= 0:
+        return
+    for database in settings.DATABASES.values():
+        database["CONN_MAX_AGE"] = settings.HALLMARK_WORKER_CONN_MAX_AGE
 
 
 @worker_ready.connect

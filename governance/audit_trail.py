@@ -5,11 +5,12 @@ Every app records what it changes through ``record_event``, inside the transacti
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from governance.audit_chain import (
@@ -34,6 +35,17 @@ def actor_fields(acting_user: ActingUser, system_actor: str) -> tuple[str, int |
     return acting_user.get_username(), int(acting_user.pk)
 
 
+@dataclass(frozen=True)
+class PendingEvent:
+    """An event to append with others in one go (``record_events``); fields as ``record_event``."""
+
+    action: str
+    target: models.Model | tuple[str, str]
+    data: Mapping[str, Any] | None = None
+    acting_user: ActingUser = None
+    system_actor: str = "hallmark"
+
+
 def record_event(
     action: str,
     *,
@@ -49,44 +61,95 @@ def record_event(
     instance or ``(type, id)``. The chain head is locked so concurrent writers queue.
     Never put secrets in ``data``.
     """
-    if isinstance(target, models.Model):
-        target_type = target._meta.label_lower
-        target_id = str(target.pk)
-    else:
-        target_type, target_id = target
-    actor, actor_id = actor_fields(acting_user, system_actor)
-    clean_data = jsonable(dict(data or {}))
-    with transaction.atomic():
+    return record_events([PendingEvent(action, target, data, acting_user, system_actor)])[0]
+
+
+def record_events(pending: Sequence[PendingEvent]) -> list[AuditEvent]:
+    """Append events to the chain in this order, with one lock of the head and one insert.
+
+    The head stays locked until the caller's transaction ends, so every writer in the fleet
+    queues behind it: call this last in a transaction (after the rows the events describe),
+    to keep that hold short. The events' data are made JSON-safe before the lock is taken.
+    """
+    prepared = []
+    for item in pending:
+        if isinstance(item.target, models.Model):
+            target_type, target_id = item.target._meta.label_lower, str(item.target.pk)
+        else:
+            target_type, target_id = item.target
+        actor, actor_id = actor_fields(item.acting_user, item.system_actor)
+        prepared.append((item.action, target_type, target_id, actor, actor_id, jsonable(dict(item.data or {}))))
+    # No savepoint: a failed append must fail the caller's whole transaction anyway.
+    with transaction.atomic(savepoint=False):
+        _flush_after_commit()
         head, _ = AuditChainHead.objects.select_for_update().get_or_create(id=1)
-        seq = head.seq + 1
+        events = []
+        seq, prev = head.seq, head.hash
         at = timezone.now()
-        body = event_body(
-            seq=seq,
-            at=at,
-            actor=actor,
-            actor_id=actor_id,
-            action=action,
-            target_type=target_type,
-            target_id=target_id,
-            data=clean_data,
-        )
-        digest = chain_hash(head.hash, body)
-        event = AuditEvent.objects.create(
-            seq=seq,
-            at=at,
-            actor=actor,
-            actor_id=actor_id,
-            action=action,
-            target_type=target_type,
-            target_id=target_id,
-            data=clean_data,
-            prev_hash=head.hash,
-            hash=digest,
-        )
-        head.seq = seq
-        head.hash = digest
-        head.save(update_fields=["seq", "hash"])
-    return event
+        for action, target_type, target_id, actor, actor_id, clean_data in prepared:
+            seq += 1
+            body = event_body(
+                seq=seq,
+                at=at,
+                actor=actor,
+                actor_id=actor_id,
+                action=action,
+                target_type=target_type,
+                target_id=target_id,
+                data=clean_data,
+            )
+            digest = chain_hash(prev, body)
+            events.append(
+                AuditEvent(
+                    seq=seq,
+                    at=at,
+                    actor=actor,
+                    actor_id=actor_id,
+                    action=action,
+                    target_type=target_type,
+                    target_id=target_id,
+                    data=clean_data,
+                    prev_hash=prev,
+                    hash=digest,
+                )
+            )
+            prev = digest
+        AuditEvent.objects.bulk_create(events)
+        AuditChainHead.objects.filter(id=1).update(seq=seq, hash=prev)
+    return events
+
+
+def _flush_after_commit() -> None:
+    """On PostgreSQL, let the head lock go at COMMIT without waiting for the disk.
+
+    Every writer in the fleet queues on the head row, and PostgreSQL releases a row lock only
+    after the commit's WAL flush: with the flush inside the lock, the chain appended at most
+    one transaction per disk flush (about 60/s on the development machine, whatever the number
+    of writers). So the transaction commits without the flush (``synchronous_commit`` off for
+    this transaction only: others see it at once, the next writer chains on it) and, before
+    ``atomic`` returns to the caller, a second statement commits with the flush, which covers
+    everything written before it (WAL is flushed in order). The caller still returns only once
+    its changes and their events are on disk; the waits of concurrent writers overlap (group
+    commit). A database crash between the two loses this transaction and every later one
+    together, so the chain on disk is always a whole prefix; a reader may, in that window, have
+    seen a change that the crash then undid.
+    """
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+    # Once per transaction: a flush registered at this savepoint level or outside it covers this
+    # batch too (one rolled back would have taken this batch with it).
+    active = set(connection.savepoint_ids)
+    if not any(entry[1] is _wait_for_disk and set(entry[0]) <= active for entry in connection.run_on_commit):
+        transaction.on_commit(_wait_for_disk)
+
+
+def _wait_for_disk() -> None:
+    # An autocommit transaction that takes a transaction id writes a commit record, and with
+    # synchronous_commit on (the session's setting) waits until the WAL up to it is flushed.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT txid_current()")
 
 
 #: Wraps the walked events (and is told how many there are) to show progress: ``hallmark.progress``.

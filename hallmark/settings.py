@@ -138,6 +138,9 @@ DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'hallmark.sqlite3'}"),
         conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "0")),
+        # A kept connection (DATABASE_CONN_MAX_AGE, HALLMARK_WORKER_CONN_MAX_AGE) is checked
+        # before its first use in each request or job.
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -328,6 +331,16 @@ HALLMARK_REQUEUE_QUEUED_AFTER = float(os.environ.get("HALLMARK_REQUEUE_QUEUED_AF
 HALLMARK_RECOVERY_INTERVAL = float(os.environ.get("HALLMARK_RECOVERY_INTERVAL", "30"))
 # Encode, sign and write images in a storage thread, so a GPU worker starts its next job
 # instead of waiting for that CPU work.
+# Workers may keep their database connections between jobs this long (seconds; 0, the
+# default: closed after each job, as before). A new PostgreSQL connection is a new server
+# process, about 20 ms on a loaded 2-core machine, and a worker opens two per job
+# (docs/benchmarks.md). Off by default because Celery's test workers run inside the test
+# process, whose database must be dropped at the end with no connection left open.
+HALLMARK_WORKER_CONN_MAX_AGE = int(os.environ.get("HALLMARK_WORKER_CONN_MAX_AGE", "0"))
+if HALLMARK_WORKER_CONN_MAX_AGE > 0:
+    # Celery's Django fix-up closes every connection around each task unless this is set; the
+    # task closes broken and old ones itself, so Celery's recycling is only a backstop.
+    CELERY_DB_REUSE_MAX = 1000
 HALLMARK_STORE_IN_BACKGROUND = env_bool("HALLMARK_STORE_IN_BACKGROUND", True)
 HALLMARK_MAX_ATTEMPTS = int(os.environ.get("HALLMARK_MAX_ATTEMPTS", "3"))
 # Jobs one user may have queued or running at once; more is refused with 429 (0: no cap).

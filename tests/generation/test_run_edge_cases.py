@@ -62,7 +62,7 @@ def test_heartbeat_and_progress_only_touch_a_job_this_worker_still_owns(users, p
     job = _submit(users)
     claimed = runner._claim(str(job.pk), "old-worker:1")
     assert claimed is not None
-    monitor = job_monitor.JobMonitor(claimed)
+    monitor = job_monitor.JobMonitor(claimed, interval=0)  # every report is written
     GenerationJob.objects.filter(pk=job.pk).update(worker="new-worker:2", progress_step=0)
     monitor.on_progress(3, 4)
     assert GenerationJob.objects.get(pk=job.pk).progress_step == 0
