@@ -157,6 +157,8 @@ def env_seconds(name: str, default: int, *, maximum: int) -> int:
     if not 1 <= value <= maximum:
         raise ImproperlyConfigured(f"{name}={value}: expected 1 to {maximum} seconds")
     return value
+
+
 def network_list(name: str) -> tuple[IPv4Network | IPv6Network, ...]:
     """Comma-separated networks (``10.0.0.0/8``, ``127.0.0.1``, ``::1``); empty for none."""
     networks = []
@@ -183,3 +185,15 @@ def env_choices(name: str, default: str, allowed: tuple[str, ...]) -> tuple[str,
     if unknown:
         raise ImproperlyConfigured(f"{name}: unknown {', '.join(unknown)} (choose from {', '.join(allowed)})")
     return chosen
+
+
+#: The longest a presigned download URL may stay valid, in seconds. Deleting the asset,
+#: a legal hold or taking the holder's role away does not revoke a URL already handed out
+#: (the store checks only its signature and expiry), so its life is kept short.
+MAX_DOWNLOAD_URL_EXPIRES = 3600
+
+
+def download_url_expires() -> int:
+    """``HALLMARK_DOWNLOAD_URL_EXPIRES``: seconds a presigned download URL stays valid, 1 to
+    ``MAX_DOWNLOAD_URL_EXPIRES`` (default 300); a longer life is refused at start-up."""
+    return env_seconds("HALLMARK_DOWNLOAD_URL_EXPIRES", 300, maximum=MAX_DOWNLOAD_URL_EXPIRES)

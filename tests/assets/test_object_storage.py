@@ -187,6 +187,7 @@ def test_purge_deletes_the_objects(s3_store, users, procedural, django_capture_o
         ),
         ({"HALLMARK_DOWNLOAD_URL_EXPIRES": "0"}, "HALLMARK_DOWNLOAD_URL_EXPIRES"),
         ({"HALLMARK_DOWNLOAD_URL_EXPIRES": "soon"}, "HALLMARK_DOWNLOAD_URL_EXPIRES"),
+        ({"HALLMARK_DOWNLOAD_URL_EXPIRES": "3601"}, "HALLMARK_DOWNLOAD_URL_EXPIRES=3601: expected 1 to 3600"),
     ],
 )
 def test_bad_storage_settings_stop_the_process_naming_the_variable(env, message, monkeypatch) -> None:
@@ -195,7 +196,7 @@ def test_bad_storage_settings_stop_the_process_naming_the_variable(env, message,
         monkeypatch.setenv(name, value)
     with pytest.raises(ImproperlyConfigured, match=message):
         environment.media_storage()
-        environment.env_seconds("HALLMARK_DOWNLOAD_URL_EXPIRES", 300, maximum=7 * 24 * 3600)
+        environment.download_url_expires()
 
 
 def test_credentials_stay_out_of_django_settings(s3_store) -> None:
