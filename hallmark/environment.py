@@ -11,7 +11,7 @@ import contextlib
 import os
 import re
 import secrets
-from ipaddress import IPv4Network, IPv6Network, ip_network
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -119,8 +119,8 @@ def s3_options() -> dict[str, Any]:
     """Options of the S3 backend from django-storages' standard ``AWS_*`` variables.
 
     Only where the objects are is read here: ``AWS_STORAGE_BUCKET_NAME`` (required),
-    ``AWS_S3_ENDPOINT_URL`` (any S3-compatible store), ``AWS_S3_REGION_NAME``, ``AWS_LOCATION``
-    (a key prefix) and ``AWS_S3_ADDRESSING_STYLE``. Credentials are never copied into Django's
+    ``AWS_S3_ENDPOINT_URL`` (any S3-compatible store, over https: see ``store_endpoint``),
+    ``AWS_S3_REGION_NAME``, ``AWS_LOCATION`` (a key prefix) and ``AWS_S3_ADDRESSING_STYLE``. Credentials are never copied into Django's
     settings (where a debug page or a settings dump could show them): django-storages and
     boto3 read ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/``AWS_SESSION_TOKEN`` from the
     environment themselves, or use the host's instance role.
@@ -128,9 +128,10 @@ def s3_options() -> dict[str, Any]:
     bucket = os.environ.get("AWS_STORAGE_BUCKET_NAME", "").strip()
     if not bucket:
         raise ImproperlyConfigured("HALLMARK_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME.")
-    endpoint = os.environ.get("AWS_S3_ENDPOINT_URL", "").strip() or None
-    if endpoint is not None and urlsplit(endpoint).scheme not in ("http", "https"):
-        raise ImproperlyConfigured(f"AWS_S3_ENDPOINT_URL={endpoint!r}: expected an http(s) URL")
+    endpoint = store_endpoint("AWS_S3_ENDPOINT_URL")
+    # boto3 reads these itself when no endpoint is given: the same rule holds for them.
+    store_endpoint("AWS_ENDPOINT_URL_S3")
+    store_endpoint("AWS_ENDPOINT_URL")
     addressing = os.environ.get("AWS_S3_ADDRESSING_STYLE", "").strip() or None
     if addressing not in (None, "auto", "path", "virtual"):
         raise ImproperlyConfigured(f"AWS_S3_ADDRESSING_STYLE={addressing!r}: expected auto, path or virtual")
@@ -147,6 +148,41 @@ def s3_options() -> dict[str, Any]:
     }
 
 
+def store_endpoint(name: str) -> str | None:
+    """The object store's URL in variable ``name``: ``https://``, or plain ``http://`` only to
+    this host (127.0.0.0/8, ::1, ``localhost``) or with ``HALLMARK_S3_ALLOW_HTTP`` on.
+
+    Files streamed from the store and the presigned links handed to clients would otherwise
+    cross the network unencrypted (and a link's signature could be replayed by whoever saw it).
+    """
+    endpoint = os.environ.get(name, "").strip() or None
+    if endpoint is None:
+        return None
+    try:
+        parts = urlsplit(endpoint)
+        scheme, host = parts.scheme, parts.hostname
+    except ValueError:  # e.g. an unclosed [ of an IPv6 address
+        scheme, host = "", None
+    if scheme not in ("http", "https") or not host:
+        raise ImproperlyConfigured(f"{name}={endpoint!r}: expected an http(s) URL")
+    if scheme == "http" and not is_loopback(host) and not env_bool("HALLMARK_S3_ALLOW_HTTP", False):
+        raise ImproperlyConfigured(
+            f"{name}={endpoint!r}: plain http to another host sends files and download links "
+            "unencrypted; use https, or set HALLMARK_S3_ALLOW_HTTP=1 on a network you trust"
+        )
+    return endpoint
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a URL's host name) names this machine: ``localhost``, 127.0.0.0/8, ::1."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:  # a name other than localhost: resolved elsewhere, not trusted here
+        return False
+
+
 def env_seconds(name: str, default: int, *, maximum: int) -> int:
     """A whole number of seconds between 1 and ``maximum``."""
     raw = os.environ.get(name, str(default)).strip()
@@ -157,6 +193,8 @@ def env_seconds(name: str, default: int, *, maximum: int) -> int:
     if not 1 <= value <= maximum:
         raise ImproperlyConfigured(f"{name}={value}: expected 1 to {maximum} seconds")
     return value
+
+
 def network_list(name: str) -> tuple[IPv4Network | IPv6Network, ...]:
     """Comma-separated networks (``10.0.0.0/8``, ``127.0.0.1``, ``::1``); empty for none."""
     networks = []
@@ -183,3 +221,15 @@ def env_choices(name: str, default: str, allowed: tuple[str, ...]) -> tuple[str,
     if unknown:
         raise ImproperlyConfigured(f"{name}: unknown {', '.join(unknown)} (choose from {', '.join(allowed)})")
     return chosen
+
+
+#: The longest a presigned download URL may stay valid, in seconds. Deleting the asset,
+#: a legal hold or taking the holder's role away does not revoke a URL already handed out
+#: (the store checks only its signature and expiry), so its life is kept short.
+MAX_DOWNLOAD_URL_EXPIRES = 3600
+
+
+def download_url_expires() -> int:
+    """``HALLMARK_DOWNLOAD_URL_EXPIRES``: seconds a presigned download URL stays valid, 1 to
+    ``MAX_DOWNLOAD_URL_EXPIRES`` (default 300); a longer life is refused at start-up."""
+    return env_seconds("HALLMARK_DOWNLOAD_URL_EXPIRES", 300, maximum=MAX_DOWNLOAD_URL_EXPIRES)

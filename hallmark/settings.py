@@ -17,10 +17,10 @@ from celery.schedules import crontab
 
 from hallmark.environment import (
     cache_from_url,
+    download_url_expires,
     env_bool,
     env_choices,
     env_list,
-    env_seconds,
     kept_secret,
     media_storage,
     network_list,
@@ -189,7 +189,7 @@ STORAGES = {
 }
 # Downloads from the store: streamed through the web (default), or a 302 to a presigned URL.
 HALLMARK_DOWNLOAD_REDIRECT = env_bool("HALLMARK_DOWNLOAD_REDIRECT", False)
-HALLMARK_DOWNLOAD_URL_EXPIRES = env_seconds("HALLMARK_DOWNLOAD_URL_EXPIRES", 300, maximum=7 * 24 * 3600)
+HALLMARK_DOWNLOAD_URL_EXPIRES = download_url_expires()  # at most an hour: issued URLs outlive deletion
 WHITENOISE_USE_FINDERS = True
 
 LOGIN_URL = "/accounts/login/"

@@ -28,6 +28,7 @@ SETTINGS_NAMES = [
     "HALLMARK_API_THROTTLE_USER",
     "HALLMARK_API_THROTTLE_ANON",
     "CACHES",
+    "HALLMARK_DOWNLOAD_URL_EXPIRES",
 ]
 
 
@@ -111,6 +112,23 @@ def test_a_bad_rate_is_refused_at_start_up(tmp_path: Path) -> None:
         timeout=120,
     )
     assert done.returncode != 0 and "HALLMARK_API_THROTTLE_USER" in done.stderr
+
+
+def test_presigned_download_urls_live_an_hour_at_most(tmp_path: Path) -> None:
+    # An issued URL outlives soft-deletion, legal hold and role removal until it expires, so
+    # its lifetime is capped: a longer one stops the process at start-up, naming the variable.
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=_env(tmp_path, HALLMARK_DOWNLOAD_URL_EXPIRES="3601"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert "ImproperlyConfigured" in done.stderr and "HALLMARK_DOWNLOAD_URL_EXPIRES=3601" in done.stderr
+    hour = _settings_in_a_fresh_process(tmp_path, HALLMARK_DOWNLOAD_URL_EXPIRES="3600")
+    assert hour["HALLMARK_DOWNLOAD_URL_EXPIRES"] == 3600
 
 
 def test_the_cache_is_shared_with_other_processes() -> None:

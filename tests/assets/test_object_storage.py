@@ -187,6 +187,7 @@ def test_purge_deletes_the_objects(s3_store, users, procedural, django_capture_o
         ),
         ({"HALLMARK_DOWNLOAD_URL_EXPIRES": "0"}, "HALLMARK_DOWNLOAD_URL_EXPIRES"),
         ({"HALLMARK_DOWNLOAD_URL_EXPIRES": "soon"}, "HALLMARK_DOWNLOAD_URL_EXPIRES"),
+        ({"HALLMARK_DOWNLOAD_URL_EXPIRES": "3601"}, "HALLMARK_DOWNLOAD_URL_EXPIRES=3601: expected 1 to 3600"),
     ],
 )
 def test_bad_storage_settings_stop_the_process_naming_the_variable(env, message, monkeypatch) -> None:
@@ -195,7 +196,60 @@ def test_bad_storage_settings_stop_the_process_naming_the_variable(env, message,
         monkeypatch.setenv(name, value)
     with pytest.raises(ImproperlyConfigured, match=message):
         environment.media_storage()
-        environment.env_seconds("HALLMARK_DOWNLOAD_URL_EXPIRES", 300, maximum=7 * 24 * 3600)
+        environment.download_url_expires()
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"AWS_S3_ENDPOINT_URL": "http://minio.internal:9000"},
+            "AWS_S3_ENDPOINT_URL=.*HALLMARK_S3_ALLOW_HTTP",
+        ),
+        ({"AWS_S3_ENDPOINT_URL": "http://10.0.0.5:9000"}, "AWS_S3_ENDPOINT_URL"),
+        ({"AWS_S3_ENDPOINT_URL": "http://127.0.0.1.example.com"}, "AWS_S3_ENDPOINT_URL"),
+        ({"AWS_S3_ENDPOINT_URL": "http://localhost.example.com"}, "AWS_S3_ENDPOINT_URL"),
+        ({"AWS_S3_ENDPOINT_URL": "http://[::ffff:10.0.0.5]:9000"}, "AWS_S3_ENDPOINT_URL"),
+        ({"AWS_S3_ENDPOINT_URL": "http://minio", "HALLMARK_S3_ALLOW_HTTP": "no"}, "AWS_S3_ENDPOINT_URL"),
+        ({"AWS_S3_ENDPOINT_URL": "http://[::1"}, "AWS_S3_ENDPOINT_URL"),
+        ({"AWS_S3_ENDPOINT_URL": "https://"}, "AWS_S3_ENDPOINT_URL"),
+        # boto3 itself reads these when AWS_S3_ENDPOINT_URL is unset.
+        ({"AWS_ENDPOINT_URL_S3": "http://minio.internal:9000"}, "AWS_ENDPOINT_URL_S3"),
+        ({"AWS_ENDPOINT_URL": "http://minio.internal:9000"}, "AWS_ENDPOINT_URL"),
+    ],
+)
+def test_a_plain_http_store_is_refused_unless_on_this_host_or_allowed(env, message, monkeypatch) -> None:
+    # Files and presigned links would cross the network unencrypted.
+    for name in ("AWS_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "HALLMARK_S3_ALLOW_HTTP"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_STORAGE_BUCKET_NAME", "b")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ImproperlyConfigured, match=message):
+        environment.s3_options()
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "allow"),
+    [
+        ("https://minio.internal:9000", None),
+        ("http://127.0.0.1:9000", None),
+        ("http://127.3.2.1:9000", None),
+        ("http://localhost:9000", None),
+        ("http://LOCALHOST", None),
+        ("http://[::1]:9000", None),
+        ("http://minio.internal:9000", "1"),
+        ("http://minio.internal:9000", "true"),
+    ],
+)
+def test_https_loopback_http_or_an_explicit_opt_in_are_accepted(endpoint, allow, monkeypatch) -> None:
+    for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "HALLMARK_S3_ALLOW_HTTP"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_STORAGE_BUCKET_NAME", "b")
+    monkeypatch.setenv("AWS_S3_ENDPOINT_URL", endpoint)
+    if allow is not None:
+        monkeypatch.setenv("HALLMARK_S3_ALLOW_HTTP", allow)
+    assert environment.s3_options()["endpoint_url"] == endpoint
 
 
 def test_credentials_stay_out_of_django_settings(s3_store) -> None:
