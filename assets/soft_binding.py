@@ -162,15 +162,18 @@ def find(image: Image.Image) -> list[SoftMatch]:
         marked = _search(_watermarks, payload.hex(), WATERMARK_MAX_DISTANCE, "watermark")
         if marked:
             return marked
-    fingerprint, quality = soft_binding.fingerprint(image)
-    if quality < soft_binding.PDQ_MIN_QUALITY:
-        return []  # too little structure for the hash to mean anything
-    return _search(_index, fingerprint, int(settings.HALLMARK_FINGERPRINT_MAX_DISTANCE), "fingerprint")
+    # The image as it is, flipped and turned: a mirrored or rotated copy is still found.
+    variants = soft_binding.fingerprint_variants(image)
+    return _search(_index, variants, int(settings.HALLMARK_FINGERPRINT_MAX_DISTANCE), "fingerprint")
 
 
-def _search(index: BindingIndex, binding_hex: str, max_distance: int, method: str) -> list[SoftMatch]:
+def _search(index: BindingIndex, bindings: str | list[str], max_distance: int, method: str) -> list[SoftMatch]:
     index.refresh()
-    near = index.nearest(binding_hex, max_distance, limit=4 * _MAX_MATCHES)
+    best: dict[uuid.UUID, int] = {}
+    for binding_hex in [bindings] if isinstance(bindings, str) else bindings:
+        for asset_id, distance in index.nearest(binding_hex, max_distance, limit=4 * _MAX_MATCHES):
+            best[asset_id] = min(distance, best.get(asset_id, distance))
+    near = sorted(best.items(), key=lambda item: item[1])[: 4 * _MAX_MATCHES]
     if not near:
         return []
     # The index may hold an asset deleted since it was loaded: the database has the last word.

@@ -40,8 +40,8 @@ def _rgb_array(image: Image.Image) -> np.ndarray:
 def fingerprint(image: Image.Image) -> tuple[str, int]:
     """PDQ hash of ``image``'s decoded pixels as 64 hex digits, and PDQ's quality (0-100).
 
-    A quality under ``PDQ_MIN_QUALITY`` means an image with too little structure (a flat
-    colour) for the hash to be trusted; such fingerprints are stored but never searched.
+    A quality under ``PDQ_MIN_QUALITY`` means an image with little structure (flat colours),
+    whose hash is less reliable (bench/bench_soft_binding.py measures what that costs).
     """
     import pdqhash  # a C++ extension: loaded when first needed, not by every Django import
 
@@ -50,7 +50,19 @@ def fingerprint(image: Image.Image) -> tuple[str, int]:
     return packed.tobytes().hex(), int(quality)
 
 
-#: PDQ's own advice: hashes of quality under 50 are unreliable (near-flat images).
+def fingerprint_variants(image: Image.Image) -> list[str]:
+    """PDQ hashes of ``image`` and of its seven flips and quarter turns, as hex.
+
+    A lookup searches all eight, so a mirrored or rotated copy is found by the fingerprint of
+    the original (PDQ computes them from one DCT, at little more than the cost of one).
+    """
+    import pdqhash
+
+    hashes, _quality = pdqhash.compute_dihedral(_rgb_array(image))
+    return [np.packbits(np.asarray(bits, dtype=np.uint8)).tobytes().hex() for bits in hashes]
+
+
+#: PDQ's own advice: hashes of quality under 50 are less reliable (near-flat images).
 PDQ_MIN_QUALITY = 50
 
 
