@@ -131,6 +131,15 @@ def test_a_stripped_jpeg_copy_is_found_through_the_api(users, client_for) -> Non
     assert event.data["method"] == "fingerprint" and event.data["asset_shown"] is True
 
 
+def test_a_mirrored_copy_is_found_by_the_fingerprint_of_the_original(users, client_for) -> None:
+    asset = store(users["creator"], textured(10))
+    mirrored = Image.open(io.BytesIO(stored_bytes(asset))).transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    buffer = io.BytesIO()
+    mirrored.convert("RGB").save(buffer, format="JPEG", quality=85)
+    (match,) = post(client_for("viewer"), buffer.getvalue()).json()["asset_matches"]
+    assert match["asset_id"] == str(asset.pk) and match["method"] == "fingerprint"
+
+
 def test_an_unrelated_image_is_not_found(users, client_for) -> None:
     store(users["creator"], textured(3))
     second = store(users["creator"], textured(4))
