@@ -40,8 +40,8 @@ def _rgb_array(image: Image.Image) -> np.ndarray:
 def fingerprint(image: Image.Image) -> tuple[str, int]:
     """PDQ hash of ``image``'s decoded pixels as 64 hex digits, and PDQ's quality (0-100).
 
-    A quality under ``PDQ_MIN_QUALITY`` means an image with little structure (flat colours),
-    whose hash is less reliable (bench/bench_soft_binding.py measures what that costs).
+    PDQ advises that a quality under 50 means an image with little structure (flat colours),
+    whose hash is less reliable; bench/bench_soft_binding.py counts such images.
     """
     import pdqhash  # a C++ extension: loaded when first needed, not by every Django import
 
@@ -60,10 +60,6 @@ def fingerprint_variants(image: Image.Image) -> list[str]:
 
     hashes, _quality = pdqhash.compute_dihedral(_rgb_array(image))
     return [np.packbits(np.asarray(bits, dtype=np.uint8)).tobytes().hex() for bits in hashes]
-
-
-#: PDQ's own advice: hashes of quality under 50 are less reliable (near-flat images).
-PDQ_MIN_QUALITY = 50
 
 
 # The coder of ``invisible-watermark``'s ``dwtDct`` method: quantisation of the largest

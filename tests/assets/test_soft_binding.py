@@ -261,3 +261,7 @@ def test_the_index_is_brought_up_to_date_and_finds_the_nearest() -> None:
     assert len(index) == 2003
     assert index.nearest(base, 31) == [(ids[2], 0), (ids[1], 3)]
     assert index.nearest(base, 40, limit=5)[-1] == (ids[0], 40)
+    # Every bit different is 256 bits away, not a match (no overflow), and sorts last.
+    opposite = format(int(base, 16) ^ ((1 << 256) - 1), "064x")
+    assert index.nearest(opposite, 31) == []
+    assert index.nearest(opposite, 256, limit=3000)[-1][1] == 256
