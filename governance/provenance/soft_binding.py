@@ -33,8 +33,24 @@ WATERMARK_BYTES = 8
 WATERMARK_MIN_SIDE = 256
 
 
+# PDQ reduces every image to 64x64 before hashing: an upload of up to HALLMARK_MAX_IMAGE_PIXELS
+# (40 M by default) is first brought down to this side, so that hashing costs little memory
+# and the same for every caller (stored images get the same treatment, so hashes agree).
+_FINGERPRINT_MAX_SIDE = 1024
+# The watermark lives in pixels of the size Hallmark stored; reading it from a far larger
+# upload would take gigabytes of float planes for nothing.
+WATERMARK_MAX_PIXELS = 4096 * 4096
+
+
 def _rgb_array(image: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
+
+
+def _for_fingerprint(image: Image.Image) -> np.ndarray:
+    if max(image.size) > _FINGERPRINT_MAX_SIDE:
+        image = image.convert("RGB")
+        image.thumbnail((_FINGERPRINT_MAX_SIDE, _FINGERPRINT_MAX_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return _rgb_array(image)
 
 
 def fingerprint(image: Image.Image) -> tuple[str, int]:
@@ -45,7 +61,7 @@ def fingerprint(image: Image.Image) -> tuple[str, int]:
     """
     import pdqhash  # a C++ extension: loaded when first needed, not by every Django import
 
-    bits, quality = pdqhash.compute(_rgb_array(image))
+    bits, quality = pdqhash.compute(_for_fingerprint(image))
     packed = np.packbits(np.asarray(bits, dtype=np.uint8))
     return packed.tobytes().hex(), int(quality)
 
@@ -58,7 +74,7 @@ def fingerprint_variants(image: Image.Image) -> list[str]:
     """
     import pdqhash
 
-    hashes, _quality = pdqhash.compute_dihedral(_rgb_array(image))
+    hashes, _quality = pdqhash.compute_dihedral(_for_fingerprint(image))
     return [np.packbits(np.asarray(bits, dtype=np.uint8)).tobytes().hex() for bits in hashes]
 
 
@@ -113,12 +129,13 @@ def embed_watermark(image: Image.Image, payload: bytes) -> Image.Image:
 
 
 def read_watermark(image: Image.Image) -> bytes | None:
-    """The 8-byte payload the DWT-DCT decoder reads from ``image``, or None when too small.
+    """The 8-byte payload the DWT-DCT decoder reads from ``image``, or None when it is too small
+    or larger than ``WATERMARK_MAX_PIXELS``.
 
     The decoder always answers something: on an image without a watermark the bits are noise,
     so a payload means something only when it equals one Hallmark recorded.
     """
-    if min(image.width, image.height) < WATERMARK_MIN_SIDE:
+    if min(image.width, image.height) < WATERMARK_MIN_SIDE or image.width * image.height > WATERMARK_MAX_PIXELS:
         return None
     import pywt
 

@@ -265,3 +265,14 @@ def test_the_index_is_brought_up_to_date_and_finds_the_nearest() -> None:
     opposite = format(int(base, 16) ^ ((1 << 256) - 1), "064x")
     assert index.nearest(opposite, 31) == []
     assert index.nearest(opposite, 256, limit=3000)[-1][1] == 256
+
+
+def test_large_images_are_hashed_reduced_and_not_read_for_a_watermark(monkeypatch) -> None:
+    image = textured(11, size=512)
+    big = image.resize((2048, 2048), Image.Resampling.BICUBIC)
+    small_hash, _ = bindings.fingerprint(image)
+    big_hash, _ = bindings.fingerprint(big)
+    assert (int(small_hash, 16) ^ int(big_hash, 16)).bit_count() <= 16
+    assert bindings.read_watermark(big) is not None
+    monkeypatch.setattr(bindings, "WATERMARK_MAX_PIXELS", 1024 * 1024)
+    assert bindings.read_watermark(big) is None
