@@ -132,24 +132,27 @@ class BindingIndex:
     ) -> list[tuple[uuid.UUID, int]]:
         """Up to ``limit`` ``(asset id, distance)`` within ``max_distance`` bits of any of
         ``bindings`` (one hex value or several: an image's flips and turns), nearest first."""
-        if not self._size:
+        # A consistent snapshot: refresh only appends past ``size`` or swaps in new arrays.
+        with self._lock:
+            words, ids, size = self._words, self._ids, self._size
+        if not size:
             return []
         queries = [_words(value) for value in ([bindings] if isinstance(bindings, str) else bindings)]
         # In chunks that stay in the CPU cache, with buffers reused, every query per chunk: the
         # array is read from memory once per lookup (docs/benchmarks.md).
-        chunk = min(self._size, _SCAN_CHUNK)
+        chunk = min(size, _SCAN_CHUNK)
         xored = np.empty(chunk, dtype=np.uint64)
         # uint16: 256 differing bits would wrap to 0 in a uint8 (a perfect "match").
         total, bits = np.empty(chunk, dtype=np.uint16), np.empty(chunk, dtype=np.uint8)
         best: dict[int, int] = {}
-        for start in range(0, self._size, chunk):
-            n = min(chunk, self._size - start)
+        for start in range(0, size, chunk):
+            n = min(chunk, size - start)
             for query in queries:
                 # The first two words (128 bits) already rule out nearly every row: two random
                 # fingerprints differ there by 64 bits on average (a standard deviation of 6),
                 # so only the few rows still within max_distance are finished.
                 for word in range(min(2, self._width)):
-                    np.bitwise_xor(self._words[word, start : start + n], query[word], out=xored[:n])
+                    np.bitwise_xor(words[word, start : start + n], query[word], out=xored[:n])
                     np.bitwise_count(xored[:n], out=total[:n] if word == 0 else bits[:n])
                     if word:
                         total[:n] += bits[:n]
@@ -158,13 +161,13 @@ class BindingIndex:
                     continue
                 distances = total[close].astype(np.int64)
                 for word in range(2, self._width):
-                    distances += np.bitwise_count(self._words[word, start + close] ^ query[word])
+                    distances += np.bitwise_count(words[word, start + close] ^ query[word])
                 for offset, distance in zip(close.tolist(), distances.tolist(), strict=True):
                     if distance <= max_distance:
                         row = start + offset
                         best[row] = min(distance, best.get(row, distance))
         ranked = sorted(best.items(), key=lambda item: (item[1], item[0]))[:limit]
-        return [(self._ids[row], distance) for row, distance in ranked]
+        return [(ids[row], distance) for row, distance in ranked]
 
 
 _index = BindingIndex("fingerprint", 4)
