@@ -276,3 +276,14 @@ def test_large_images_are_hashed_reduced_and_not_read_for_a_watermark(monkeypatc
     assert bindings.read_watermark(big) is not None
     monkeypatch.setattr(bindings, "WATERMARK_MAX_PIXELS", 1024 * 1024)
     assert bindings.read_watermark(big) is None
+
+
+def test_the_index_picks_up_assets_stored_after_it_was_loaded(users, client_for) -> None:
+    first = store(users["creator"], textured(12))
+    viewer = client_for("viewer")
+    assert post(viewer, jpeg_copy(stored_bytes(first))).json()["asset_matches"][0]["asset_id"] == str(first.pk)
+    loaded = len(soft_binding._index)
+    second = store(users["creator"], textured(13))
+    (match,) = post(viewer, jpeg_copy(stored_bytes(second))).json()["asset_matches"]
+    assert match["asset_id"] == str(second.pk)
+    assert len(soft_binding._index) == loaded + 1  # added once, not reloaded or duplicated
