@@ -33,11 +33,19 @@ class Asset(models.Model):
     ``model_identity`` and ``license`` are snapshots taken at generation time.
     Written only by the modules in ``WRITERS``: ``assets.services`` creates assets and their
     files, ``assets.review`` changes review status, ``assets.retention`` legal hold and
-    deletion (and purges).
+    deletion (and purges), ``assets.soft_binding`` the fingerprints of assets stored before
+    soft binding. ``fingerprint`` (PDQ, 64 hex digits) and ``watermark`` (the 64-bit payload
+    embedded in the pixels, 16 hex digits, "" when none) find a copy whose metadata and bytes
+    are gone (docs/provenance.md).
     """
 
     #: The only modules that may save, update, create or delete assets (tests/test_writers.py).
-    WRITERS: ClassVar[tuple[str, ...]] = ("assets.services", "assets.review", "assets.retention")
+    WRITERS: ClassVar[tuple[str, ...]] = (
+        "assets.services",
+        "assets.review",
+        "assets.retention",
+        "assets.soft_binding",
+    )
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     job = models.ForeignKey("generation.GenerationJob", on_delete=models.PROTECT, related_name="assets")
@@ -46,6 +54,13 @@ class Asset(models.Model):
     thumbnail = models.FileField(max_length=255, blank=True, help_text="A 256 px WebP rendition for grids.")
     sha256 = models.CharField(max_length=64, db_index=True)
     pixel_sha256 = models.CharField(max_length=64, db_index=True)
+    # Searched in memory (assets.soft_binding.BindingIndex), not by the database: no index.
+    fingerprint = models.CharField(
+        max_length=64, blank=True, default="", help_text="PDQ hash of the pixels (hex)."
+    )
+    watermark = models.CharField(
+        max_length=16, blank=True, default="", db_index=True, help_text="Watermark payload embedded (hex)."
+    )
     byte_size = models.PositiveBigIntegerField()
     mime_type = models.CharField(max_length=64)
     width = models.PositiveIntegerField()

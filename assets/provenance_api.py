@@ -18,12 +18,14 @@ from PIL import Image
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, ParseError, UnsupportedMediaType
 from rest_framework.parsers import BaseParser, MultiPartParser
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from assets.models import Asset
-from assets.verification import check_stored_asset, verify_file
+from assets.provenance_lookup import lookup
+from assets.verification import check_stored_asset
 from governance.provenance.safe_image import ImageRefused, open_image_safely
 
 _ERROR = inline_serializer(
@@ -63,7 +65,23 @@ _CREDENTIALS_FIELDS: dict[str, serializers.Field[Any, Any, Any, Any]] = {
         child=inline_serializer(
             "ProvenanceAssetMatch",
             fields={
-                "asset_id": serializers.UUIDField(),
+                "asset_id": serializers.UUIDField(
+                    allow_null=True,
+                    help_text="null when the caller may not see assets (a user without a role).",
+                ),
+                "method": serializers.ChoiceField(
+                    choices=["manifest", "sha256", "pixels", "watermark", "fingerprint"],
+                    help_text="The strongest evidence found.",
+                ),
+                "distance": serializers.IntegerField(
+                    help_text="Bits between what was read and what was recorded: of 64 for "
+                    "`watermark`, of 256 for `fingerprint`; 0 for the exact methods."
+                ),
+                "watermark": serializers.BooleanField(help_text="The pixels carry the asset's watermark."),
+                "fingerprint": serializers.BooleanField(
+                    help_text="The pixels' PDQ fingerprint is near the asset's."
+                ),
+                "soft_distance": serializers.IntegerField(allow_null=True),
                 "sha256": serializers.BooleanField(help_text="The bytes are exactly the stored file's."),
                 "pixels": serializers.BooleanField(help_text="The decoded pixels are the stored image's."),
                 "manifest": serializers.BooleanField(
@@ -110,6 +128,10 @@ _VERIFY_RESULT = inline_serializer(
             },
         ),
         **_CREDENTIALS_FIELDS,
+        "made_by_this_organisation": serializers.BooleanField(
+            help_text="A live asset of this Hallmark matches (the same as made_by_hallmark); shown "
+            "to every signed-in caller, with the asset only to those who may see it."
+        ),
     },
 )
 
@@ -185,6 +207,9 @@ class VerifyUploadView(APIView):
     """Verify any image: its content credentials and whether Hallmark made it."""
 
     parser_classes = [MultiPartParser, RawImageParser, OctetStreamParser]
+    # Any signed-in user may ask "did we make this?"; only those who may see assets are told
+    # which (assets.provenance_lookup).
+    permission_classes = [IsAuthenticated]
 
     @extend_schema(
         operation_id="provenance_verify",
@@ -224,58 +249,140 @@ class VerifyUploadView(APIView):
         "Soft-deleted assets are never named in `asset_matches`.",
     )
     def post(self, request: Request) -> Response:
-        limit = int(settings.HALLMARK_MAX_UPLOAD_BYTES)
-        try:
-            declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            declared = 0
-        # Refuse by the declared length before reading a byte of a multipart body.
-        if declared > limit:
-            return _file_error(_too_large_message(), status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
-        try:
-            upload = request.data.get("file") if hasattr(request.data, "get") else None
-        except UploadTooLarge:
-            return _file_error(_too_large_message(), status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
-        except UnsupportedMediaType:
-            return _file_error(
-                f"Unsupported content type {request.content_type!r}: send multipart/form-data with "
-                "the field `file`, or an image content type.",
-                status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+        data = _read_upload(request)
+        if isinstance(data, Response):
+            return data
+        answer = _answer(request, data)
+        if isinstance(answer, str):
+            return _file_error(answer)
+        return Response(answer)
+
+
+#: The most files one batch request may carry (together within HALLMARK_MAX_UPLOAD_BYTES).
+BATCH_MAX_FILES = 20
+
+
+class VerifyBatchView(APIView):
+    """Verify several images in one request, each answered as by ``VerifyUploadView``."""
+
+    parser_classes = [MultiPartParser]
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="provenance_verify_batch",
+        tags=["provenance"],
+        request={
+            "multipart/form-data": inline_serializer(
+                "ProvenanceVerifyBatchUpload", fields={"file": serializers.ListField(child=serializers.FileField())}
             )
+        },
+        responses={
+            200: inline_serializer(
+                "ProvenanceVerificationBatch",
+                fields={
+                    "results": serializers.ListField(
+                        child=serializers.DictField(),
+                        help_text="One per file, in order: `index`, `name`, and the single "
+                        "endpoint's answer, or `errors` naming why that file was not read.",
+                    )
+                },
+            ),
+            400: OpenApiResponse(_ERROR, description="No file, or more than 20 files."),
+            413: OpenApiResponse(_ERROR, description="Larger than HALLMARK_MAX_UPLOAD_BYTES in all."),
+        },
+        description="Up to 20 images as repeated multipart fields `file`, together within "
+        "HALLMARK_MAX_UPLOAD_BYTES. Each is answered as by `POST /api/v1/provenance/verify/`; a "
+        "file that is not an accepted image gets `errors` in its own entry, the others are "
+        "still answered. Every match is audited (`provenance.looked_up`).",
+    )
+    def post(self, request: Request) -> Response:
+        limit = int(settings.HALLMARK_MAX_UPLOAD_BYTES)
+        if _declared_length(request) > limit:
+            return _file_error(_too_large_message(), status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        try:
+            uploads = request.data.getlist("file") if hasattr(request.data, "getlist") else []
+        except UnsupportedMediaType:
+            return _file_error("Send multipart/form-data with one field `file` per image.", 415)
         except ParseError as exc:
             return _file_error(f"The upload could not be parsed: {exc.detail}")
-        if upload is None or upload == "":
-            return _file_error(
-                "No file: send the image as the multipart field `file`, or as the raw body with an "
-                "image content type."
-            )
-        if isinstance(upload, bytes):
-            data = upload
-        elif hasattr(upload, "read"):
-            if getattr(upload, "size", 0) > limit:
-                return _file_error(_too_large_message(), status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        if not uploads:
+            return _file_error("No file: send each image as a multipart field `file`.")
+        if len(uploads) > BATCH_MAX_FILES:
+            return _file_error(f"At most {BATCH_MAX_FILES} files per request, not {len(uploads)}.")
+        results: list[dict[str, Any]] = []
+        total = 0
+        for index, upload in enumerate(uploads):
+            name = str(getattr(upload, "name", ""))[:255]
+            if not hasattr(upload, "read"):
+                results.append({"index": index, "name": name, "errors": {"file": ["Not an uploaded file."]}})
+                continue
             data = upload.read(limit + 1)
-            if len(data) > limit:
+            total += len(data)
+            if total > limit:
                 return _file_error(_too_large_message(), status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
-        else:
-            return _file_error("`file` must be an uploaded file, not a form value.")
-        if not data:
-            return _file_error("The uploaded file is empty.")
-        try:
-            image = open_image_safely(data)
-        except ImageRefused as exc:
-            return _file_error(str(exc))
-        fmt = image.format or ""
-        mime_type = Image.MIME.get(fmt, "application/octet-stream")
-        report = verify_file(data, mime_type, image=image)
-        return Response(
-            {
-                "image": {
-                    "format": fmt,
-                    "width": image.width,
-                    "height": image.height,
-                    "byte_size": len(data),
-                },
-                **report.as_dict(),
-            }
+            answer = _answer(request, data) if data else "The uploaded file is empty."
+            if isinstance(answer, str):
+                results.append({"index": index, "name": name, "errors": {"file": [answer]}})
+            else:
+                results.append({"index": index, "name": name, **answer})
+        return Response({"results": results})
+
+
+def _declared_length(request: Request) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
+def _read_upload(request: Request) -> bytes | Response:
+    """The single upload's bytes, or the error answer (400, 413 or 415) naming ``file``."""
+    limit = int(settings.HALLMARK_MAX_UPLOAD_BYTES)
+    # Refuse by the declared length before reading a byte of a multipart body.
+    if _declared_length(request) > limit:
+        return _file_error(_too_large_message(), status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    try:
+        upload = request.data.get("file") if hasattr(request.data, "get") else None
+    except UploadTooLarge:
+        return _file_error(_too_large_message(), status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    except UnsupportedMediaType:
+        return _file_error(
+            f"Unsupported content type {request.content_type!r}: send multipart/form-data with "
+            "the field `file`, or an image content type.",
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
         )
+    except ParseError as exc:
+        return _file_error(f"The upload could not be parsed: {exc.detail}")
+    if upload is None or upload == "":
+        return _file_error(
+            "No file: send the image as the multipart field `file`, or as the raw body with an "
+            "image content type."
+        )
+    if isinstance(upload, bytes):
+        data = upload
+    elif hasattr(upload, "read"):
+        if getattr(upload, "size", 0) > limit:
+            return _file_error(_too_large_message(), status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        data = upload.read(limit + 1)
+        if len(data) > limit:
+            return _file_error(_too_large_message(), status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    else:
+        return _file_error("`file` must be an uploaded file, not a form value.")
+    if not data:
+        return _file_error("The uploaded file is empty.")
+    return data
+
+
+def _answer(request: Request, data: bytes) -> dict[str, Any] | str:
+    """The verify answer for one file, or why it was refused (a message about ``file``)."""
+    try:
+        image = open_image_safely(data)
+    except ImageRefused as exc:
+        return str(exc)
+    fmt = image.format or ""
+    mime_type = Image.MIME.get(fmt, "application/octet-stream")
+    answer = lookup(request.user, data, mime_type, image)
+    return {
+        "image": {"format": fmt, "width": image.width, "height": image.height, "byte_size": len(data)},
+        **answer,
+    }

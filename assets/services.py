@@ -22,8 +22,13 @@ from django.utils import timezone
 from PIL import Image
 
 from assets.models import Asset
+<<<<<<< HEAD
 from governance.audit_trail import PendingEvent, record_events
 from governance.provenance import prompt_digest, safe_image, stamping
+=======
+from governance.audit_trail import record_event
+from governance.provenance import prompt_digest, safe_image, soft_binding, stamping
+>>>>>>> w12-softbinding
 
 # Types only: assets sits below generation and beside plugins (the import-linter contracts in
 # pyproject.toml), so neither is imported at run time.
@@ -44,6 +49,8 @@ class PreparedAsset:
     mime_type: str
     sha256: str
     pixel_sha256: str
+    fingerprint: str
+    watermark: str
     width: int
     height: int
     seed: int
@@ -72,6 +79,11 @@ class PreparedAsset:
 THUMBNAIL_SIZE = 256
 
 
+def watermark_payload(asset_id: uuid.UUID) -> bytes:
+    """The 64 bits a watermark carries for an asset: the first 8 bytes of its (random) id."""
+    return asset_id.bytes[: soft_binding.WATERMARK_BYTES]
+
+
 def render_thumbnail(image: Image.Image) -> bytes:
     """A WebP rendition at most ``THUMBNAIL_SIZE`` px on its longer side, for grids (~20 ms)."""
     rendition = image.convert("RGB")
@@ -88,13 +100,25 @@ def prepare(
     identity: dict[str, Any],
     license: dict[str, Any],
     is_ai_model: bool,
+    watermark: bool = False,
 ) -> list[PreparedAsset]:
-    """Encode and stamp each image with its provenance, and hash the final bytes."""
+    """Encode and stamp each image with its provenance, and hash the final bytes.
+
+    With ``watermark`` the pixels first get the invisible watermark naming the asset; the
+    fingerprint and ``pixel_sha256`` are of the pixels stored, and the manifest declares both
+    soft bindings (signed last, over the marked pixels).
+    """
     prepared = []
     created_at = timezone.now()
     for index, generated in enumerate(images):
         asset_id = uuid.uuid4()
         image = generated.image
+        payload = ""
+        if watermark:
+            marked = soft_binding.embed_watermark(image, watermark_payload(asset_id))
+            if marked is not image:
+                image, payload = marked, watermark_payload(asset_id).hex()
+        fingerprint, _quality = soft_binding.fingerprint(image)
         context = stamping.ProvenanceContext(
             asset_id=str(asset_id),
             job_id=str(job.id),
@@ -111,6 +135,8 @@ def prepare(
             created_at=created_at,
             requested_by=job.requested_by.get_username(),
             parameters=generated.parameters,
+            fingerprint=fingerprint,
+            watermark=payload,
         )
         data, mime_type = stamping.stamp(image, context)
         prepared.append(
@@ -121,6 +147,8 @@ def prepare(
                 mime_type=mime_type,
                 sha256=hashlib.sha256(data).hexdigest(),
                 pixel_sha256=safe_image.pixel_sha256(image),
+                fingerprint=fingerprint,
+                watermark=payload,
                 width=image.width,
                 height=image.height,
                 seed=generated.seed,
@@ -193,6 +221,8 @@ def create_assets(
             thumbnail=item.thumbnail_name,
             sha256=item.sha256,
             pixel_sha256=item.pixel_sha256,
+            fingerprint=item.fingerprint,
+            watermark=item.watermark,
             byte_size=len(item.data),
             mime_type=item.mime_type,
             width=item.width,
@@ -222,6 +252,8 @@ def create_assets(
                 "requested_by": requested_by,
                 "sha256": item.sha256,
                 "pixel_sha256": item.pixel_sha256,
+                "fingerprint": item.fingerprint,
+                "watermark": item.watermark,
                 "plugin": {"id": job.plugin_id, "version": job.plugin_version},
                 "model": identity,
                 "license": license,

@@ -2,7 +2,8 @@
 
 ``verify_file`` reads any file's content credentials (``governance.provenance.credentials``)
 and adds the live assets it corresponds to: by exact bytes, by decoded pixels, or named by a
-manifest that validates to a trust anchor and was signed by Hallmark's own certificate.
+manifest that validates to a trust anchor and was signed by Hallmark's own certificate; failing
+those, by a soft binding (``assets.soft_binding``: watermark, then nearest fingerprint).
 ``check_stored_asset`` re-hashes a stored file against its ``Asset`` row and re-validates its
 manifest. Governance reads credentials; only this app knows the assets they point to.
 """
@@ -16,6 +17,7 @@ from dataclasses import dataclass, replace
 from django.core.exceptions import ValidationError
 from PIL import Image
 
+from assets import soft_binding
 from assets.models import Asset
 from governance.provenance.credentials import (
     AssetMatch,
@@ -24,7 +26,12 @@ from governance.provenance.credentials import (
     read_credentials,
     trust_anchors_configured,
 )
-from governance.provenance.safe_image import decoded_pixel_sha256, pixel_sha256
+from governance.provenance.safe_image import (
+    ImageRefused,
+    decoded_pixel_sha256,
+    open_image_safely,
+    pixel_sha256,
+)
 
 
 def verify_file(data: bytes, mime_type: str, *, image: Image.Image | None = None) -> CredentialsReport:
@@ -37,7 +44,9 @@ def verify_file(data: bytes, mime_type: str, *, image: Image.Image | None = None
     return replace(report, asset_matches=asset_matches(data, report, image=image))
 
 
-def asset_matches(data: bytes, report: CredentialsReport, *, image: Image.Image | None = None) -> list[AssetMatch]:
+def asset_matches(
+    data: bytes, report: CredentialsReport, *, image: Image.Image | None = None
+) -> list[AssetMatch]:
     """The live assets ``data`` corresponds to, and by which evidence (``report`` is its credentials)."""
     # A soft-deleted asset is never named: to the caller it is as if Hallmark had no such asset
     # (docs/provenance.md), the same as the rest of the API, which hides deleted assets.
@@ -57,7 +66,7 @@ def asset_matches(data: bytes, report: CredentialsReport, *, image: Image.Image 
         with contextlib.suppress(ValueError, ValidationError):
             if live.filter(pk=claimed_id).exists():
                 by_id.setdefault(claimed_id, {})["manifest"] = True
-    return [
+    matches = [
         AssetMatch(
             asset_id=asset_id,
             sha256=flags.get("sha256", False),
@@ -65,6 +74,26 @@ def asset_matches(data: bytes, report: CredentialsReport, *, image: Image.Image 
             manifest=flags.get("manifest", False),
         )
         for asset_id, flags in by_id.items()
+    ]
+    if matches:
+        return matches
+    # Nothing exact: a copy re-encoded, resized or cropped, found by its soft bindings.
+    if image is None:
+        try:
+            image = open_image_safely(data)
+        except ImageRefused:
+            return []
+    return [
+        AssetMatch(
+            asset_id=found.asset_id,
+            sha256=False,
+            pixels=False,
+            manifest=False,
+            watermark=found.method == "watermark",
+            fingerprint=found.method == "fingerprint",
+            soft_distance=found.distance,
+        )
+        for found in soft_binding.find(image)
     ]
 
 

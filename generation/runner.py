@@ -36,8 +36,12 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from assets import services as asset_services
+<<<<<<< HEAD
 from generation.background_stores import BackgroundStores
 from generation.claim import Claimed, claim_fast
+=======
+from assets import soft_binding
+>>>>>>> w12-softbinding
 from generation.job_monitor import JobMonitor, retrying_database
 from generation.models import GenerationJob, JobStatus
 from governance.audit_trail import PendingEvent, record_event
@@ -65,6 +69,8 @@ class Generated:
     identity: dict[str, Any]
     license: dict[str, Any]
     is_ai_model: bool
+    watermark: bool = False
+    """Embed the invisible watermark (``assets.soft_binding.should_watermark``)."""
 
 
 def worker_name() -> str:
@@ -215,7 +221,11 @@ def run(job_id: str, *, store_in_background: bool = False) -> None:
             raise
         return
     output = Generated(
-        result=result, identity=identity, license=plugin.license.as_dict(), is_ai_model=plugin.is_ai_model
+        result=result,
+        identity=identity,
+        license=plugin.license.as_dict(),
+        is_ai_model=plugin.is_ai_model,
+        watermark=soft_binding.should_watermark(type(plugin)),
     )
     store = functools.partial(_store_then_stop, monitor, job, me, output)
     if store_in_background:
@@ -328,7 +338,12 @@ def _store(job: GenerationJob, me: str, output: Generated, *, progress: tuple[in
         )
         return
     prepared = asset_services.prepare(
-        job, result.images, identity=identity, license=license, is_ai_model=output.is_ai_model
+        job,
+        result.images,
+        identity=identity,
+        license=license,
+        is_ai_model=output.is_ai_model,
+        watermark=output.watermark,
     )
     names = [name for item in prepared for name in item.file_names]
     # Record the names before writing, so that a worker taking over after a crash can remove

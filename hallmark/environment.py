@@ -29,6 +29,28 @@ def env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices`` (any case); another value raises ``ImproperlyConfigured``."""
+    value = os.environ.get(name, default).strip().lower()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, not {value!r}.")
+    return value
+
+
+def env_int(name: str, default: int, *, minimum: int, maximum: int) -> int:
+    """A whole number within ``[minimum, maximum]``; another value raises ``ImproperlyConfigured``."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}.") from None
+    if not minimum <= value <= maximum:
+        raise ImproperlyConfigured(f"{name} must be between {minimum} and {maximum}, not {value}.")
+    return value
+
+
 def env_list(name: str, default: str) -> tuple[str, ...]:
     """A comma-separated variable as a tuple of its non-empty, stripped entries."""
     return tuple(item.strip() for item in os.environ.get(name, default).split(",") if item.strip())

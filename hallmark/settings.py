@@ -19,7 +19,9 @@ from hallmark.environment import (
     cache_from_url,
     download_url_expires,
     env_bool,
+    env_choice,
     env_choices,
+    env_int,
     env_list,
     kept_secret,
     media_storage,
@@ -415,6 +417,13 @@ HALLMARK_IDEOGRAM_ALLOW_PRIVATE_ADDRESSES = env_bool("HALLMARK_IDEOGRAM_ALLOW_PR
 HALLMARK_PNG_COMPRESS_LEVEL = int(os.environ.get("HALLMARK_PNG_COMPRESS_LEVEL", "1"))
 # Write prompts into the file's `parameters` chunk; off for confidential work.
 HALLMARK_EMBED_PROMPTS = env_bool("HALLMARK_EMBED_PROMPTS", True)
+# Soft binding (docs/provenance.md): which stored images get an invisible watermark. `auto`:
+# those of AI models unless the plugin declines (its licence or terms); `all`: the procedural
+# demo too (still never a plugin that declines); `off`: none. Fingerprints are always recorded.
+HALLMARK_WATERMARK = env_choice("HALLMARK_WATERMARK", "auto", ("auto", "all", "off"))
+# The largest Hamming distance (of 256 bits) at which a fingerprint lookup names an asset; the
+# default is the one measured by bench/bench_soft_binding.py (docs/benchmarks.md).
+HALLMARK_FINGERPRINT_MAX_DISTANCE = env_int("HALLMARK_FINGERPRINT_MAX_DISTANCE", 31, minimum=0, maximum=64)
 # With prompts withheld, manifests and audit events carry an HMAC of the prompt under this
 # organisation key instead of its plain sha256 (which would confirm a guessed prompt). Set the
 # same value on every worker; by default a random key kept in var/prompt_hmac_key (mode 600).

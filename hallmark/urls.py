@@ -9,7 +9,7 @@ from rest_framework.routers import DefaultRouter
 from assets import review_views
 from assets import views as asset_views
 from assets.api import AssetViewSet
-from assets.provenance_api import AssetProvenanceView, VerifyUploadView
+from assets.provenance_api import AssetProvenanceView, VerifyBatchView, VerifyUploadView
 from generation import views as generation_views
 from generation.api import GenerationViewSet
 from governance import views as governance_views
@@ -52,6 +52,7 @@ urlpatterns = [
         name="asset-provenance",
     ),
     path("api/v1/provenance/verify/", VerifyUploadView.as_view(), name="provenance-verify"),
+    path("api/v1/provenance/verify/batch/", VerifyBatchView.as_view(), name="provenance-verify-batch"),
     path("api/v1/policy/", PolicyView.as_view(), name="policy"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -20,7 +20,7 @@ import c2pa
 from django.conf import settings
 
 import hallmark
-from governance.provenance import prompt_digest
+from governance.provenance import prompt_digest, soft_binding
 from governance.provenance.embedded_metadata import PNG_MIME
 
 if TYPE_CHECKING:
@@ -199,6 +199,8 @@ def manifest_definition(context: ProvenanceContext) -> dict[str, Any]:
                     "entries": training_mining_entries(bool(context.license.get("allows_training", False)))
                 },
             },
+            # How to find the asset again once this manifest is stripped (docs/provenance.md).
+            *soft_binding.assertions(context.fingerprint, context.watermark),
         ],
     }
 

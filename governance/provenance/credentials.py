@@ -47,10 +47,30 @@ class AssetMatch:
     """The decoded pixels are the stored image's (metadata may have been stripped or changed)."""
     manifest: bool
     """A Hallmark assertion names this asset in a manifest signed by a trusted chain."""
+    watermark: bool = False
+    """The pixels carry the watermark payload recorded for this asset (soft binding)."""
+    fingerprint: bool = False
+    """The PDQ fingerprint of the pixels is near the one recorded for this asset (soft binding)."""
+    soft_distance: int | None = None
+    """For a soft binding, the Hamming distance of what was read to what was recorded (of 64
+    watermark bits, of 256 fingerprint bits); None for the exact methods."""
+
+    @property
+    def method(self) -> str:
+        """The strongest evidence: ``manifest``, ``sha256``, ``pixels``, ``watermark``, ``fingerprint``."""
+        for name in ("manifest", "sha256", "pixels", "watermark"):
+            if getattr(self, name):
+                return name
+        return "fingerprint"
+
+    @property
+    def distance(self) -> int:
+        """Bits apart: 0 for the exact methods."""
+        return self.soft_distance or 0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready, as the API reports it."""
-        return asdict(self)
+        return {**asdict(self), "method": self.method, "distance": self.distance}
 
 
 @dataclass(frozen=True)
@@ -320,4 +340,3 @@ def is_hallmark_signer(manifest: dict[str, Any]) -> bool:
     if not isinstance(serial, str | int):
         return False
     return (info.get("issuer"), info.get("common_name"), str(serial)) in hallmark_signer_ids()
-

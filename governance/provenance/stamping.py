@@ -42,12 +42,16 @@ class ProvenanceContext:
     created_at: datetime
     requested_by: str
     parameters: dict[str, Any] = field(default_factory=dict)
+    #: Soft bindings declared in the manifest (``governance.provenance.soft_binding``): the PDQ
+    #: fingerprint of the pixels stamped, and the watermark payload embedded in them, as hex
+    #: ("" when there is none).
+    fingerprint: str = ""
+    watermark: str = ""
 
     @property
     def digital_source_type(self) -> str:
         """The IPTC digital source type: trained algorithmic media for an AI model, else algorithmic."""
         return TRAINED_ALGORITHMIC_MEDIA if self.is_ai_model else ALGORITHMIC_MEDIA
-
 
 
 def stamp(image: Image.Image, context: ProvenanceContext) -> tuple[bytes, str]:

@@ -37,6 +37,11 @@ class Plugin(ABC):
     description: ClassVar[str] = ""
     #: False for generators that are not AI models (the procedural demo): provenance says so.
     is_ai_model: ClassVar[bool] = True
+    #: Whether Hallmark may embed its invisible watermark in this plugin's images (soft binding,
+    #: docs/provenance.md). None: the organisation's ``HALLMARK_WATERMARK`` decides (AI models on,
+    #: others off); False where the model's licence or the provider's terms forbid altering its
+    #: outputs (never overridden); True asks for it even when ``is_ai_model`` is False.
+    watermark: ClassVar[bool | None] = None
     license: ClassVar[License]
     capabilities: ClassVar[Capabilities]
     #: Plugin-specific generation parameters accepted in ``params``.

@@ -33,6 +33,11 @@ from tests.governance.test_provenance import (
 VERIFY = "/api/v1/provenance/verify/"
 
 
+def exact_match(method: str) -> dict[str, object]:
+    """What an exact match (bytes, pixels, manifest) reports beside its flags."""
+    return {"watermark": False, "fingerprint": False, "soft_distance": None, "method": method, "distance": 0}
+
+
 def upload(client: Any, data: bytes, name: str = "image.png", content_type: str = "image/png") -> Any:
     return client.post(
         VERIFY, {"file": SimpleUploadedFile(name, data, content_type=content_type)}, format="multipart"
@@ -106,7 +111,7 @@ def test_verify_recognises_a_hallmark_file_by_bytes_multipart_and_raw(
         body = response.json()
         assert body["made_by_hallmark"] is True
         assert body["asset_matches"] == [
-            {"asset_id": str(asset.pk), "sha256": True, "pixels": True, "manifest": True}
+            {"asset_id": str(asset.pk), "sha256": True, "pixels": True, "manifest": True, **exact_match("manifest")}
         ]
         assert body["validation_state"] == "Trusted"
         assert body["sha256"] == asset.sha256
@@ -125,7 +130,7 @@ def test_verify_recognises_stripped_pixels_and_a_trusted_manifest(
     body = upload(client, stripped.getvalue()).json()
     assert body["validation_state"] is None and body["xmp_digital_source_type"] is None
     assert body["asset_matches"] == [
-        {"asset_id": str(asset.pk), "sha256": False, "pixels": True, "manifest": False}
+        {"asset_id": str(asset.pk), "sha256": False, "pixels": True, "manifest": False, **exact_match("pixels")}
     ]
 
     # Other pixels, but a manifest signed by our chain naming the asset.
@@ -133,7 +138,7 @@ def test_verify_recognises_stripped_pixels_and_a_trusted_manifest(
     body = upload(client, signed).json()
     assert body["made_by_hallmark"] is True
     assert body["asset_matches"] == [
-        {"asset_id": str(asset.pk), "sha256": False, "pixels": False, "manifest": True}
+        {"asset_id": str(asset.pk), "sha256": False, "pixels": False, "manifest": True, **exact_match("manifest")}
     ]
 
 
@@ -251,8 +256,14 @@ def test_verify_refuses_what_is_not_a_safe_image(users: dict, client_for: Any, s
     assert_refused(client.post(VERIFY, big.getvalue(), content_type="image/png"), 413)
 
 
-def test_verify_needs_a_role(users: dict, client_for: Any) -> None:
-    assert client_for("nobody").post(VERIFY, b"x", content_type="image/png").status_code == 403
+def test_verify_needs_a_sign_in_but_no_role(users: dict, client_for: Any) -> None:
+    """Anyone signed in may ask "did we make this?" (a user without a role is told no more:
+    tests/assets/test_soft_binding.py); anonymous callers are refused."""
+    from rest_framework.test import APIClient
+
+    assert APIClient().post(VERIFY, b"x", content_type="image/png").status_code in (401, 403)
+    refused = client_for("nobody").post(VERIFY, b"x", content_type="image/png")
+    assert refused.status_code == 400 and "file" in refused.json()["errors"]
 
 
 # --- through the worker ----------------------------------------------------------------------
@@ -475,7 +486,7 @@ def test_a_trusted_manifest_from_another_signer_under_the_same_root_is_not_hallm
     rotated = upload(client, forged).json()
     assert rotated["signed_by_hallmark"] is True
     assert rotated["asset_matches"] == [
-        {"asset_id": str(asset.pk), "sha256": False, "pixels": False, "manifest": True}
+        {"asset_id": str(asset.pk), "sha256": False, "pixels": False, "manifest": True, **exact_match("manifest")}
     ]
 
 

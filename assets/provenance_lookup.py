@@ -1,0 +1,59 @@
+"""The verify endpoint's answer for one uploaded image: who may see which match, and the audit.
+
+``lookup`` runs ``assets.verification.verify_file`` (exact bytes, pixels, trusted manifest,
+then the soft bindings) and shapes the answer for the caller: a caller who may see assets gets
+each match with its asset id, method and distance; any other signed-in caller learns only that
+the image was made by this organisation, and by which method, without the asset
+(``asset_id`` null, no asset details). Every match is audited as ``provenance.looked_up``:
+who asked about which asset, how it was found and whether the asset was shown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+
+from assets.verification import verify_file
+from governance import roles
+from governance.audit_trail import record_event
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+    from PIL import Image
+
+
+def may_see_assets(user: AbstractBaseUser | AnonymousUser) -> bool:
+    """Whether ``user`` may see the assets a lookup finds: the roles that read the library."""
+    return roles.has_role(user, roles.VIEWER)
+
+
+def lookup(
+    user: AbstractBaseUser | AnonymousUser, data: bytes, mime_type: str, image: Image.Image
+) -> dict[str, Any]:
+    """The verify answer for ``data`` (already decoded as ``image``), shaped for ``user``."""
+    report = verify_file(data, mime_type, image=image)
+    visible = may_see_assets(user)
+    answer = report.as_dict()
+    answer["made_by_this_organisation"] = report.made_by_hallmark
+    if not visible:
+        answer["asset_matches"] = [
+            {**match, "asset_id": None} for match in answer["asset_matches"]
+        ]
+    if report.asset_matches:
+        upload_sha256 = hashlib.sha256(data).hexdigest()
+        with transaction.atomic():
+            for match in report.asset_matches:
+                record_event(
+                    "provenance.looked_up",
+                    acting_user=user if user.is_authenticated else None,
+                    target=("assets.asset", match.asset_id),
+                    data={
+                        "method": match.method,
+                        "distance": match.distance,
+                        "upload_sha256": upload_sha256,
+                        "asset_shown": visible,
+                    },
+                )
+    return answer

@@ -1,0 +1,242 @@
+"""Finding an asset from a copy whose metadata and bytes are gone: watermark, then fingerprint.
+
+``find`` is what the verify endpoint runs after the exact and pixel matches found nothing:
+it reads a watermark payload from the pixels and looks it up, then searches the nearest
+stored PDQ fingerprints within ``HALLMARK_FINGERPRINT_MAX_DISTANCE``. The fingerprint search
+runs on ``BindingIndex``, an in-memory index per process (a numpy array of every live
+asset's fingerprint, 32 bytes each: 32 MB at a million assets) that a lookup brings up to date
+from the database before it searches. Candidates are checked against the database, so an
+asset deleted since the index last saw it is never named.
+
+``backfill`` records fingerprints for assets stored before soft binding existed
+(``manage.py backfill_fingerprints``); with ``assets.services`` it is a writer of ``Asset``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+import numpy as np
+from django.conf import settings
+from django.db.models import Q
+
+from assets.models import Asset
+from governance.provenance import soft_binding
+from governance.provenance.safe_image import ImageRefused, open_image_safely
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from hallmark.sdk import Plugin
+
+
+def should_watermark(plugin: type[Plugin]) -> bool:
+    """Whether ``plugin``'s images get the watermark: its declaration, then ``HALLMARK_WATERMARK``.
+
+    A plugin that declines (``watermark = False``: its licence or terms forbid altering its
+    outputs) never gets one; ``off`` turns it off for all; ``auto`` marks AI models and the
+    plugins that ask; ``all`` marks every other plugin too.
+    """
+    declared = getattr(plugin, "watermark", None)
+    mode = settings.HALLMARK_WATERMARK
+    if declared is False or mode == "off":
+        return False
+    if mode == "all" or declared is True:
+        return True
+    return bool(plugin.is_ai_model)
+
+
+def _words(binding_hex: str) -> np.ndarray:
+    """A binding (256-bit fingerprint, 64-bit watermark) as big-endian 64-bit words."""
+    return np.frombuffer(bytes.fromhex(binding_hex), dtype=">u8").astype(np.uint64)
+
+
+# Storing transactions commit a moment after the row's created_at: each refresh looks back this
+# far, so a row that committed late is still picked up (ids already held are skipped).
+_LOOKBACK = timedelta(minutes=5)
+# A full rebuild now and then picks up fingerprints recorded for old assets (the backfill).
+_REBUILD_EVERY_S = 15 * 60
+# Rows scanned at a time by ``nearest`` (32k x 8 bytes per word: within a core's L2 cache).
+_SCAN_CHUNK = 1 << 15
+
+
+class BindingIndex:
+    """Every live asset's binding (an ``Asset`` column of hex) in one numpy array, searched by
+    Hamming distance.
+
+    ``refresh`` loads what was stored since the last call (and everything, every 15 minutes);
+    ``nearest`` scans the array with XOR and a popcount (docs/benchmarks.md: milliseconds per
+    million fingerprints). Thread-safe: the storing thread and request threads share it.
+    """
+
+    def __init__(self, field: str = "fingerprint", words: int = 4) -> None:
+        self._field = field
+        self._width = words
+        self._lock = threading.Lock()
+        # Word-major (one row per 64-bit word of the binding): a scan reads each row in order.
+        self._words = np.zeros((words, 0), dtype=np.uint64)
+        self._ids: list[uuid.UUID] = []
+        self._size = 0
+        self._high_water: datetime | None = None
+        self._recent: dict[uuid.UUID, datetime] = {}
+        self._built_at = 0.0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def add(self, rows: list[tuple[uuid.UUID, str]]) -> None:
+        """Append ``(asset id, fingerprint hex)`` rows, growing the array by doubling."""
+        if not rows:
+            return
+        needed = self._size + len(rows)
+        if needed > self._words.shape[1]:
+            grown = np.zeros((self._width, max(needed, 2 * self._words.shape[1], 1024)), dtype=np.uint64)
+            grown[:, : self._size] = self._words[:, : self._size]
+            self._words = grown
+        block = np.frombuffer(b"".join(bytes.fromhex(fp) for _, fp in rows), dtype=">u8")
+        self._words[:, self._size : needed] = block.reshape(-1, self._width).T
+        self._ids.extend(asset_id for asset_id, _ in rows)
+        self._size = needed
+
+    def refresh(self) -> None:
+        """Load fingerprints stored since the last refresh (all of them on the first call)."""
+        with self._lock:
+            if self._high_water is None or time.monotonic() - self._built_at > _REBUILD_EVERY_S:
+                self._words, self._ids, self._size = np.zeros((self._width, 0), np.uint64), [], 0
+                self._recent = {}
+                self._high_water, self._built_at = None, time.monotonic()
+            rows = Asset.objects.live().exclude(**{self._field: ""})
+            if self._high_water is not None:
+                rows = rows.filter(created_at__gte=self._high_water - _LOOKBACK)
+            fresh = []
+            found = rows.values_list("id", self._field, "created_at")
+            for asset_id, binding, created_at in found.iterator(chunk_size=10_000):
+                if asset_id in self._recent:
+                    continue
+                fresh.append((asset_id, binding))
+                if self._high_water is None or created_at > self._high_water:
+                    self._high_water = created_at
+                self._recent[asset_id] = created_at
+            self.add(fresh)
+            if self._high_water is not None:
+                cutoff = self._high_water - _LOOKBACK
+                self._recent = {k: v for k, v in self._recent.items() if v >= cutoff}
+
+    def nearest(
+        self, bindings: str | list[str], max_distance: int, limit: int = 5
+    ) -> list[tuple[uuid.UUID, int]]:
+        """Up to ``limit`` ``(asset id, distance)`` within ``max_distance`` bits of any of
+        ``bindings`` (one hex value or several: an image's flips and turns), nearest first."""
+        # A consistent snapshot: refresh only appends past ``size`` or swaps in new arrays.
+        with self._lock:
+            words, ids, size = self._words, self._ids, self._size
+        if not size:
+            return []
+        queries = [_words(value) for value in ([bindings] if isinstance(bindings, str) else bindings)]
+        # In chunks that stay in the CPU cache, with buffers reused, every query per chunk: the
+        # array is read from memory once per lookup (docs/benchmarks.md).
+        chunk = min(size, _SCAN_CHUNK)
+        xored = np.empty(chunk, dtype=np.uint64)
+        # uint16: 256 differing bits would wrap to 0 in a uint8 (a perfect "match").
+        total, bits = np.empty(chunk, dtype=np.uint16), np.empty(chunk, dtype=np.uint8)
+        best: dict[int, int] = {}
+        for start in range(0, size, chunk):
+            n = min(chunk, size - start)
+            for query in queries:
+                # The first two words (128 bits) already rule out nearly every row: two random
+                # fingerprints differ there by 64 bits on average (a standard deviation of 6),
+                # so only the few rows still within max_distance are finished.
+                for word in range(min(2, self._width)):
+                    np.bitwise_xor(words[word, start : start + n], query[word], out=xored[:n])
+                    np.bitwise_count(xored[:n], out=total[:n] if word == 0 else bits[:n])
+                    if word:
+                        total[:n] += bits[:n]
+                close = np.flatnonzero(total[:n] <= max_distance)
+                if not len(close):
+                    continue
+                distances = total[close].astype(np.int64)
+                for word in range(2, self._width):
+                    distances += np.bitwise_count(words[word, start + close] ^ query[word])
+                for offset, distance in zip(close.tolist(), distances.tolist(), strict=True):
+                    if distance <= max_distance:
+                        row = start + offset
+                        best[row] = min(distance, best.get(row, distance))
+        ranked = sorted(best.items(), key=lambda item: (item[1], item[0]))[:limit]
+        return [(ids[row], distance) for row, distance in ranked]
+
+
+_index = BindingIndex("fingerprint", 4)
+_watermarks = BindingIndex("watermark", 1)
+# The decoder flips a few of the 64 bits even on a lossless copy (1 to 5 seen); an unmarked
+# image reads as noise, about 32 bits from any payload. Within 6 bits a noise payload matches
+# a given asset's with probability 8.6e7 / 2^64 (a binomial tail): once in about 200,000
+# lookups against a million watermarked assets.
+WATERMARK_MAX_DISTANCE = 6
+# The most assets one lookup names (nearest first).
+_MAX_MATCHES = 5
+
+
+@dataclass(frozen=True)
+class SoftMatch:
+    """A live asset found by a soft binding: ``method`` is ``watermark`` or ``fingerprint``;
+    ``distance`` is the Hamming distance of the binding read to the one recorded."""
+
+    asset_id: str
+    method: str
+    distance: int
+
+
+def find(image: Image.Image) -> list[SoftMatch]:
+    """The live assets ``image`` is a copy of, by watermark first, then by nearest fingerprint."""
+    payload = soft_binding.read_watermark(image)
+    if payload is not None:
+        marked = _search(_watermarks, payload.hex(), WATERMARK_MAX_DISTANCE, "watermark")
+        if marked:
+            return marked
+    # The image as it is, flipped and turned: a mirrored or rotated copy is still found.
+    variants = soft_binding.fingerprint_variants(image)
+    return _search(_index, variants, int(settings.HALLMARK_FINGERPRINT_MAX_DISTANCE), "fingerprint")
+
+
+def _search(index: BindingIndex, bindings: str | list[str], max_distance: int, method: str) -> list[SoftMatch]:
+    index.refresh()
+    near = index.nearest(bindings, max_distance, limit=4 * _MAX_MATCHES)
+    if not near:
+        return []
+    # The index may hold an asset deleted since it was loaded: the database has the last word.
+    live = Asset.objects.live().filter(pk__in=[asset_id for asset_id, _ in near])
+    still_live = set(live.values_list("id", flat=True))
+    return [SoftMatch(str(a), method, d) for a, d in near if a in still_live][:_MAX_MATCHES]
+
+
+def backfill(batch_size: int = 200) -> tuple[int, int]:
+    """Record the fingerprint of every asset stored without one; return (recorded, unreadable).
+
+    Reads each stored file (decoded with the same guards as an upload); a file that is missing
+    or cannot be decoded is counted and left without a fingerprint. Safe to run again.
+    """
+    recorded = unreadable = 0
+    last: uuid.UUID | None = None
+    while True:
+        page = Asset.objects.filter(fingerprint="").order_by("id")
+        if last is not None:
+            page = page.filter(Q(id__gt=last))
+        assets = list(page.only("id", "file")[:batch_size])
+        if not assets:
+            return recorded, unreadable
+        for asset in assets:
+            last = asset.id
+            try:
+                with asset.file.storage.open(str(asset.file.name), "rb") as handle:
+                    image = open_image_safely(handle.read())
+            except (OSError, ValueError, ImageRefused):
+                unreadable += 1
+                continue
+            fingerprint, _quality = soft_binding.fingerprint(image)
+            Asset.objects.filter(pk=asset.pk, fingerprint="").update(fingerprint=fingerprint)
+            recorded += 1
