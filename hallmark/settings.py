@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "generation",
     "assets",
     "operations",
+    "workspace",
     # After governance, whose receivers for failed logins then run before django-axes' own.
     "axes",
 ]
@@ -202,6 +203,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = HALLMARK_MAX_UPLOAD_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = HALLMARK_MAX_UPLOAD_BYTES
 # Uploaded images declaring more pixels than this are refused before decoding (decompression bombs).
 HALLMARK_MAX_IMAGE_PIXELS = int(os.environ.get("HALLMARK_MAX_IMAGE_PIXELS", str(40_000_000)))
+# The most assets one zip export (a collection's or a list's) may hold; the export is streamed,
+# but its audit event lists every asset and its plan is held in memory.
+HALLMARK_EXPORT_MAX_ASSETS = max(1, int(os.environ.get("HALLMARK_EXPORT_MAX_ASSETS", "5000")))
 
 # --- Cache (API rate-limit counters) -----------------------------------------------------------
 # By default files under var/cache/, shared by every process on this machine (the gunicorn

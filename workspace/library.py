@@ -1,0 +1,327 @@
+"""The library query: filters, ranked search, sorting and cursor pages over every live asset.
+
+One definition shared by ``GET /api/v1/assets/`` and the library page (``/``). Never counts
+rows: a page is read with keyset conditions (``created_at``, ``id``) and one row more than it
+shows, which says whether there is a next page.
+
+PostgreSQL plans at a million rows (docs/benchmarks.md, *Library*):
+
+- newest first, alone or with plugin and status: walks the partial indexes of migration
+  ``assets.0005_library_indexes``;
+- with a word that many prompts hold: the same walk, each row checked against the stored
+  tsvector (no ``to_tsvector`` per row);
+- with a word, tag or collection that few assets have: a walk would read most of the table
+  before it found a page, so when a probe (at most ``SMALL_SET`` + 1 rows, through the GIN or
+  the membership index) shows the set is small the query sorts on an expression no index
+  provides, and the planner has to gather the small set first and sort it;
+- ``ordering=relevance``: ranks the newest ``RANK_WINDOW`` matches (all of them when the set is
+  small), pages by offset within them; ranking every match of a common word would cost a rank
+  per row of hundreds of thousands.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import connection
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models.expressions import ExpressionWrapper
+from django.db.models.fields import DateTimeField, TextField
+from django.db.models.functions import Cast
+from django.db.models.fields.json import KeyTextTransform
+from django.http import QueryDict
+
+from assets.models import Asset, AssetStatus
+from assets.search import rank_expression, ranks_by_relevance, search_prompts
+from hallmark.api import UTCDateTimeField
+from hallmark.errors import InvalidInput
+from workspace.models import AssetTag, CollectionItem
+
+ORDERINGS = ("-created_at", "created_at", "relevance")
+DEFAULT_PAGE_SIZE = 48
+MAX_PAGE_SIZE = 200
+#: A word, tag or collection with at most this many assets is gathered first, then sorted.
+SMALL_SET = 2000
+#: How many of the newest matches ``ordering=relevance`` ranks when a word matches more.
+RANK_WINDOW = 5000
+_TEXT_LIMITS = {"q": 500, "plugin": 63, "model_version": 128, "license": 128, "creator": 150, "tag": 64}
+
+
+@dataclass(frozen=True)
+class LibraryQuery:
+    """A validated library query: what the URL (page or API) asked for."""
+
+    q: str = ""
+    plugin: str = ""
+    status: str = ""
+    model_version: str = ""
+    license: str = ""
+    creator: str = ""
+    tag: str = ""
+    collection: uuid.UUID | None = None
+    min_width: int | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    ordering: str = "-created_at"
+    cursor: str = ""
+    page_size: int = DEFAULT_PAGE_SIZE
+
+    def params(self, *, cursor: str | None = None) -> dict[str, str]:
+        """The query as URL parameters (defaults left out), with ``cursor`` when given."""
+        values: dict[str, str] = {}
+        for name in (*_TEXT_LIMITS, "status"):
+            if getattr(self, name):
+                values[name] = str(getattr(self, name))
+        if self.collection is not None:
+            values["collection"] = str(self.collection)
+        if self.min_width is not None:
+            values["min_width"] = str(self.min_width)
+        for name in ("created_after", "created_before"):
+            moment = getattr(self, name)
+            if moment is not None:
+                values[name] = moment.isoformat()
+        if self.ordering != "-created_at":
+            values["ordering"] = self.ordering
+        if self.page_size != DEFAULT_PAGE_SIZE:
+            values["page_size"] = str(self.page_size)
+        if cursor:
+            values["cursor"] = cursor
+        return values
+
+
+@dataclass(frozen=True)
+class LibraryPage:
+    """One page of assets and the cursors of its neighbours (empty when there is none)."""
+
+    assets: list[Asset]
+    next_cursor: str
+    previous_cursor: str
+
+
+def parse(params: QueryDict | dict[str, str]) -> LibraryQuery:
+    """Validate URL parameters into a ``LibraryQuery``; ``InvalidInput`` names each bad one.
+
+    ``search`` and ``created_by`` are accepted as the older names of ``q`` and ``creator``.
+    """
+    errors: dict[str, list[str]] = {}
+    values: dict[str, Any] = {}
+
+    def text(name: str, *aliases: str) -> str:
+        raw = next((params.get(n) for n in (name, *aliases) if params.get(n) is not None), "")
+        value = str(raw).strip()
+        if "\x00" in value:
+            errors[name] = ["Must not contain NUL characters."]
+        elif len(value) > _TEXT_LIMITS.get(name, 300):
+            errors[name] = [f"Must be at most {_TEXT_LIMITS.get(name, 300)} characters."]
+        return value
+
+    for name in _TEXT_LIMITS:
+        values[name] = text(name, *{"q": ("search",), "creator": ("created_by",)}.get(name, ()))
+    values["tag"] = values["tag"].lower()
+    status = text("status")
+    if status and status not in AssetStatus.values:
+        errors["status"] = [f"Must be one of {', '.join(AssetStatus.values)}."]
+    values["status"] = status
+    collection = text("collection")
+    if collection:
+        try:
+            values["collection"] = uuid.UUID(collection)
+        except ValueError:
+            errors["collection"] = ["Must be a collection id (a UUID)."]
+    for name, low, high in (("min_width", 0, 100_000), ("page_size", 1, MAX_PAGE_SIZE)):
+        raw = text(name)
+        if raw:
+            if not raw.isdigit() or not low <= int(raw) <= high:
+                errors[name] = [f"Must be a whole number from {low} to {high}."]
+            else:
+                values[name] = int(raw)
+    for name in ("created_after", "created_before"):
+        raw = text(name)
+        if raw:
+            try:
+                values[name] = UTCDateTimeField().clean(raw)
+            except Exception:  # Django's ValidationError, with its message for the user
+                errors[name] = ["Must be an ISO 8601 date and time (2026-01-31T09:00:00Z)."]
+    ordering = text("ordering") or "-created_at"
+    if ordering not in ORDERINGS:
+        errors["ordering"] = [f"Must be one of {', '.join(ORDERINGS)}."]
+    elif ordering == "relevance" and not values["q"]:
+        errors["ordering"] = ["relevance needs a search (q)."]
+    values["ordering"] = ordering
+    values["cursor"] = text("cursor")
+    if values["cursor"] and _decode(values["cursor"], ordering) is None:
+        errors["cursor"] = ["Not a cursor of this query; start again from the first page."]
+    if errors:
+        raise InvalidInput(errors)
+    return LibraryQuery(**values)
+
+
+def filtered(query: LibraryQuery) -> QuerySet[Asset]:
+    """Live assets matching every filter and the search of ``query`` (no order, no page)."""
+    assets = Asset.objects.live()
+    if query.plugin:
+        assets = assets.filter(plugin_id=query.plugin)
+    if query.status:
+        assets = assets.filter(status=query.status)
+    if query.model_version:
+        assets = assets.annotate(_model_version=_json_text("model_identity", "version")).filter(
+            _model_version=query.model_version
+        )
+    if query.license:
+        assets = assets.annotate(_license=_json_text("license", "spdx_id")).filter(_license=query.license)
+    if query.creator:
+        assets = assets.filter(created_by__username=query.creator)
+    if query.min_width is not None:
+        assets = assets.filter(width__gte=query.min_width)
+    if query.created_after is not None:
+        assets = assets.filter(created_at__gte=query.created_after)
+    if query.created_before is not None:
+        assets = assets.filter(created_at__lt=query.created_before)
+    if query.tag:
+        assets = assets.filter(Exists(AssetTag.objects.filter(asset=OuterRef("pk"), tag__name=query.tag)))
+    if query.collection is not None:
+        assets = assets.filter(
+            Exists(CollectionItem.objects.filter(asset=OuterRef("pk"), collection_id=query.collection))
+        )
+    return search_prompts(assets, query.q)
+
+
+_PLUGIN_IDS = """
+WITH RECURSIVE found(plugin_id) AS (
+    SELECT (SELECT plugin_id FROM assets_asset WHERE deleted_at IS NULL ORDER BY plugin_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT a.plugin_id FROM assets_asset a WHERE a.deleted_at IS NULL AND a.plugin_id > found.plugin_id
+            ORDER BY a.plugin_id LIMIT 1)
+    FROM found WHERE found.plugin_id IS NOT NULL
+)
+SELECT plugin_id FROM found WHERE plugin_id IS NOT NULL
+"""
+
+
+def plugin_ids() -> list[str]:
+    """The plugin ids of live assets, sorted: one index probe per plugin (a loose index scan),
+    where ``DISTINCT`` would read every row."""
+    with connection.cursor() as cursor:
+        cursor.execute(_PLUGIN_IDS)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _json_text(column: str, key: str) -> Cast:
+    # As text, compared as text (SQLite would read the value as JSON); on PostgreSQL the same
+    # expression as the indexes of migration assets.0005 (text::text is no cast at all).
+    return Cast(KeyTextTransform(key, column), TextField())
+
+
+def fetch(query: LibraryQuery) -> LibraryPage:
+    """The page of assets ``query`` asks for, with the cursors of the pages around it."""
+    assets = filtered(query).select_related("created_by")
+    small = _is_small(query)
+    if query.ordering == "relevance":
+        return _ranked(query, assets, small)
+    return _by_date(query, assets, small)
+
+
+def _is_small(query: LibraryQuery) -> bool:
+    """Whether the search, tag or collection holds at most ``SMALL_SET`` assets (see above)."""
+    if connection.vendor != "postgresql":
+        return False  # SQLite has one plan; the demo's library is small
+    probes: list[QuerySet[Any]] = []
+    if query.q:
+        probes.append(search_prompts(Asset.objects.all(), query.q).values("pk"))
+    if query.tag:
+        probes.append(AssetTag.objects.filter(tag__name=query.tag).values("pk"))
+    if query.collection is not None:
+        probes.append(CollectionItem.objects.filter(collection_id=query.collection).values("pk"))
+    return any(len(probe[: SMALL_SET + 1]) <= SMALL_SET for probe in probes)
+
+
+def _by_date(query: LibraryQuery, assets: QuerySet[Asset], small: bool) -> LibraryPage:
+    newest_first = query.ordering == "-created_at"
+    position = _decode(query.cursor, query.ordering) if query.cursor else None
+    backwards = bool(position and position.get("d") == "p")
+    # Reading backwards (a previous page) walks the other way and turns the rows round after.
+    descending = newest_first != backwards
+    if position is not None:
+        moment = datetime.fromisoformat(position["t"])
+        pk = uuid.UUID(position["i"])
+        if descending:
+            assets = assets.filter(Q(created_at__lt=moment) | Q(created_at=moment, pk__lt=pk))
+        else:
+            assets = assets.filter(Q(created_at__gt=moment) | Q(created_at=moment, pk__gt=pk))
+    when: Any = F("created_at")
+    if small:
+        # No index provides this order, so the planner gathers the few matches first.
+        when = ExpressionWrapper(F("created_at") + timedelta(0), output_field=DateTimeField())
+    order = [when.desc(), F("pk").desc()] if descending else [when.asc(), F("pk").asc()]
+    rows = list(assets.order_by(*order)[: query.page_size + 1])
+    more = len(rows) > query.page_size
+    rows = rows[: query.page_size]
+    if backwards:
+        rows.reverse()
+    if not rows:
+        return LibraryPage([], "", "")
+    has_next = more if not backwards else True
+    has_previous = (position is not None) if not backwards else more
+    return LibraryPage(
+        rows,
+        _encode({"t": rows[-1].created_at.isoformat(), "i": str(rows[-1].pk), "d": "n"}) if has_next else "",
+        _encode({"t": rows[0].created_at.isoformat(), "i": str(rows[0].pk), "d": "p"}) if has_previous else "",
+    )
+
+
+def _ranked(query: LibraryQuery, assets: QuerySet[Asset], small: bool) -> LibraryPage:
+    position = _decode(query.cursor, query.ordering) if query.cursor else None
+    offset = int(position["o"]) if position else 0
+    if not ranks_by_relevance():
+        # No ranking function here (SQLite): relevance is newest first, paged by offset.
+        ranked = assets.order_by("-created_at", "-pk")
+    else:
+        if not small:
+            window = filtered(query).order_by("-created_at", "-pk").values("pk")[:RANK_WINDOW]
+            assets = Asset.objects.filter(pk__in=window).select_related("created_by")
+        ranked = assets.annotate(rank=rank_expression(query.q)).order_by("-rank", "-created_at", "-pk")
+    rows = list(ranked[offset : offset + query.page_size + 1])
+    more = len(rows) > query.page_size
+    return LibraryPage(
+        rows[: query.page_size],
+        _encode({"o": offset + query.page_size}) if more else "",
+        _encode({"o": max(0, offset - query.page_size)}) if offset else "",
+    )
+
+
+def _encode(position: dict[str, str | int]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(position, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str, ordering: str) -> dict[str, Any] | None:
+    """The position a cursor holds, or None when it is not one of ``ordering``'s cursors."""
+    try:
+        position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+    if not isinstance(position, dict):
+        return None
+    if ordering == "relevance":
+        offset = position.get("o")
+        ok = isinstance(offset, int) and not isinstance(offset, bool) and 0 <= offset <= RANK_WINDOW
+        return position if ok else None
+    try:
+        moment = datetime.fromisoformat(position["t"])
+        uuid.UUID(position["i"])
+        if moment.tzinfo is None:
+            return None
+        # In UTC, as the database compares it: an offset PostgreSQL refuses, or a moment that
+        # leaves the calendar once shifted, is not a cursor Hallmark made.
+        position["t"] = moment.astimezone(UTC).isoformat()
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return None
+    if position.get("d") not in ("n", "p"):
+        return None
+    return position
+
