@@ -11,9 +11,10 @@ PostgreSQL plans at a million rows (docs/benchmarks.md, *Library*):
 - with a word that many prompts hold: the same walk, each row checked against the stored
   tsvector (no ``to_tsvector`` per row);
 - with a word, tag or collection that few assets have: a walk would read most of the table
-  before it found a page, so when a probe (at most ``SMALL_SET`` + 1 rows, through the GIN or
-  the membership index) shows the set is small the query sorts on an expression no index
-  provides, and the planner has to gather the small set first and sort it;
+  before it found a page, so when the planner's estimate of the word's matches (from the
+  column's statistics), or a probe of the membership index (at most ``SMALL_SET`` + 1 rows),
+  shows the set is small, the query sorts on an expression no index provides, and the
+  planner has to gather the small set first and sort it;
 - ``ordering=relevance``: ranks the newest ``RANK_WINDOW`` matches (all of them when the set is
   small), pages by offset within them; ranking every match of a common word would cost a rank
   per row of hundreds of thousands.
@@ -30,11 +31,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
-from django.db.models.expressions import ExpressionWrapper
+from django.db.models import BooleanField, Exists, F, OuterRef, Q, QuerySet
+from django.db.models.expressions import ExpressionWrapper, RawSQL
 from django.db.models.fields import DateTimeField, TextField
-from django.db.models.functions import Cast
 from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 from django.http import QueryDict
 
 from assets.models import Asset, AssetStatus
@@ -49,7 +50,7 @@ MAX_PAGE_SIZE = 200
 #: A word, tag or collection with at most this many assets is gathered first, then sorted.
 SMALL_SET = 2000
 #: How many of the newest matches ``ordering=relevance`` ranks when a word matches more.
-RANK_WINDOW = 5000
+RANK_WINDOW = 1000
 _TEXT_LIMITS = {"q": 500, "plugin": 63, "model_version": 128, "license": 128, "creator": 150, "tag": 64}
 
 
@@ -219,12 +220,32 @@ def _json_text(column: str, key: str) -> Cast:
 
 
 def fetch(query: LibraryQuery) -> LibraryPage:
-    """The page of assets ``query`` asks for, with the cursors of the pages around it."""
-    assets = filtered(query).select_related("created_by")
+    """The page of assets ``query`` asks for, with the cursors of the pages around it.
+
+    Two statements: the page's ids (from an index alone where one covers the filters), then
+    those rows with their creators.
+    """
     small = _is_small(query)
     if query.ordering == "relevance":
-        return _ranked(query, assets, small)
-    return _by_date(query, assets, small)
+        return _ranked(query, small)
+    return _by_date(query, small)
+
+
+def _rows(ids: list[Any]) -> list[Asset]:
+    found = {a.pk: a for a in Asset.objects.filter(pk__in=ids).select_related("created_by").order_by()}
+    return [found[pk] for pk in ids if pk in found]
+
+
+def _estimated_matches(text: str) -> float:
+    """The planner's estimate of how many prompts match ``text`` (from the tsvector column's
+    statistics: the frequencies of its common lexemes)."""
+    sql, params = search_prompts(Asset.objects.order_by(), text).values("pk").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+        plan = cursor.fetchone()[0]
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return float(plan[0]["Plan"]["Plan Rows"])
 
 
 def _is_small(query: LibraryQuery) -> bool:
@@ -233,37 +254,55 @@ def _is_small(query: LibraryQuery) -> bool:
         return False  # SQLite has one plan; the demo's library is small
     probes: list[QuerySet[Any]] = []
     if query.q:
-        probes.append(search_prompts(Asset.objects.all(), query.q).values("pk"))
+        estimate = _estimated_matches(query.q)
+        if estimate <= SMALL_SET:
+            return True
+        # A word the statistics do not list gets a floor estimate (half the rarest listed
+        # lexeme's frequency), which may be a few thousand where the truth is one: count up to
+        # SMALL_SET + 1 matches through the GIN index unless the word is surely common.
+        if estimate <= 10 * SMALL_SET:
+            probes.append(search_prompts(Asset.objects.order_by(), query.q).values("pk"))
     if query.tag:
-        probes.append(AssetTag.objects.filter(tag__name=query.tag).values("pk"))
+        probes.append(AssetTag.objects.filter(tag__name=query.tag).order_by().values("pk"))
     if query.collection is not None:
-        probes.append(CollectionItem.objects.filter(collection_id=query.collection).values("pk"))
+        probes.append(CollectionItem.objects.filter(collection_id=query.collection).order_by().values("pk"))
     return any(len(probe[: SMALL_SET + 1]) <= SMALL_SET for probe in probes)
 
 
-def _by_date(query: LibraryQuery, assets: QuerySet[Asset], small: bool) -> LibraryPage:
+def _after(assets: QuerySet[Asset], moment: datetime, pk: uuid.UUID, *, descending: bool) -> QuerySet[Asset]:
+    """Rows after the cursor's (created_at, id) in the walk's direction."""
+    if connection.vendor == "postgresql":
+        # A row comparison is an index bound: the walk starts at the cursor, not at the top.
+        sign = "<" if descending else ">"
+        bound = RawSQL(f'("assets_asset"."created_at", "assets_asset"."id") {sign} (%s, %s)', [moment, pk])
+        return assets.filter(ExpressionWrapper(bound, output_field=BooleanField()))
+    if descending:
+        return assets.filter(Q(created_at__lt=moment) | Q(created_at=moment, pk__lt=pk))
+    return assets.filter(Q(created_at__gt=moment) | Q(created_at=moment, pk__gt=pk))
+
+
+def _by_date(query: LibraryQuery, small: bool) -> LibraryPage:
+    assets = filtered(query)
     newest_first = query.ordering == "-created_at"
     position = _decode(query.cursor, query.ordering) if query.cursor else None
     backwards = bool(position and position.get("d") == "p")
     # Reading backwards (a previous page) walks the other way and turns the rows round after.
     descending = newest_first != backwards
     if position is not None:
-        moment = datetime.fromisoformat(position["t"])
-        pk = uuid.UUID(position["i"])
-        if descending:
-            assets = assets.filter(Q(created_at__lt=moment) | Q(created_at=moment, pk__lt=pk))
-        else:
-            assets = assets.filter(Q(created_at__gt=moment) | Q(created_at=moment, pk__gt=pk))
+        assets = _after(
+            assets, datetime.fromisoformat(position["t"]), uuid.UUID(position["i"]), descending=descending
+        )
     when: Any = F("created_at")
     if small:
         # No index provides this order, so the planner gathers the few matches first.
         when = ExpressionWrapper(F("created_at") + timedelta(0), output_field=DateTimeField())
     order = [when.desc(), F("pk").desc()] if descending else [when.asc(), F("pk").asc()]
-    rows = list(assets.order_by(*order)[: query.page_size + 1])
-    more = len(rows) > query.page_size
-    rows = rows[: query.page_size]
+    ids = list(assets.order_by(*order).values_list("pk", flat=True)[: query.page_size + 1])
+    more = len(ids) > query.page_size
+    ids = ids[: query.page_size]
     if backwards:
-        rows.reverse()
+        ids.reverse()
+    rows = _rows(ids)
     if not rows:
         return LibraryPage([], "", "")
     has_next = more if not backwards else True
@@ -275,21 +314,46 @@ def _by_date(query: LibraryQuery, assets: QuerySet[Asset], small: bool) -> Libra
     )
 
 
-def _ranked(query: LibraryQuery, assets: QuerySet[Asset], small: bool) -> LibraryPage:
+def _ranked(query: LibraryQuery, small: bool) -> LibraryPage:
     position = _decode(query.cursor, query.ordering) if query.cursor else None
     offset = int(position["o"]) if position else 0
+    assets = filtered(query)
     if not ranks_by_relevance():
         # No ranking function here (SQLite): relevance is newest first, paged by offset.
         ranked = assets.order_by("-created_at", "-pk")
     else:
         if not small:
-            window = filtered(query).order_by("-created_at", "-pk").values("pk")[:RANK_WINDOW]
-            assets = Asset.objects.filter(pk__in=window).select_related("created_by")
+            return _ranked_window(query, assets, offset)
         ranked = assets.annotate(rank=rank_expression(query.q)).order_by("-rank", "-created_at", "-pk")
-    rows = list(ranked[offset : offset + query.page_size + 1])
-    more = len(rows) > query.page_size
+    ids = list(ranked.values_list("pk", flat=True)[offset : offset + query.page_size + 1])
+    more = len(ids) > query.page_size
     return LibraryPage(
-        rows[: query.page_size],
+        _rows(ids[: query.page_size]),
+        _encode({"o": offset + query.page_size}) if more else "",
+        _encode({"o": max(0, offset - query.page_size)}) if offset else "",
+    )
+
+
+def _ranked_window(query: LibraryQuery, assets: QuerySet[Asset], offset: int) -> LibraryPage:
+    # One statement: the newest RANK_WINDOW matches with their tsvectors, read from the
+    # covering index alone (no table row is fetched), ranked outside it.
+    newest = (
+        assets.annotate(_vector=RawSQL("assets_asset.prompt_search", []))
+        .order_by("-created_at", "-pk")
+        .values_list("pk", "created_at", "_vector")[:RANK_WINDOW]
+    )
+    inner, params = newest.query.sql_with_params()
+    sql = (
+        f"SELECT w.col1 FROM ({inner}) w (col1, col2, col3) "
+        f"ORDER BY ts_rank(w.col3, websearch_to_tsquery('english'::regconfig, %s)) DESC, w.col2 DESC, w.col1 DESC "
+        f"LIMIT %s OFFSET %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, query.q, query.page_size + 1, offset])
+        ids = [row[0] for row in cursor.fetchall()]
+    more = len(ids) > query.page_size
+    return LibraryPage(
+        _rows(ids[: query.page_size]),
         _encode({"o": offset + query.page_size}) if more else "",
         _encode({"o": max(0, offset - query.page_size)}) if offset else "",
     )
