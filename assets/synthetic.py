@@ -2,8 +2,9 @@
 real image files, shared among many rows, and the rows loaded in bulk. One of
 ``Asset.WRITERS``.
 
-Every synthetic row says so in ``provider_data`` (``{"synthetic": true}``), which is how the
-command tells a synthetic library from one holding real assets.
+Every synthetic row says so in ``provider_data`` (``{"synthetic": true}``), for whoever reads
+it; the command tells real assets from synthetic ones by their jobs' queue, which no provider
+can set (``generation.synthetic``).
 """
 
 from __future__ import annotations
@@ -62,11 +63,6 @@ def make_shared_files(sizes: Iterable[tuple[int, int]]) -> list[SharedFile]:
             SharedFile(name, thumbnail, sha256, safe_image.pixel_sha256(image), len(data), width, height)
         )
     return files
-
-
-def holds_real_assets() -> bool:
-    """Whether any asset, deleted or not, is not synthetic (the command then refuses)."""
-    return Asset.objects.exclude(provider_data__synthetic=True).exists()
 
 
 def load_assets(rows: Iterable[dict[str, Any]]) -> int:

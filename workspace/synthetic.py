@@ -25,7 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from assets import synthetic as synthetic_assets
-from assets.models import AssetStatus
+from assets.models import Asset, AssetStatus
 from generation import synthetic as synthetic_jobs
 from governance.audit_trail import record_event
 from hallmark.bulk import load_rows
@@ -136,7 +136,7 @@ def build(
     """
     if count < 1:
         raise InvalidInput({"count": ["Must be at least 1."]})
-    if not force and synthetic_assets.holds_real_assets():
+    if not force and Asset.objects.exclude(job__queue=synthetic_jobs.SYNTHETIC_QUEUE).exists():
         raise InvalidInput({"force": ["The database holds real assets; pass --force to add synthetic ones anyway."]})
     owners = list(get_user_model().objects.order_by("pk").values_list("pk", flat=True)[:20])
     if not owners:
