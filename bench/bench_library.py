@@ -28,6 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 CASES = [
+    # The anchor: a small authenticated endpoint through the same server, measured in the same
+    # run, so figures from a busy machine can be read as a ratio.
+    ("anchor: GET /api/v1/policy/", None),
     ("default page", ""),
     ("plugin + status", "plugin=sd35-medium&status=approved"),
     ("search, common word, newest first", "q=lighthouse"),
@@ -101,7 +104,7 @@ def main() -> None:
         rows = []
         plans = []
         for name, params in CASES:
-            url = f"{base}?{params}"
+            url = f"{base}?{params}" if params is not None else base.replace("/assets/", "/policy/")
             api = []
             for attempt in range(args.requests + 3):
                 t0 = time.perf_counter()
@@ -110,6 +113,9 @@ def main() -> None:
                 assert response.status_code == 200, (url, response.status_code, response.text[:300])
                 if attempt >= 3:
                     api.append(elapsed)
+            if params is None:
+                rows.append((name, "-", 0, api, [0.0], 0))
+                continue
             shown = len(response.json()["results"])
             query = library.parse(dict(p.split("=", 1) for p in params.split("&") if p))
             with CaptureQueriesContext(connection) as captured:
