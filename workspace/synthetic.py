@@ -3,8 +3,8 @@
 Prompts are drawn from a vocabulary; five plugins with several model versions, licences as
 their plugins declare them, review states, tags, collections, dates spread over two years,
 one to four images per job, and a handful of real image files shared among all the rows.
-A few words (``RARE_WORDS``) each appear in exactly one prompt, one per 250,000 assets, so
-benchmarks can search for a word that matches a single asset.
+A few words (``RARE_WORDS``) each appear in exactly one prompt, one per 250,000 assets (one in
+a smaller library), so benchmarks can search for a word that matches a single asset.
 
 Writes tags, collections and their memberships (one of their ``WRITERS``); jobs and assets are
 loaded by their own apps' writers (``generation.synthetic``, ``assets.synthetic``).
@@ -216,9 +216,11 @@ def _chunk(
         model = rng.choices(_MODELS, model_weights)[0]
         images = min(rng.choice((1, 1, 1, 2, 4)), end - made)
         prompt = _prompt(rng)
+        # One rare word per RARE_EVERY assets (one in a smaller library), mid-way through each.
+        every = min(RARE_EVERY, total)
         for index in range(images):
-            if (made + index) % RARE_EVERY == RARE_EVERY // 2 and (made + index) // RARE_EVERY < len(RARE_WORDS):
-                word = RARE_WORDS[(made + index) // RARE_EVERY]
+            if (made + index) % every == every // 2 and (made + index) // every < len(RARE_WORDS):
+                word = RARE_WORDS[(made + index) // every]
                 report.rare_words[word] = report.rare_words.get(word, 0) + 1
                 prompt = f"{prompt}, {word}"
         created = start + step * made

@@ -96,3 +96,9 @@ def test_synthetic_library_is_realistic(users) -> None:
     first, last = Asset.objects.order_by("created_at").first(), Asset.objects.order_by("created_at").last()
     assert (last.created_at - first.created_at).days >= 700
     assert AssetTag.objects.exists()
+
+
+def test_a_small_synthetic_library_has_one_rare_word(users) -> None:
+    report = synthetic.build(40, seed=1, collections=1)
+    assert report.rare_words == {"axolotl": 1}
+    assert Asset.objects.filter(prompt__contains="axolotl").count() == 1
