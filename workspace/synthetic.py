@@ -216,13 +216,18 @@ def _chunk(
         model = rng.choices(_MODELS, model_weights)[0]
         images = min(rng.choice((1, 1, 1, 2, 4)), end - made)
         prompt = _prompt(rng)
-        # One rare word per RARE_EVERY assets (one in a smaller library), mid-way through each.
+        # One rare word per RARE_EVERY assets (one in a smaller library), mid-way through each,
+        # in a job of one image (a job's images share its prompt).
         every = min(RARE_EVERY, total)
-        for index in range(images):
-            if (made + index) % every == every // 2 and (made + index) // every < len(RARE_WORDS):
-                word = RARE_WORDS[(made + index) // every]
-                report.rare_words[word] = report.rare_words.get(word, 0) + 1
-                prompt = f"{prompt}, {word}"
+        rare = made % every == every // 2 and made // every < len(RARE_WORDS)
+        if rare:
+            word = RARE_WORDS[made // every]
+            report.rare_words[word] = report.rare_words.get(word, 0) + 1
+            prompt, images = f"{prompt}, {word}", 1
+        else:
+            upcoming = made - made % every + every // 2
+            if made < upcoming < made + images:
+                images = upcoming - made
         created = start + step * made
         owner = rng.choice(owners)
         job_id = uuid.uuid4()
