@@ -42,7 +42,7 @@ from assets.models import Asset, AssetStatus
 from assets.search import rank_expression, ranks_by_relevance, search_prompts
 from hallmark.api import UTCDateTimeField
 from hallmark.errors import InvalidInput
-from workspace.models import AssetTag, CollectionItem
+from workspace.models import AssetTag, CollectionItem, Tag
 
 ORDERINGS = ("-created_at", "created_at", "relevance")
 DEFAULT_PAGE_SIZE = 48
@@ -185,7 +185,11 @@ def filtered(query: LibraryQuery) -> QuerySet[Asset]:
     if query.created_before is not None:
         assets = assets.filter(created_at__lt=query.created_before)
     if query.tag:
-        assets = assets.filter(Exists(AssetTag.objects.filter(asset=OuterRef("pk"), tag__name=query.tag)))
+        # By the tag's id, so both the filter and the probe use the (tag, asset) index.
+        tag_id = _tag_id(query.tag)
+        if tag_id is None:
+            return assets.none()
+        assets = assets.filter(Exists(AssetTag.objects.filter(asset=OuterRef("pk"), tag_id=tag_id)))
     if query.collection is not None:
         assets = assets.filter(
             Exists(CollectionItem.objects.filter(asset=OuterRef("pk"), collection_id=query.collection))
@@ -211,6 +215,10 @@ def plugin_ids() -> list[str]:
     with connection.cursor() as cursor:
         cursor.execute(_PLUGIN_IDS)
         return [row[0] for row in cursor.fetchall()]
+
+
+def _tag_id(name: str) -> int | None:
+    return Tag.objects.filter(name=name).values_list("pk", flat=True).first()
 
 
 def _json_text(column: str, key: str) -> Cast:
@@ -263,7 +271,7 @@ def _is_small(query: LibraryQuery) -> bool:
         if estimate <= 10 * SMALL_SET:
             probes.append(search_prompts(Asset.objects.order_by(), query.q).values("pk"))
     if query.tag:
-        probes.append(AssetTag.objects.filter(tag__name=query.tag).order_by().values("pk"))
+        probes.append(AssetTag.objects.filter(tag_id=_tag_id(query.tag)).order_by().values("pk"))
     if query.collection is not None:
         probes.append(CollectionItem.objects.filter(collection_id=query.collection).order_by().values("pk"))
     return any(len(probe[: SMALL_SET + 1]) <= SMALL_SET for probe in probes)
