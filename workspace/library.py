@@ -271,7 +271,10 @@ def _is_small(query: LibraryQuery) -> bool:
         if estimate <= 10 * SMALL_SET:
             probes.append(search_prompts(Asset.objects.order_by(), query.q).values("pk"))
     if query.tag:
-        probes.append(AssetTag.objects.filter(tag_id=_tag_id(query.tag)).order_by().values("pk"))
+        tag_id = _tag_id(query.tag)
+        if tag_id is None:
+            return True  # no such tag: nothing matches
+        probes.append(AssetTag.objects.filter(tag_id=tag_id).order_by().values("pk"))
     if query.collection is not None:
         probes.append(CollectionItem.objects.filter(collection_id=query.collection).order_by().values("pk"))
     return any(len(probe[: SMALL_SET + 1]) <= SMALL_SET for probe in probes)
