@@ -278,6 +278,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Assets and jobs both have a "status" with its own choices: name each set after its class.
+    "ENUM_NAME_OVERRIDES": {
+        "AssetStatusEnum": "assets.models.AssetStatus",
+        "JobStatusEnum": "generation.models.JobStatus",
+    },
 }
 
 # --- Celery -----------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ _TEXT = str
 LIBRARY_PARAMETERS = [
     OpenApiParameter("q", _TEXT, description="Full-text search of prompts (words, \"phrases\", -word); `search` is an older name"),
     OpenApiParameter("plugin", _TEXT, description="Plugin id"),
-    OpenApiParameter("status", _TEXT, enum=list(AssetStatus.values), description="Review status"),
+    OpenApiParameter("status", _TEXT, description=f"Review status: {', '.join(AssetStatus.values)}"),
     OpenApiParameter("model_version", _TEXT, description="The model identity's version"),
     OpenApiParameter("license", _TEXT, description="Licence id (SPDX or LicenseRef)"),
     OpenApiParameter("creator", _TEXT, description="Username of the requester; `created_by` is an older name"),
