@@ -22,12 +22,10 @@ PostgreSQL plans at a million rows (docs/benchmarks.md, *Library*):
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
@@ -42,13 +40,14 @@ from assets.models import Asset, AssetStatus
 from assets.search import rank_expression, ranks_by_relevance, search_prompts
 from hallmark.api import UTCDateTimeField
 from hallmark.errors import InvalidInput
+from workspace import cursors
 from workspace.models import AssetTag, CollectionItem, Tag
 
 ORDERINGS = ("-created_at", "created_at", "relevance")
 DEFAULT_PAGE_SIZE = 48
 MAX_PAGE_SIZE = 200
 #: A word, tag or collection with at most this many assets is gathered first, then sorted.
-SMALL_SET = 2000
+SMALL_SET = cursors.MAX_OFFSET
 #: How many of the newest matches ``ordering=relevance`` ranks when a word matches more.
 RANK_WINDOW = 1000
 _TEXT_LIMITS = {"q": 500, "plugin": 63, "model_version": 128, "license": 128, "creator": 150, "tag": 64}
@@ -156,7 +155,7 @@ def parse(params: QueryDict | dict[str, str]) -> LibraryQuery:
         errors["ordering"] = ["relevance needs a search (q)."]
     values["ordering"] = ordering
     values["cursor"] = text("cursor")
-    if values["cursor"] and _decode(values["cursor"], ordering) is None:
+    if values["cursor"] and cursors.decode(values["cursor"], ordering) is None:
         errors["cursor"] = ["Not a cursor of this query; start again from the first page."]
     if errors:
         raise InvalidInput(errors)
@@ -295,7 +294,7 @@ def _after(assets: QuerySet[Asset], moment: datetime, pk: uuid.UUID, *, descendi
 def _by_date(query: LibraryQuery, small: bool) -> LibraryPage:
     assets = filtered(query)
     newest_first = query.ordering == "-created_at"
-    position = _decode(query.cursor, query.ordering) if query.cursor else None
+    position = cursors.decode(query.cursor, query.ordering) if query.cursor else None
     backwards = bool(position and position.get("d") == "p")
     # Reading backwards (a previous page) walks the other way and turns the rows round after.
     descending = newest_first != backwards
@@ -320,13 +319,13 @@ def _by_date(query: LibraryQuery, small: bool) -> LibraryPage:
     has_previous = (position is not None) if not backwards else more
     return LibraryPage(
         rows,
-        _encode({"t": rows[-1].created_at.isoformat(), "i": str(rows[-1].pk), "d": "n"}) if has_next else "",
-        _encode({"t": rows[0].created_at.isoformat(), "i": str(rows[0].pk), "d": "p"}) if has_previous else "",
+        cursors.encode({"t": rows[-1].created_at.isoformat(), "i": str(rows[-1].pk), "d": "n"}) if has_next else "",
+        cursors.encode({"t": rows[0].created_at.isoformat(), "i": str(rows[0].pk), "d": "p"}) if has_previous else "",
     )
 
 
 def _ranked(query: LibraryQuery, small: bool) -> LibraryPage:
-    position = _decode(query.cursor, query.ordering) if query.cursor else None
+    position = cursors.decode(query.cursor, query.ordering) if query.cursor else None
     offset = int(position["o"]) if position else 0
     assets = filtered(query)
     if not ranks_by_relevance():
@@ -340,8 +339,8 @@ def _ranked(query: LibraryQuery, small: bool) -> LibraryPage:
     more = len(ids) > query.page_size
     return LibraryPage(
         _rows(ids[: query.page_size]),
-        _encode({"o": offset + query.page_size}) if more else "",
-        _encode({"o": max(0, offset - query.page_size)}) if offset else "",
+        cursors.encode({"o": offset + query.page_size}) if more else "",
+        cursors.encode({"o": max(0, offset - query.page_size)}) if offset else "",
     )
 
 
@@ -365,38 +364,6 @@ def _ranked_window(query: LibraryQuery, assets: QuerySet[Asset], offset: int) ->
     more = len(ids) > query.page_size
     return LibraryPage(
         _rows(ids[: query.page_size]),
-        _encode({"o": offset + query.page_size}) if more else "",
-        _encode({"o": max(0, offset - query.page_size)}) if offset else "",
+        cursors.encode({"o": offset + query.page_size}) if more else "",
+        cursors.encode({"o": max(0, offset - query.page_size)}) if offset else "",
     )
-
-
-def _encode(position: dict[str, str | int]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(position, separators=(",", ":")).encode()).decode().rstrip("=")
-
-
-def _decode(cursor: str, ordering: str) -> dict[str, Any] | None:
-    """The position a cursor holds, or None when it is not one of ``ordering``'s cursors."""
-    try:
-        position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        return None
-    if not isinstance(position, dict):
-        return None
-    if ordering == "relevance":
-        offset = position.get("o")
-        ok = isinstance(offset, int) and not isinstance(offset, bool) and 0 <= offset <= RANK_WINDOW
-        return position if ok else None
-    try:
-        moment = datetime.fromisoformat(position["t"])
-        uuid.UUID(position["i"])
-        if moment.tzinfo is None:
-            return None
-        # In UTC, as the database compares it: an offset PostgreSQL refuses, or a moment that
-        # leaves the calendar once shifted, is not a cursor Hallmark made.
-        position["t"] = moment.astimezone(UTC).isoformat()
-    except (KeyError, TypeError, ValueError, OverflowError):
-        return None
-    if position.get("d") not in ("n", "p"):
-        return None
-    return position
-
