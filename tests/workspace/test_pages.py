@@ -102,3 +102,15 @@ def test_a_small_synthetic_library_has_one_rare_word(users) -> None:
     report = synthetic.build(40, seed=1, collections=1)
     assert report.rare_words == {"axolotl": 1}
     assert Asset.objects.filter(prompt__contains="axolotl").count() == 1
+
+
+def test_the_asset_page_shows_its_tags_and_collections_and_tags_it(users) -> None:
+    asset = make_asset(users["creator"])
+    collection = Collection.objects.create(name="Shortlist", owner=users["creator"])
+    collection.items.create(asset=asset)
+    client = _page_client(users["creator"])
+    response = client.post("/library/bulk/", {"action": "tag", "assets": [str(asset.pk)], "tags": "hero", "next": f"/assets/{asset.pk}/"})
+    assert response["Location"] == f"/assets/{asset.pk}/"
+    page = client.get(f"/assets/{asset.pk}/").content.decode()
+    assert "?tag=hero" in page and "Shortlist" in page and 'value="tag"' in page
+    assert 'value="tag"' not in _page_client(users["viewer"]).get(f"/assets/{asset.pk}/").content.decode()
