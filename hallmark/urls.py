@@ -35,6 +35,7 @@ urlpatterns = [
     path("collections/", workspace_views.collections, name="collections"),
     path("collections/<uuid:collection_id>/", workspace_views.collection_detail, name="collection-detail-page"),
     path("assets/<uuid:asset_id>/", asset_views.asset_detail, name="asset-detail-page"),
+    path("assets/<uuid:asset_id>/credentials/", asset_views.asset_credentials, name="asset-credentials-panel"),
     path("generate/", generation_views.generate, name="generate"),
     path("jobs/<uuid:job_id>/", generation_views.job_detail, name="job-detail-page"),
     path("jobs/<uuid:job_id>/progress/", generation_views.job_progress, name="job-progress"),

@@ -114,3 +114,14 @@ def test_the_asset_page_shows_its_tags_and_collections_and_tags_it(users) -> Non
     page = client.get(f"/assets/{asset.pk}/").content.decode()
     assert "?tag=hero" in page and "Shortlist" in page and 'value="tag"' in page
     assert 'value="tag"' not in _page_client(users["viewer"]).get(f"/assets/{asset.pk}/").content.decode()
+
+
+def test_the_content_credentials_panel_reads_the_stored_file(users) -> None:
+    asset = make_asset(users["creator"])
+    panel = _page_client(users["viewer"]).get(f"/assets/{asset.pk}/credentials/")
+    assert panel.status_code == 200
+    text = panel.content.decode()
+    assert panel.context["state"] in ("Trusted", "Valid")
+    assert "Same bytes as recorded" in text and "c2pa.actions" in text
+    assert "hallmark-procedural" in text and "MIT" in text
+    assert _page_client(users["nobody"]).get(f"/assets/{asset.pk}/credentials/").status_code == 403
