@@ -9,7 +9,7 @@ from uuid import UUID
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -31,10 +31,12 @@ def _require_viewer(request: HttpRequest) -> None:
 
 
 def _grid(request: HttpRequest, template: str, extra: dict[str, Any], fixed: dict[str, str] | None = None) -> HttpResponse:
-    params = request.GET.copy()
+    # NUL can be in a URL but not in a PostgreSQL query: a page drops it (the API refuses it).
+    params = QueryDict(mutable=True)
+    for key, values in request.GET.lists():
+        params.setlist(key, [v.replace("\x00", "") for v in values])
     for key, value in (fixed or {}).items():
         params[key] = value
-    # NUL can be in a URL but not in a PostgreSQL query; the parser reports it beside the field.
     try:
         query = library_query.parse(params)
         errors: dict[str, list[str]] = {}
