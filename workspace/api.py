@@ -41,7 +41,6 @@ from workspace.serializers import (
     LibraryAssetSerializer,
     LibraryPageSerializer,
     TagsSerializer,
-    library_rows,
 )
 
 _TEXT = str
@@ -108,7 +107,8 @@ class LibraryAssetViewSet(AssetViewSet):
         def link(cursor: str) -> str | None:
             return f"{base}?{urlencode(query.params(cursor=cursor))}" if cursor else None
 
-        results = library_rows(page.assets, request=request, tags=tags_by_asset(page.assets))
+        context = {**self.get_serializer_context(), "tags": tags_by_asset(page.assets)}
+        results = LibraryAssetSerializer(page.assets, many=True, context=context).data
         return Response({"next": link(page.next_cursor), "previous": link(page.previous_cursor), "results": results})
 
     @extend_schema(request=TagsSerializer, responses={200: AssetTagsSerializer, **_BAD})

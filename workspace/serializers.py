@@ -25,37 +25,9 @@ class LibraryAssetSerializer(AssetSerializer):
         tags: dict[Any, list[str]] = self.context.get("tags", {})
         return tags.get(asset.pk, [])
 
-
-_WHEN = serializers.DateTimeField()
-
-
-def library_rows(assets: list[Asset], *, request: Any, tags: dict[Any, list[str]]) -> list[dict[str, Any]]:
-    """What ``LibraryAssetSerializer(assets, many=True)`` gives, built directly: a page of 48
-    through DRF's field machinery costs more than the page's SQL (tests compare the two)."""
-    rows = []
-    for a in assets:
-        path = f"/api/v1/assets/{a.pk}/"
-        identity = a.model_identity or {}
-        rows.append(
-            {
-                "id": str(a.pk), "sha256": a.sha256, "pixel_sha256": a.pixel_sha256, "byte_size": a.byte_size,
-                "width": a.width, "height": a.height, "mime_type": a.mime_type, "prompt": a.prompt,
-                "negative_prompt": a.negative_prompt, "seed": a.seed, "params": a.params,
-                "provider_data": a.provider_data, "plugin": a.plugin_id, "plugin_version": a.plugin_version,
-                "model": {
-                    "name": identity.get("name", ""), "version": identity.get("version", ""),
-                    "fingerprint": identity.get("fingerprint", ""), "libraries": identity.get("libraries", {}),
-                    "extra": identity.get("extra", {}),
-                },
-                "license": a.license, "status": a.status, "legal_hold": a.legal_hold,
-                "legal_hold_reason": a.legal_hold_reason, "job": str(a.job_id),
-                "created_by": a.created_by.username, "created_at": _WHEN.to_representation(a.created_at),
-                "file": request.build_absolute_uri(path + "file/"),
-                "thumbnail": request.build_absolute_uri(path + "thumbnail/"),
-                "tags": tags.get(a.pk, []),
-            }
-        )  # fmt: skip
-    return rows
+    def to_representation(self, asset: Asset) -> dict[str, Any]:
+        # AssetSerializer builds its row directly (fast); the tags go on top.
+        return {**super().to_representation(asset), "tags": self.get_tags(asset)}
 
 
 class LibraryPageSerializer(serializers.Serializer[Any]):

@@ -138,20 +138,6 @@ def test_query_round_trips_through_its_url_parameters(users) -> None:
     assert library.parse(query.params()) == query
 
 
-def test_the_fast_rows_are_what_the_serializer_gives(client_for, synthetic_library, users) -> None:
-    from rest_framework.test import APIRequestFactory
-
-    from workspace.api import tags_by_asset
-    from workspace.serializers import LibraryAssetSerializer, library_rows
-
-    page = synthetic_library[:20]
-    services.add_tags([page[0].pk], ["one", "two"], acting_user=users["creator"])
-    request = APIRequestFactory().get("/api/v1/assets/")
-    tags = tags_by_asset(page)
-    expected = LibraryAssetSerializer(page, many=True, context={"request": request, "tags": tags}).data
-    assert library_rows(page, request=request, tags=tags) == [dict(row) for row in expected]
-
-
 @pytest.mark.parametrize("small_set", [0, 2000])
 def test_both_query_shapes_give_the_same_pages(client_for, synthetic_library, monkeypatch, small_set) -> None:
     """SMALL_SET 0 forces the shapes for common words (the covering-index walk, the ranked
