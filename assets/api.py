@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import F, QuerySet
-from django.http import FileResponse, HttpResponseBase, HttpResponseRedirect
+from django.http import FileResponse, HttpResponseBase, HttpResponseNotModified, HttpResponseRedirect
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import viewsets
@@ -76,18 +76,30 @@ class AssetViewSet(ReviewActionsMixin, viewsets.ReadOnlyModelViewSet[Asset]):
     )
     @action(detail=True, methods=["get"], url_path="thumbnail", url_name="thumbnail")
     def thumbnail(self, request: Request, pk: str | None = None) -> HttpResponseBase:
-        """A small WebP rendition for grids (the original file when an asset has none)."""
+        """A small WebP rendition for grids (the original file when an asset has none); with an
+        ETag (renditions never change), so a grid seen before is answered 304 Not Modified."""
         asset = self.get_object()
         if not asset.thumbnail:
             return _original_file(asset)
+        etag = f'"t-{asset.sha256}"'
+        if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+            not_modified = HttpResponseNotModified()
+            not_modified["ETag"] = etag
+            not_modified["Cache-Control"] = _CACHE
+            return not_modified
         name = str(asset.thumbnail.name)
         storage = asset.thumbnail.storage
         filename = f"{asset.pk}.webp"
         if url := download_redirect(storage, name, content_type="image/webp", filename=filename):
             return _redirect(url)
         response = FileResponse(open_for_download(storage, name), content_type="image/webp")
-        response["Cache-Control"] = "private, max-age=31536000, immutable"
+        response["ETag"] = etag
+        response["Cache-Control"] = _CACHE
         return response
+
+
+# Content-addressed files never change: cache them for a year, privately (they need a login).
+_CACHE = "private, max-age=31536000, immutable"
 
 
 def _original_file(asset: Asset) -> HttpResponseBase:
@@ -100,7 +112,7 @@ def _original_file(asset: Asset) -> HttpResponseBase:
     response["Content-Length"] = str(asset.byte_size)
     response["Content-Disposition"] = f'inline; filename="{filename}"'
     response["ETag"] = f'"{asset.sha256}"'
-    response["Cache-Control"] = "private, max-age=31536000, immutable"
+    response["Cache-Control"] = _CACHE
     return response
 
 

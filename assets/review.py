@@ -146,18 +146,7 @@ def export_for_use(asset_id: Any, *, acting_user: User, purpose: str | None = No
         raise TransitionNotAllowed(
             f"Only approved assets can be exported for use; this one is {asset.status}."
         )
-    own_purpose = policy.purpose_for(organisation.policy_profile())
-    # A caller-chosen purpose that checks fewer rules (non_commercial skips every commercial
-    # rule) is a judgement about the use, so it is a reviewer's or an admin's to make.
-    if (
-        purpose is not None
-        and policy.is_less_strict(purpose, own_purpose)
-        and not roles.has_role(acting_user, roles.REVIEWER)
-    ):
-        raise NotPermitted(
-            f"Only reviewers and admins may export for the purpose {purpose!r}, which checks fewer "
-            f"licence rules than the organisation's own ({own_purpose!r})."
-        )
+    own_purpose = permitted_purpose(purpose, acting_user=acting_user)
     chosen = enforce_policy(asset, purpose)
     record_event(
         "asset.exported",
@@ -172,6 +161,26 @@ def export_for_use(asset_id: Any, *, acting_user: User, purpose: str | None = No
         },
     )
     return asset, chosen
+
+
+def permitted_purpose(purpose: str | None, *, acting_user: User) -> str:
+    """Check that ``acting_user`` may export for ``purpose`` (``NotPermitted`` else); return the
+    organisation's own purpose.
+
+    A caller-chosen purpose that checks fewer rules (non_commercial skips every commercial
+    rule) is a judgement about the use, so it is a reviewer's or an admin's to make.
+    """
+    own_purpose = policy.purpose_for(organisation.policy_profile())
+    if (
+        purpose is not None
+        and policy.is_less_strict(purpose, own_purpose)
+        and not roles.has_role(acting_user, roles.REVIEWER)
+    ):
+        raise NotPermitted(
+            f"Only reviewers and admins may export for the purpose {purpose!r}, which checks fewer "
+            f"licence rules than the organisation's own ({own_purpose!r})."
+        )
+    return own_purpose
 
 
 def get_asset(assets: models.QuerySet[Asset], asset_id: Any) -> Asset:

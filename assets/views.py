@@ -1,4 +1,4 @@
-"""Pages: the asset library and an asset's page."""
+"""Pages: an asset's page (the library is workspace.views')."""
 
 from __future__ import annotations
 
@@ -6,13 +6,11 @@ from uuid import UUID
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from assets.models import Asset
-from assets.search import search_prompts
+from assets.verification import check_stored_asset
 from governance import roles
 from governance.models import AuditEvent
 
@@ -23,28 +21,67 @@ def _require_viewer(request: HttpRequest) -> None:
 
 
 @login_required
-def library(request: HttpRequest) -> HttpResponse:
-    """Thumbnail grid, newest first, with a prompt search box and a plugin filter."""
-    _require_viewer(request)
-    # NUL can be in a URL but not in a PostgreSQL query: drop it rather than fail the page.
-    query = request.GET.get("q", "").replace("\x00", "")[:500]
-    plugin = request.GET.get("plugin", "").replace("\x00", "")[:63]
-    # Soft-deleted assets leave every list and page (assets.review).
-    assets: QuerySet[Asset] = Asset.objects.live().select_related("created_by").order_by("-created_at", "-id")
-    if plugin:
-        assets = assets.filter(plugin_id=plugin)
-    assets = search_prompts(assets, query)
-    page = Paginator(assets, 48).get_page(request.GET.get("page"))
-    plugins = Asset.objects.live().order_by().values_list("plugin_id", flat=True).distinct()
-    return render(
-        request, "assets/library.html", {"page": page, "query": query, "plugin": plugin, "plugins": plugins}
-    )
-
-
-@login_required
 def asset_detail(request: HttpRequest, asset_id: UUID) -> HttpResponse:
     """One asset: the image, its model identity, licence and audit trail."""
     _require_viewer(request)
     asset = get_object_or_404(Asset.objects.live().select_related("created_by", "job"), pk=asset_id)
     events = AuditEvent.objects.filter(target_type="assets.asset", target_id=str(asset.pk)).order_by("seq")
     return render(request, "assets/detail.html", {"asset": asset, "events": events})
+
+
+# Plain words for what a manifest says (IPTC digital source types; C2PA assertion labels).
+_SOURCE_TYPES = {
+    "trainedAlgorithmicMedia": "Made by a trained AI model",
+    "compositeWithTrainedAlgorithmicMedia": "A composite that includes AI-made parts",
+    "algorithmicMedia": "Made by an algorithm that is not a trained model",
+    "digitalCapture": "Captured by a camera or scanner",
+}
+_ASSERTIONS = {
+    "c2pa.actions": "What was done to make it (actions)",
+    "c2pa.actions.v2": "What was done to make it (actions)",
+    "c2pa.hash.data": "A hash binding the manifest to these exact bytes",
+    "c2pa.training-mining": "Whether it may be used to train AI or be mined for data",
+    "cawg.training-mining": "Whether it may be used to train AI or be mined for data",
+    "stds.schema-org.CreativeWork": "Who made it (authorship)",
+    "c2pa.thumbnail.claim.jpeg": "A thumbnail of the claim",
+}
+_STATES = {
+    "Trusted": "Valid, and signed by a certificate this Hallmark trusts",
+    "Valid": "Intact, but the signer is not one this Hallmark trusts",
+    "Invalid": "Broken: the file or its manifest was changed after signing",
+    None: "No content credentials found in the file",
+}
+
+
+@login_required
+def asset_credentials(request: HttpRequest, asset_id: UUID) -> HttpResponse:
+    """The content-credentials panel (htmx partial of the asset page): the stored file read by
+    the C2PA SDK and described in plain words."""
+    _require_viewer(request)
+    asset = get_object_or_404(Asset.objects.live(), pk=asset_id)
+    check = check_stored_asset(asset)
+    report = check.credentials
+    summary = (report.summary if report else None) or {}
+    source = str(summary.get("digital_source_type") or (report.xmp_digital_source_type if report else "") or "")
+    assertions = []
+    for assertion in ((report.manifest if report else None) or {}).get("assertions") or []:
+        label = str(assertion.get("label", "")).split("__", 1)[0]
+        words = "Hallmark's record of the job, model and licence" if label.startswith("hallmark") else None
+        assertions.append({"label": label, "words": words or _ASSERTIONS.get(label, "")})
+    state = report.validation_state if report else None
+    return render(
+        request,
+        "assets/_credentials.html",
+        {
+            "asset": asset,
+            "check": check,
+            "state": state,
+            "state_words": _STATES.get(state, str(state)),
+            "source": source,
+            "source_words": _SOURCE_TYPES.get(source.rsplit("/", 1)[-1], ""),
+            "signature": summary.get("signature") or {},
+            "claim_generator": summary.get("claim_generator", ""),
+            "signed_by_hallmark": bool(report and report.signed_by_hallmark),
+            "assertions": assertions,
+        },
+    )

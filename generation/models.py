@@ -62,6 +62,7 @@ class GenerationJob(models.Model):
         "generation.runner",
         "generation.claim",
         "generation.job_monitor",
+        "generation.synthetic",
     )
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

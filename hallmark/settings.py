@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "generation",
     "assets",
     "operations",
+    "workspace",
     # After governance, whose receivers for failed logins then run before django-axes' own.
     "axes",
 ]
@@ -204,6 +205,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = HALLMARK_MAX_UPLOAD_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = HALLMARK_MAX_UPLOAD_BYTES
 # Uploaded images declaring more pixels than this are refused before decoding (decompression bombs).
 HALLMARK_MAX_IMAGE_PIXELS = int(os.environ.get("HALLMARK_MAX_IMAGE_PIXELS", str(40_000_000)))
+# The most assets one zip export may hold (streamed, but its audit event lists every asset).
+HALLMARK_EXPORT_MAX_ASSETS = max(1, int(os.environ.get("HALLMARK_EXPORT_MAX_ASSETS", "5000")))
 
 # --- Cache (API rate-limit counters) -----------------------------------------------------------
 # By default files under var/cache/, shared by every process on this machine (the gunicorn
@@ -276,6 +279,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Assets and jobs both have a "status" with its own choices: name each set after its class.
+    "ENUM_NAME_OVERRIDES": {"AssetStatusEnum": "assets.models.AssetStatus", "JobStatusEnum": "generation.models.JobStatus"},
 }
 
 # --- Celery -----------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ from rest_framework.routers import DefaultRouter
 
 from assets import review_views
 from assets import views as asset_views
-from assets.api import AssetViewSet
 from assets.provenance_api import AssetProvenanceView, VerifyBatchView, VerifyUploadView
 from generation import views as generation_views
 from generation.api import GenerationViewSet
@@ -16,10 +15,13 @@ from governance import views as governance_views
 from governance.api import AuditEventViewSet, PolicyView
 from operations import views as operations_views
 from plugins.api import PluginViewSet
+from workspace import views as workspace_views
+from workspace.api import CollectionViewSet, ExportView, LibraryAssetViewSet
 
 router = DefaultRouter()
 router.register("generations", GenerationViewSet, basename="generation")
-router.register("assets", AssetViewSet, basename="asset")
+router.register("assets", LibraryAssetViewSet, basename="asset")
+router.register("collections", CollectionViewSet, basename="collection")
 router.register("plugins", PluginViewSet, basename="plugin")
 router.register("audit", AuditEventViewSet, basename="audit")
 
@@ -28,8 +30,12 @@ urlpatterns = [
     path("healthz", operations_views.healthz, name="healthz"),
     path("readyz", operations_views.readyz, name="readyz"),
     path("metrics", operations_views.metrics_view, name="metrics"),
-    path("", asset_views.library, name="library"),
+    path("", workspace_views.library, name="library"),
+    path("library/bulk/", workspace_views.library_bulk, name="library-bulk"),
+    path("collections/", workspace_views.collections, name="collections"),
+    path("collections/<uuid:collection_id>/", workspace_views.collection_detail, name="collection-detail-page"),
     path("assets/<uuid:asset_id>/", asset_views.asset_detail, name="asset-detail-page"),
+    path("assets/<uuid:asset_id>/credentials/", asset_views.asset_credentials, name="asset-credentials-panel"),
     path("generate/", generation_views.generate, name="generate"),
     path("jobs/<uuid:job_id>/", generation_views.job_detail, name="job-detail-page"),
     path("jobs/<uuid:job_id>/progress/", generation_views.job_progress, name="job-progress"),
@@ -54,6 +60,7 @@ urlpatterns = [
     path("api/v1/provenance/verify/", VerifyUploadView.as_view(), name="provenance-verify"),
     path("api/v1/provenance/verify/batch/", VerifyBatchView.as_view(), name="provenance-verify-batch"),
     path("api/v1/policy/", PolicyView.as_view(), name="policy"),
+    path("api/v1/exports/", ExportView.as_view(), name="export"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -1,0 +1,84 @@
+"""Zip export: original bytes, sidecars, index.csv, the licence policy, one audit event."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import zipfile
+
+import pytest
+
+from governance.models import AuditEvent
+from hallmark.sdk import License
+from tests.governance.audit_helpers import fast_passwords, make_asset  # noqa: F401
+
+NON_COMMERCIAL = License(spdx_id="CC-BY-NC-4.0", name="CC BY-NC", url="https://example.org", commercial_use=False)
+
+
+@pytest.fixture
+def assets(users):
+    allowed = make_asset(users["creator"], prompt="=HYPERLINK(\"http://x\") fox")
+    refused = make_asset(users["creator"], prompt="owl", license=NON_COMMERCIAL, seed=9)
+    return allowed, refused
+
+
+def _zip(response) -> zipfile.ZipFile:
+    assert response.status_code == 200, response.content
+    assert response.streaming and response["Content-Type"] == "application/zip"
+    return zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+
+
+def test_export_holds_original_bytes_sidecars_and_an_index_with_the_refused(client_for, assets) -> None:
+    allowed, refused = assets
+    response = client_for("viewer").post(
+        "/api/v1/exports/", {"assets": [str(allowed.pk), str(refused.pk)]}, format="json"
+    )
+    archive = _zip(response)
+    assert sorted(archive.namelist()) == sorted([f"assets/{allowed.pk}.png", f"assets/{allowed.pk}.json", "index.csv"])
+    data = archive.read(f"assets/{allowed.pk}.png")
+    assert hashlib.sha256(data).hexdigest() == allowed.sha256
+    with allowed.file.open("rb") as stored:
+        assert data == stored.read()
+    sidecar = json.loads(archive.read(f"assets/{allowed.pk}.json"))
+    assert sidecar["sha256"] == allowed.sha256 and sidecar["license"]["spdx_id"] == "MIT"
+    assert sidecar["review_status"] == "draft" and sidecar["model"]["name"] == "hallmark-procedural"
+    rows = {r["asset"]: r for r in csv.DictReader(io.StringIO(archive.read("index.csv").decode()))}
+    assert rows[str(allowed.pk)]["included"] == "yes" and rows[str(allowed.pk)]["prompt"].startswith("'=")
+    assert rows[str(refused.pk)]["included"] == "no"
+    assert rows[str(refused.pk)]["excluded_by"] == "commercial_use_not_allowed"
+    (event,) = AuditEvent.objects.filter(action="assets.bundle_exported")
+    assert event.actor == "vera" and event.data["included"] == [{"id": str(allowed.pk), "sha256": allowed.sha256}]
+    assert event.data["excluded"] == [{"id": str(refused.pk), "rules": ["commercial_use_not_allowed"]}]
+
+
+def test_a_less_strict_purpose_is_for_reviewers(client_for, assets) -> None:
+    body = {"assets": [str(a.pk) for a in assets], "purpose": "non_commercial"}
+    assert client_for("creator").post("/api/v1/exports/", body, format="json").status_code == 403
+    archive = _zip(client_for("reviewer").post("/api/v1/exports/", body, format="json"))
+    assert len([n for n in archive.namelist() if n.endswith(".png")]) == 2
+
+
+def test_collection_export(client_for, assets) -> None:
+    cid = client_for("creator").post("/api/v1/collections/", {"name": "c"}, format="json").json()["id"]
+    client_for("creator").post(f"/api/v1/collections/{cid}/assets/", {"assets": [str(assets[0].pk)]}, format="json")
+    archive = _zip(client_for("viewer").get(f"/api/v1/collections/{cid}/export/"))
+    assert f"assets/{assets[0].pk}.png" in archive.namelist()
+    assert AuditEvent.objects.get(action="assets.bundle_exported").target_id == cid
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [({"assets": ["x"]}, "assets"), ({"assets": []}, "assets"), ({"assets": ["00000000-0000-0000-0000-000000000000"], "purpose": "resale"}, "purpose")],
+)
+def test_bad_export_requests_are_a_400(client_for, users, body, field) -> None:
+    response = client_for("viewer").post("/api/v1/exports/", body, format="json")
+    assert response.status_code == 400 and field in response.json()["errors"]
+    assert not AuditEvent.objects.filter(action="assets.bundle_exported").exists()
+
+
+def test_export_limit(client_for, assets, settings) -> None:
+    settings.HALLMARK_EXPORT_MAX_ASSETS = 1
+    response = client_for("viewer").post("/api/v1/exports/", {"assets": [str(a.pk) for a in assets]}, format="json")
+    assert response.status_code == 400 and "assets" in response.json()["errors"]
