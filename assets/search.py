@@ -9,7 +9,7 @@ from django.db.models.expressions import RawSQL
 
 from assets.models import Asset
 
-# The column and its GIN index are made by migration 0005_library_indexes (PostgreSQL only).
+# The column and its GIN index are made by migration 0006_library_indexes (PostgreSQL only).
 _PG_QUERY = "websearch_to_tsquery('english'::regconfig, %s)"
 _PG_MATCH = f"assets_asset.prompt_search @@ {_PG_QUERY}"
 _PG_RANK = f"ts_rank(assets_asset.prompt_search, {_PG_QUERY})"

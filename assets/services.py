@@ -22,13 +22,8 @@ from django.utils import timezone
 from PIL import Image
 
 from assets.models import Asset
-<<<<<<< HEAD
 from governance.audit_trail import PendingEvent, record_events
-from governance.provenance import prompt_digest, safe_image, stamping
-=======
-from governance.audit_trail import record_event
 from governance.provenance import prompt_digest, safe_image, soft_binding, stamping
->>>>>>> w12-softbinding
 
 # Types only: assets sits below generation and beside plugins (the import-linter contracts in
 # pyproject.toml), so neither is imported at run time.

@@ -36,12 +36,9 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from assets import services as asset_services
-<<<<<<< HEAD
+from assets import soft_binding
 from generation.background_stores import BackgroundStores
 from generation.claim import Claimed, claim_fast
-=======
-from assets import soft_binding
->>>>>>> w12-softbinding
 from generation.job_monitor import JobMonitor, retrying_database
 from generation.models import GenerationJob, JobStatus
 from governance.audit_trail import PendingEvent, record_event
