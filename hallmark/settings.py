@@ -382,8 +382,8 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- Hallmark: watching it run (/healthz, /readyz, /metrics) ------------------------------------
 # /metrics answers only a request that carries this bearer token (when set) and comes from one
-# of these networks (when set); with neither set it is off (404). The client address is counted
-# as the rate limits count it (HALLMARK_NUM_PROXIES).
+# of these networks (when set); with neither set it is off (404). The network is checked on the
+# connecting address, never X-Forwarded-For (whatever HALLMARK_NUM_PROXIES says); set a token too.
 HALLMARK_METRICS_TOKEN = optional_secret("HALLMARK_METRICS_TOKEN", min_length=24)
 HALLMARK_METRICS_ALLOWED_NETWORKS = network_list("HALLMARK_METRICS_ALLOWED_NETWORKS")
 # What /readyz checks, and how long each check may take before it counts as failed.
