@@ -19,6 +19,7 @@ from hallmark.environment import (
     cache_from_url,
     env_bool,
     env_choices,
+    env_float_seconds,
     env_list,
     env_seconds,
     kept_secret,
@@ -390,7 +391,8 @@ HALLMARK_METRICS_ALLOWED_NETWORKS = network_list("HALLMARK_METRICS_ALLOWED_NETWO
 HALLMARK_READY_CHECKS = env_choices(
     "HALLMARK_READY_CHECKS", "database,broker,signer,storage", ("database", "broker", "signer", "storage")
 )
-HALLMARK_READY_TIMEOUT = max(0.1, float(os.environ.get("HALLMARK_READY_TIMEOUT", "2")))
+# Bounded: it is also the broker socket timeout of /metrics, and a thread wait overflows.
+HALLMARK_READY_TIMEOUT = env_float_seconds("HALLMARK_READY_TIMEOUT", 2, minimum=0.1, maximum=30)
 
 # --- Hallmark: plugins ------------------------------------------------------------------------
 # Warm plugin cache on each worker: total memory the loaded models may take.

@@ -107,6 +107,32 @@ def test_readyz_answers_at_its_timeout_when_a_check_hangs(
         release.set()
 
 
+@pytest.mark.parametrize("value", ["inf", "1e308", "31", "nan", "0.05", "-1", "two"])
+def test_a_ready_timeout_out_of_bounds_is_refused_at_start(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    monkeypatch.setenv("HALLMARK_READY_TIMEOUT", value)
+    with pytest.raises(ImproperlyConfigured, match="HALLMARK_READY_TIMEOUT"):
+        _settings_as_a_starting_process_reads_them()
+
+
+@pytest.mark.parametrize(("value", "seconds"), [("0.1", 0.1), ("2.5", 2.5), ("30", 30.0)])
+def test_a_ready_timeout_in_bounds_is_kept(value: str, seconds: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HALLMARK_READY_TIMEOUT", value)
+    assert _settings_as_a_starting_process_reads_them()["HALLMARK_READY_TIMEOUT"] == seconds
+
+
+def _settings_as_a_starting_process_reads_them() -> dict[str, Any]:
+    """hallmark/settings.py run again in a namespace of its own (Django's settings untouched);
+    a subprocess per value would cost seconds each."""
+    from hallmark import settings as project_settings
+
+    path = project_settings.__file__
+    namespace: dict[str, Any] = {"__name__": "hallmark.settings_probe", "__file__": path}
+    exec(compile(Path(path).read_text(), path, "exec"), namespace)
+    return namespace
+
+
 def _get(url: str) -> tuple[int, dict[str, Any]]:
     try:
         with urllib.request.urlopen(url, timeout=10) as response:
