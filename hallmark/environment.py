@@ -157,6 +157,8 @@ def env_seconds(name: str, default: int, *, maximum: int) -> int:
     if not 1 <= value <= maximum:
         raise ImproperlyConfigured(f"{name}={value}: expected 1 to {maximum} seconds")
     return value
+
+
 def env_float_seconds(name: str, default: float, *, minimum: float, maximum: float) -> float:
     """Seconds, fractions allowed, between ``minimum`` and ``maximum``.
 
