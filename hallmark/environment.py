@@ -217,6 +217,22 @@ def env_seconds(name: str, default: int, *, maximum: int) -> int:
     return value
 
 
+def env_float_seconds(name: str, default: float, *, minimum: float, maximum: float) -> float:
+    """Seconds, fractions allowed, between ``minimum`` and ``maximum``.
+
+    ``nan`` and ``inf`` are refused like any value out of range: a timeout too large for a
+    thread wait raises OverflowError where it is used, long after the process started.
+    """
+    raw = os.environ.get(name, str(default)).strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r}: expected a number of seconds") from None
+    if not minimum <= value <= maximum:  # false for nan too
+        raise ImproperlyConfigured(f"{name}={raw!r}: expected {minimum:g} to {maximum:g} seconds")
+    return value
+
+
 def network_list(name: str) -> tuple[IPv4Network | IPv6Network, ...]:
     """Comma-separated networks (``10.0.0.0/8``, ``127.0.0.1``, ``::1``); empty for none."""
     networks = []

@@ -3,7 +3,9 @@
 Everything comes from environment variables (12-factor). With none set, Hallmark runs on one
 machine with embedded defaults: SQLite and Celery's filesystem broker under ``var/``, media
 under ``var/media/``. Production and CI set ``DATABASE_URL`` and ``CELERY_BROKER_URL``.
-The parsers (flags, lists, kept secrets, cache URLs, rates) are in ``hallmark.environment``.
+The parsers (flags, lists, kept secrets, cache URLs, rates) are in ``hallmark.environment``; the
+larger dictionaries (broker options, beat schedule, REST framework) are built in
+``hallmark.celery_settings`` and ``hallmark.rest_settings`` from values read here.
 """
 
 from __future__ import annotations
@@ -13,14 +15,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
-from celery.schedules import crontab
 
+from hallmark.celery_settings import beat_schedule, broker_transport_options
 from hallmark.environment import (
     cache_from_url,
     download_url_expires,
     env_bool,
     env_choice,
     env_choices,
+    env_float_seconds,
     env_int,
     env_list,
     kept_secret,
@@ -29,6 +32,7 @@ from hallmark.environment import (
     optional_secret,
     throttle_rate,
 )
+from hallmark.rest_settings import rest_framework, spectacular
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("HALLMARK_VAR_DIR", BASE_DIR / "var")).resolve()
@@ -243,45 +247,10 @@ AXES_LOCKOUT_CALLABLE = "governance.login_guard.lockout_response"
 AXES_VERBOSE = False
 
 # --- REST API ---------------------------------------------------------------------------------
-REST_FRAMEWORK = {
-    # Token first, so that an unauthenticated request gets 401 with WWW-Authenticate.
-    "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
-    ],
-    "DEFAULT_PERMISSION_CLASSES": ["governance.permissions.IsViewer"],
-    "DEFAULT_PARSER_CLASSES": [
-        "hallmark.parsers.SafeJSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "hallmark.api.StandardPagination",
-    "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "hallmark.api.exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": ["hallmark.throttling.AnonThrottle", "hallmark.throttling.UserThrottle"],
-    # An int, never None: with None DRF counts by the whole X-Forwarded-For, which any client
-    # can vary to get a fresh allowance.
-    "NUM_PROXIES": HALLMARK_NUM_PROXIES,
-    "DEFAULT_RENDERER_CLASSES": [
-        "rest_framework.renderers.JSONRenderer",
-        "rest_framework.renderers.BrowsableAPIRenderer",
-    ],
-}
-SPECTACULAR_SETTINGS = {
-    "TITLE": "Hallmark API",
-    "DESCRIPTION": "Generate AI images through model plugins and govern them as assets.",
-    "VERSION": "1.0.0",
-    "SERVE_INCLUDE_SCHEMA": False,
-    "COMPONENT_SPLIT_REQUEST": True,
-    # Swagger UI is served from the drf-spectacular-sidecar package, never from a CDN.
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
-    # Assets and jobs both have a "status" with its own choices: name each set after its class.
-    "ENUM_NAME_OVERRIDES": {"AssetStatusEnum": "assets.models.AssetStatus", "JobStatusEnum": "generation.models.JobStatus"},
-}
+# hallmark/rest_settings.py: authentication (token, then session), IsViewer by default, the
+# safe JSON parser, paging, throttles (counted per HALLMARK_NUM_PROXIES), the OpenAPI schema.
+REST_FRAMEWORK = rest_framework(HALLMARK_NUM_PROXIES)
+SPECTACULAR_SETTINGS = spectacular()
 
 # --- Celery -----------------------------------------------------------------------------------
 BROKER_DIR = VAR_DIR / "broker"
@@ -289,36 +258,19 @@ CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 # A submit publishes once with this connect timeout (seconds) and answers: a broker that is down
 # leaves the job waiting for it (generation.services.enqueue), never a request hanging on it.
 HALLMARK_BROKER_PUBLISH_TIMEOUT = float(os.environ.get("HALLMARK_BROKER_PUBLISH_TIMEOUT", "1"))
-CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
-    # Above the longest job, or a running job is handed to a second worker (Redis, SQS).
-    "visibility_timeout": int(os.environ.get("HALLMARK_BROKER_VISIBILITY_TIMEOUT", str(4 * 3600))),
-}
-# RabbitMQ (py-amqp) connects within this; Redis connects within socket_connect_timeout. Redis's
-# socket_timeout is left alone: a worker's blocking read waits longer than any publish.
+# Per broker (hallmark/celery_settings.py): no retries inside a publish, the connect timeout,
+# the filesystem broker's folders. The visibility timeout must exceed the longest job, or a
+# running job is handed to a second worker (Redis, SQS); the filesystem broker lists its folder
+# every HALLMARK_BROKER_POLL_INTERVAL seconds (kombu's 1 s put most of a second on every job).
+CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(
+    CELERY_BROKER_URL,
+    BROKER_DIR,
+    visibility_timeout=int(os.environ.get("HALLMARK_BROKER_VISIBILITY_TIMEOUT", str(4 * 3600))),
+    connect_timeout=HALLMARK_BROKER_PUBLISH_TIMEOUT,
+    poll_interval=float(os.environ.get("HALLMARK_BROKER_POLL_INTERVAL", "0.05")),
+)
+# RabbitMQ (py-amqp) connects within this; Redis within the transport's socket_connect_timeout.
 CELERY_BROKER_CONNECTION_TIMEOUT = HALLMARK_BROKER_PUBLISH_TIMEOUT
-if not CELERY_BROKER_URL.startswith("filesystem"):
-    # kombu otherwise retries a refused connection for seconds inside every publish (2 s each
-    # on Redis, measured); a worker's consumer reconnects with its own retry loop
-    # (broker_connection_max_retries), which this does not change.
-    CELERY_BROKER_TRANSPORT_OPTIONS["max_retries"] = 0
-if CELERY_BROKER_URL.startswith(("redis", "rediss", "sentinel")):
-    CELERY_BROKER_TRANSPORT_OPTIONS["socket_connect_timeout"] = HALLMARK_BROKER_PUBLISH_TIMEOUT
-if CELERY_BROKER_URL.startswith("filesystem"):
-    for sub in ("queue", "processed", "control"):
-        (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS.update(
-        {
-            "data_folder_in": str(BROKER_DIR / "queue"),
-            "data_folder_out": str(BROKER_DIR / "queue"),
-            "processed_folder": str(BROKER_DIR / "processed"),
-            "control_folder": str(BROKER_DIR / "control"),
-            "store_processed": False,
-            # The filesystem transport polls its folder; kombu's default of 1 s put most of a
-            # second of queue wait on every job (docs/benchmarks.md, job overhead). A listing
-            # every 50 ms costs an idle worker next to nothing.
-            "polling_interval": float(os.environ.get("HALLMARK_BROKER_POLL_INTERVAL", "0.05")),
-        }
-    )
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -364,40 +316,20 @@ HALLMARK_VERIFY_SAMPLE_SIZE = max(0, int(os.environ.get("HALLMARK_VERIFY_SAMPLE_
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TASK_ROUTES = {"hallmark.maintenance.*": {"queue": HALLMARK_MAINTENANCE_QUEUE}}
 _SWEEP_SECONDS = max(60.0, HALLMARK_RECOVERY_INTERVAL)
-CELERY_BEAT_SCHEDULE = {
-    "audit-checkpoint-hourly": {
-        "task": "hallmark.maintenance.audit_checkpoint",
-        "schedule": crontab(minute=7),
-        "options": {"expires": 3600},
-    },
-    "purge-deleted-daily": {
-        "task": "hallmark.maintenance.purge_deleted",
-        "schedule": crontab(hour=3, minute=17),
-        "options": {"expires": 24 * 3600},
-    },
-    "recover-stale-jobs": {
-        "task": "hallmark.maintenance.recover_stale_jobs",
-        "schedule": _SWEEP_SECONDS,
-        "options": {"expires": _SWEEP_SECONDS},
-    },
-    "verify-assets-sample-nightly": {
-        "task": "hallmark.maintenance.verify_assets_sample",
-        "schedule": crontab(hour=2, minute=37),
-        "options": {"expires": 24 * 3600},
-    },
-}
+CELERY_BEAT_SCHEDULE = beat_schedule(_SWEEP_SECONDS)
 
 # --- Hallmark: watching it run (/healthz, /readyz, /metrics) ------------------------------------
 # /metrics answers only a request that carries this bearer token (when set) and comes from one
-# of these networks (when set); with neither set it is off (404). The client address is counted
-# as the rate limits count it (HALLMARK_NUM_PROXIES).
+# of these networks (when set); with neither set it is off (404). The network is checked on the
+# connecting address, never X-Forwarded-For (whatever HALLMARK_NUM_PROXIES says); set a token too.
 HALLMARK_METRICS_TOKEN = optional_secret("HALLMARK_METRICS_TOKEN", min_length=24)
 HALLMARK_METRICS_ALLOWED_NETWORKS = network_list("HALLMARK_METRICS_ALLOWED_NETWORKS")
 # What /readyz checks, and how long each check may take before it counts as failed.
 HALLMARK_READY_CHECKS = env_choices(
     "HALLMARK_READY_CHECKS", "database,broker,signer,storage", ("database", "broker", "signer", "storage")
 )
-HALLMARK_READY_TIMEOUT = max(0.1, float(os.environ.get("HALLMARK_READY_TIMEOUT", "2")))
+# Bounded: it is also the broker socket timeout of /metrics, and a thread wait overflows.
+HALLMARK_READY_TIMEOUT = env_float_seconds("HALLMARK_READY_TIMEOUT", 2, minimum=0.1, maximum=30)
 
 # --- Hallmark: plugins ------------------------------------------------------------------------
 # Warm plugin cache on each worker: total memory the loaded models may take.

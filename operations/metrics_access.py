@@ -2,9 +2,15 @@
 
 Off (404, as if there were no such page) until an operator sets at least one. With a token,
 the request must carry ``Authorization: Bearer <token>`` (compared in constant time); with
-networks, it must come from one of them (the address counted as the rate limits count it,
-``HALLMARK_NUM_PROXIES``); with both, both. Anything else is 403, the same answer whichever
-check failed. Metrics name plugins, queues and volumes: not for everyone who can reach the web.
+networks, it must come from one of them; with both, both. Anything else is 403, the same answer
+whichever check failed. Metrics name plugins, queues and volumes: not for everyone who can reach
+the web.
+
+The network check uses the connecting address (``REMOTE_ADDR``), never ``X-Forwarded-For``,
+whatever ``HALLMARK_NUM_PROXIES`` says: a client that reaches the app port directly (inside the
+cluster, a misrouted load balancer) would otherwise choose its own address. Prometheus scrapes
+each web process directly, so its own address is the one seen; a scrape through the proxy is
+seen from the proxy's address. Networks alone are only as good as the network: set a token too.
 """
 
 from __future__ import annotations
@@ -14,8 +20,6 @@ from ipaddress import IPv6Address, ip_address
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-
-from governance.login_guard import client_ip
 
 _BEARER = "bearer "
 
@@ -29,8 +33,10 @@ def _token_matches(request: HttpRequest, token: str) -> bool:
 
 
 def _address_allowed(request: HttpRequest) -> bool:
+    # The peer's own address: X-Forwarded-For is whatever a direct client writes (module doc).
+    remote = str(request.META.get("REMOTE_ADDR") or "")
     try:
-        address = ip_address(client_ip(request).strip().split("%")[0])
+        address = ip_address(remote.strip().split("%")[0])
     except ValueError:
         return False
     if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:

@@ -3,7 +3,12 @@
 A load balancer asks every few seconds, so each check is small (one ``SELECT 1``, one broker
 connection, two file stats, one tiny write and delete), runs in its own thread under
 ``HALLMARK_READY_TIMEOUT``, and the answer is kept for a second: however often it is asked, a
-process runs the checks at most once a second. A check that hangs (a database host that
+process runs the checks at most once a second. The storage check's answer is kept longer
+(``HELD_SECONDS``, 30 s): it writes, and on S3 that is a PUT and a DELETE, which a public
+endpoint must not cost every second. It stays a write rather than a read of a fixed key
+because "ready" means this host can store files: a read passes on a read-only mount, a full
+disk or a bucket policy without PutObject, and a fixed key would have to exist first. Storage
+becoming unwritable is then seen within 30 s. A check that hangs (a database host that
 drops packets) counts as failed at the timeout; while it still hangs the next asks report it
 failed at once instead of starting another thread, so a dead dependency cannot pile threads up.
 
@@ -35,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 OK = "ok"
 _CACHE_SECONDS = 1.0
+# Checks whose answer is kept longer than the rest, in seconds (the module's docstring says why).
+HELD_SECONDS: dict[str, float] = {"storage": 30.0}
 
 
 def check_database() -> None:
@@ -70,7 +77,10 @@ def check_signer() -> None:
 
 
 def check_storage() -> None:
-    """A tiny file can be written and removed where assets are stored (whatever the backend)."""
+    """A tiny file can be written and removed where assets are stored (whatever the backend).
+
+    Run at most every ``HELD_SECONDS["storage"]`` per process.
+    """
     name = default_storage.save(f".readyz/{uuid.uuid4().hex}", ContentFile(b"ok"))
     default_storage.delete(name)
 
@@ -107,22 +117,33 @@ class _Prober:
         self._lock = threading.Lock()
         self._running: dict[str, Future[None]] = {}
         self._cached: tuple[float, Readiness] | None = None
+        # When a held check (HELD_SECONDS) last started, and its answer.
+        self._held: dict[str, tuple[float, str]] = {}
 
     def readiness(self) -> Readiness:
         with self._lock:
             now = time.monotonic()
             if self._cached is not None and now - self._cached[0] < _CACHE_SECONDS:
                 return self._cached[1]
-            started = {name: self._start(name) for name in settings.HALLMARK_READY_CHECKS}
+            names = settings.HALLMARK_READY_CHECKS
+            held = {name: self._held[name][1] for name in names if self._still_held(name, now)}
+            started = {name: self._start(name) for name in names if name not in held}
             deadline = now + settings.HALLMARK_READY_TIMEOUT
-            results = {
+            fresh = {
                 # A check still hanging from an earlier ask is not waited for again.
                 name: _result(name, future, now if earlier else deadline)
                 for name, (future, earlier) in started.items()
             }
-            answer = Readiness(results)
+            for name, result in fresh.items():
+                if name in HELD_SECONDS:
+                    self._held[name] = (now, result)
+            answer = Readiness({name: held[name] if name in held else fresh[name] for name in names})
             self._cached = (time.monotonic(), answer)
             return answer
+
+    def _still_held(self, name: str, now: float) -> bool:
+        last = self._held.get(name)
+        return last is not None and now - last[0] < HELD_SECONDS.get(name, 0.0)
 
     def _start(self, name: str) -> tuple[Future[None], bool]:
         """The check's future, and whether it is one an earlier ask started and still runs."""
@@ -144,9 +165,10 @@ class _Prober:
         return future, False
 
     def forget(self) -> None:
-        """Drop the cached answer (tests, and after a dependency was fixed by hand)."""
+        """Drop the cached answers, held ones too (tests, and after a dependency was fixed by hand)."""
         with self._lock:
             self._cached = None
+            self._held.clear()
 
 
 def _result(name: str, future: Future[None], deadline: float) -> str:

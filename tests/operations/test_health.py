@@ -77,6 +77,35 @@ def test_readyz_names_the_failed_checks_and_no_secret(
 
 
 @pytest.mark.django_db
+def test_readyz_writes_to_storage_at_most_every_30_seconds(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The probe is public and asked every few seconds; on S3 a storage probe is a PUT and a DELETE."""
+    from operations import readiness
+
+    calls: dict[str, int] = {"storage": 0, "signer": 0}
+
+    def counted(name: str) -> Any:
+        original = readiness.CHECKS[name]
+
+        def check() -> None:
+            calls[name] += 1
+            original()
+
+        return check
+
+    for name in calls:
+        monkeypatch.setitem(readiness.CHECKS, name, counted(name))
+    monkeypatch.setattr(readiness, "_CACHE_SECONDS", 0.0)  # as if each ask came a second apart
+    for _ in range(5):
+        response = client.get("/readyz")
+        assert response.status_code == 200 and response.json()["checks"]["storage"] == "ok"
+    assert calls == {"storage": 1, "signer": 5}  # the other checks still run on each ask
+    # Once the storage answer is older than its hold, the next ask writes again.
+    monkeypatch.setitem(readiness.HELD_SECONDS, "storage", 0.0)
+    assert client.get("/readyz").json()["checks"]["storage"] == "ok"
+    assert calls == {"storage": 2, "signer": 6}
+
+
+@pytest.mark.django_db
 def test_readyz_answers_at_its_timeout_when_a_check_hangs(
     client: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -105,6 +134,32 @@ def test_readyz_answers_at_its_timeout_when_a_check_hangs(
         assert len(calls) == 1
     finally:
         release.set()
+
+
+@pytest.mark.parametrize("value", ["inf", "1e308", "31", "nan", "0.05", "-1", "two"])
+def test_a_ready_timeout_out_of_bounds_is_refused_at_start(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    monkeypatch.setenv("HALLMARK_READY_TIMEOUT", value)
+    with pytest.raises(ImproperlyConfigured, match="HALLMARK_READY_TIMEOUT"):
+        _settings_as_a_starting_process_reads_them()
+
+
+@pytest.mark.parametrize(("value", "seconds"), [("0.1", 0.1), ("2.5", 2.5), ("30", 30.0)])
+def test_a_ready_timeout_in_bounds_is_kept(value: str, seconds: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HALLMARK_READY_TIMEOUT", value)
+    assert _settings_as_a_starting_process_reads_them()["HALLMARK_READY_TIMEOUT"] == seconds
+
+
+def _settings_as_a_starting_process_reads_them() -> dict[str, Any]:
+    """hallmark/settings.py run again in a namespace of its own (Django's settings untouched);
+    a subprocess per value would cost seconds each."""
+    from hallmark import settings as project_settings
+
+    path = project_settings.__file__
+    namespace: dict[str, Any] = {"__name__": "hallmark.settings_probe", "__file__": path}
+    exec(compile(Path(path).read_text(), path, "exec"), namespace)
+    return namespace
 
 
 def _get(url: str) -> tuple[int, dict[str, Any]]:

@@ -63,7 +63,7 @@ def test_the_token_is_required_and_compared_whole(client: Any, settings: Any) ->
 
 
 @pytest.mark.django_db
-def test_networks_count_the_address_the_rate_limits_count(client: Any, settings: Any) -> None:
+def test_networks_count_the_connecting_address_never_x_forwarded_for(client: Any, settings: Any) -> None:
     from ipaddress import ip_network
 
     settings.HALLMARK_METRICS_TOKEN = ""
@@ -75,8 +75,12 @@ def test_networks_count_the_address_the_rate_limits_count(client: Any, settings:
     # Without a proxy configured, X-Forwarded-For is the client's own invention.
     spoofed = client.get("/metrics", REMOTE_ADDR="192.168.1.10", HTTP_X_FORWARDED_FOR="10.0.0.1")
     assert spoofed.status_code == 403
+    # Not behind proxies either: a client that reaches the app port directly (inside the
+    # cluster, a misrouted load balancer) would choose its own address through the header.
     settings.HALLMARK_NUM_PROXIES = 1
-    assert client.get("/metrics", REMOTE_ADDR="192.168.1.10", HTTP_X_FORWARDED_FOR="10.0.0.1").status_code == 200
+    assert client.get("/metrics", REMOTE_ADDR="192.168.1.10", HTTP_X_FORWARDED_FOR="10.0.0.1").status_code == 403
+    # A scraper inside an allowed network is let in whatever the header says.
+    assert client.get("/metrics", REMOTE_ADDR="10.1.2.3", HTTP_X_FORWARDED_FOR="192.168.1.10").status_code == 200
     # Both set: both must hold.
     settings.HALLMARK_NUM_PROXIES = 0
     settings.HALLMARK_METRICS_TOKEN = TOKEN
