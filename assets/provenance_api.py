@@ -70,18 +70,8 @@ _CREDENTIALS_FIELDS: dict[str, serializers.Field[Any, Any, Any, Any]] = {
                     help_text="null when the caller may not see assets (a user without a role).",
                 ),
                 "method": serializers.ChoiceField(
-                    choices=["manifest", "sha256", "pixels", "watermark", "fingerprint"],
-                    help_text="The strongest evidence found.",
+                    choices=["manifest", "sha256", "pixels"], help_text="The strongest evidence found."
                 ),
-                "distance": serializers.IntegerField(
-                    help_text="Bits between what was read and what was recorded: of 64 for "
-                    "`watermark`, of 256 for `fingerprint`; 0 for the exact methods."
-                ),
-                "watermark": serializers.BooleanField(help_text="The pixels carry the asset's watermark."),
-                "fingerprint": serializers.BooleanField(
-                    help_text="The pixels' PDQ fingerprint is near the asset's."
-                ),
-                "soft_distance": serializers.IntegerField(allow_null=True),
                 "sha256": serializers.BooleanField(help_text="The bytes are exactly the stored file's."),
                 "pixels": serializers.BooleanField(help_text="The decoded pixels are the stored image's."),
                 "manifest": serializers.BooleanField(
@@ -89,6 +79,21 @@ _CREDENTIALS_FIELDS: dict[str, serializers.Field[Any, Any, Any, Any]] = {
                 ),
             },
         )
+    ),
+    "likely_copy_of": serializers.ListField(
+        help_text="Only when asset_matches is empty: assets the image looks like a copy of by a "
+        "soft binding. Not proof of origin (a watermark can be copied, a look-alike can match).",
+        child=inline_serializer(
+            "ProvenanceLikelyCopy",
+            fields={
+                "asset_id": serializers.UUIDField(allow_null=True, help_text="null for a user without a role."),
+                "method": serializers.ChoiceField(choices=["watermark", "fingerprint"]),
+                "distance": serializers.IntegerField(
+                    help_text="Bits between what was read and what was recorded: of 64 for "
+                    "`watermark`, of 256 for `fingerprint`."
+                ),
+            },
+        ),
     ),
 }
 
@@ -129,8 +134,13 @@ _VERIFY_RESULT = inline_serializer(
         ),
         **_CREDENTIALS_FIELDS,
         "made_by_this_organisation": serializers.BooleanField(
-            help_text="A live asset of this Hallmark matches (the same as made_by_hallmark); shown "
-            "to every signed-in caller, with the asset only to those who may see it."
+            help_text="A live asset of this Hallmark matches by exact bytes, pixels or a trusted "
+            "Hallmark manifest (the same as made_by_hallmark); shown to every signed-in caller, "
+            "with the asset only to those who may see it."
+        ),
+        "likely_copy_of_this_organisation": serializers.BooleanField(
+            help_text="Nothing matched exactly, but a soft binding (watermark or fingerprint) "
+            "found an asset this image is likely a copy of; never proof that Hallmark made it."
         ),
     },
 )

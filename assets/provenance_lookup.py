@@ -1,10 +1,11 @@
 """The verify endpoint's answer for one uploaded image: who may see which match, and the audit.
 
 ``lookup`` runs ``assets.verification.verify_file`` (exact bytes, pixels, trusted manifest,
-then the soft bindings) and shapes the answer for the caller: a caller who may see assets gets
-each match with its asset id, method and distance; any other signed-in caller learns only that
-the image was made by this organisation, and by which method, without the asset
-(``asset_id`` null, no asset details). Every match is audited as ``provenance.looked_up``:
+then the soft bindings) and shapes the answer for the caller. ``made_by_this_organisation``
+rests on hard evidence only (``asset_matches``); a soft match is reported apart, as
+``likely_copy_of`` with its method and distance, and sets ``likely_copy_of_this_organisation``.
+A caller who may see assets gets the asset ids; any other signed-in caller learns only those
+booleans and the methods, without the assets (``asset_id`` null, no asset details). Every match is audited as ``provenance.looked_up``:
 who asked about which asset, how it was found and whether the asset was shown.
 """
 
@@ -37,21 +38,24 @@ def lookup(
     visible = may_see_assets(user)
     answer = report.as_dict()
     answer["made_by_this_organisation"] = report.made_by_hallmark
+    answer["likely_copy_of_this_organisation"] = bool(report.likely_copies)
     if not visible:
-        answer["asset_matches"] = [
-            {**match, "asset_id": None} for match in answer["asset_matches"]
-        ]
-    if report.asset_matches:
+        for key in ("asset_matches", "likely_copy_of"):
+            answer[key] = [{**match, "asset_id": None} for match in answer[key]]
+    found: list[tuple[str, str, int]] = [(m.asset_id, m.method, 0) for m in report.asset_matches]
+    found += [(c.asset_id, c.method, c.distance) for c in report.likely_copies]
+    if found:
         upload_sha256 = hashlib.sha256(data).hexdigest()
         with transaction.atomic():
-            for match in report.asset_matches:
+            for asset_id, method, distance in found:
                 record_event(
                     "provenance.looked_up",
                     acting_user=user if user.is_authenticated else None,
-                    target=("assets.asset", match.asset_id),
+                    target=("assets.asset", asset_id),
                     data={
-                        "method": match.method,
-                        "distance": match.distance,
+                        "method": method,
+                        "distance": distance,
+                        "made_by_this_organisation": report.made_by_hallmark,
                         "upload_sha256": upload_sha256,
                         "asset_shown": visible,
                     },
