@@ -193,7 +193,8 @@ class SoftMatch:
 
 def find(image: Image.Image) -> list[SoftMatch]:
     """The live assets ``image`` is a copy of, by watermark first, then by nearest fingerprint."""
-    payload = soft_binding.read_watermark(image)
+    # Not read at all beyond WATERMARK_MAX_PIXELS: the work per upload stays bounded.
+    payload = soft_binding.read_watermark(image) if soft_binding.may_read_watermark(image) else None
     if payload is not None:
         marked = _search(_watermarks, payload.hex(), WATERMARK_MAX_DISTANCE, "watermark")
         if marked:
