@@ -191,8 +191,8 @@ class VerifyBatchView(APIView):
         "HALLMARK_MAX_UPLOAD_BYTES and HALLMARK_MAX_IMAGE_PIXELS (a file past the pixels left "
         "gets `errors`). Each is answered as by `POST /api/v1/provenance/verify/`; a "
         "file that is not an accepted image gets `errors` in its own entry, the others are "
-        "still answered. Each file counts against HALLMARK_VERIFY_RATE (429 past it). Every "
-        "match is audited (`provenance.looked_up`).",
+        "still answered. Each file counts against HALLMARK_VERIFY_RATE (429 past it). Each "
+        "file that matched is audited (one `provenance.looked_up` each).",
     )
     def post(self, request: Request) -> Response:
         limit = int(settings.HALLMARK_MAX_UPLOAD_BYTES)

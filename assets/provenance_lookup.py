@@ -5,8 +5,9 @@ then the soft bindings) and shapes the answer for the caller. ``made_by_this_org
 rests on hard evidence only (``asset_matches``); a soft match is reported apart, as
 ``likely_copy_of`` with its method and distance, and sets ``likely_copy_of_this_organisation``.
 A caller who may see assets gets the asset ids; any other signed-in caller learns only those
-booleans and the methods, without the assets (``asset_id`` null, no asset details). Every match is audited as ``provenance.looked_up``:
-who asked about which asset, how it was found and whether the asset was shown.
+booleans and the methods, without the assets (``asset_id`` null, no asset details).
+Each file looked up that matched anything is one ``provenance.looked_up`` event: who asked,
+the matches (at most ``AUDITED_MATCHES``, target the first), whether they were shown.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ from governance.audit_trail import record_event
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
     from PIL import Image
+
+
+#: The most matches one ``provenance.looked_up`` event lists (``match_count`` says how many).
+AUDITED_MATCHES = 20
 
 
 def may_see_assets(user: AbstractBaseUser | AnonymousUser) -> bool:
@@ -42,22 +47,22 @@ def lookup(
     if not visible:
         for key in ("asset_matches", "likely_copy_of"):
             answer[key] = [{**match, "asset_id": None} for match in answer[key]]
-    found: list[tuple[str, str, int]] = [(m.asset_id, m.method, 0) for m in report.asset_matches]
-    found += [(c.asset_id, c.method, c.distance) for c in report.likely_copies]
+    found = [{"asset_id": m.asset_id, "method": m.method, "distance": 0} for m in report.asset_matches]
+    found += [c.as_dict() for c in report.likely_copies]
     if found:
-        upload_sha256 = hashlib.sha256(data).hexdigest()
+        # One event per file looked up, whatever it matched: every event takes the audit
+        # chain's head lock, which every writer in the fleet queues behind.
         with transaction.atomic():
-            for asset_id, method, distance in found:
-                record_event(
-                    "provenance.looked_up",
-                    acting_user=user if user.is_authenticated else None,
-                    target=("assets.asset", asset_id),
-                    data={
-                        "method": method,
-                        "distance": distance,
-                        "made_by_this_organisation": report.made_by_hallmark,
-                        "upload_sha256": upload_sha256,
-                        "asset_shown": visible,
-                    },
-                )
+            record_event(
+                "provenance.looked_up",
+                acting_user=user if user.is_authenticated else None,
+                target=("assets.asset", str(found[0]["asset_id"])),
+                data={
+                    "matches": found[:AUDITED_MATCHES],
+                    "match_count": len(found),
+                    "made_by_this_organisation": report.made_by_hallmark,
+                    "upload_sha256": hashlib.sha256(data).hexdigest(),
+                    "asset_shown": visible,
+                },
+            )
     return answer

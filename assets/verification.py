@@ -35,6 +35,10 @@ from governance.provenance.safe_image import (
     pixel_sha256,
 )
 
+#: The most assets one exact method names for one file: many rows may share a file (same-seed
+#: duplicates, a synthetic library), and each named asset costs the answer and the audit.
+MAX_EXACT_MATCHES = 20
+
 
 def verify_file(data: bytes, mime_type: str, *, image: Image.Image | None = None) -> CredentialsReport:
     """``read_credentials`` of ``data``, with the live Hallmark assets it is in ``asset_matches``
@@ -54,17 +58,17 @@ def asset_matches(
     data: bytes, report: CredentialsReport, *, image: Image.Image | None = None
 ) -> list[AssetMatch]:
     """The live assets ``data`` is, by exact bytes, pixels or a trusted Hallmark manifest
-    (``report`` is its credentials)."""
+    (``report`` is its credentials); at most ``MAX_EXACT_MATCHES`` by bytes and by pixels."""
     # A soft-deleted asset is never named: to the caller it is as if Hallmark had no such asset
     # (docs/provenance.md), the same as the rest of the API, which hides deleted assets.
     live = Asset.objects.live()
     by_id: dict[str, dict[str, bool]] = {}
-    for asset_id in live.filter(sha256=report.sha256).values_list("id", flat=True):
+    for asset_id in live.filter(sha256=report.sha256).values_list("id", flat=True)[:MAX_EXACT_MATCHES]:
         by_id.setdefault(str(asset_id), {})["sha256"] = True
     if not by_id:
         pixels = pixel_sha256(image) if image is not None else decoded_pixel_sha256(data)
         if pixels is not None:
-            for asset_id in live.filter(pixel_sha256=pixels).values_list("id", flat=True):
+            for asset_id in live.filter(pixel_sha256=pixels).values_list("id", flat=True)[:MAX_EXACT_MATCHES]:
                 by_id.setdefault(str(asset_id), {})["pixels"] = True
     # Only a trusted manifest signed by Hallmark's own certificate may name the asset (see
     # ``CredentialsReport.trusted_asset_claim``).

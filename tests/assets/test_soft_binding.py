@@ -128,7 +128,8 @@ def test_a_stripped_jpeg_copy_is_found_through_the_api(users, client_for) -> Non
     assert match["method"] == "fingerprint" and 0 <= match["distance"] <= 31
     event = AuditEvent.objects.get(action="provenance.looked_up")
     assert event.target_id == str(asset.pk) and event.actor_id == users["viewer"].pk
-    assert event.data["method"] == "fingerprint" and event.data["asset_shown"] is True
+    assert event.data["asset_shown"] is True and event.data["made_by_this_organisation"] is False
+    assert event.data["matches"] == [match] and event.data["match_count"] == 1
 
 
 def test_a_mirrored_copy_is_found_by_the_fingerprint_of_the_original(users, client_for) -> None:

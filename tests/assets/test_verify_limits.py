@@ -77,3 +77,27 @@ def test_the_verify_rate_counts_each_batch_file(verify_rate, users, client_for) 
     four = [SimpleUploadedFile(f"{i}.png", flat_png(64, 64)) for i in range(4)]
     assert other.post(BATCH, {"file": four}, format="multipart").status_code == 429
     assert other.post(VERIFY, flat_png(64, 64), content_type="image/png").status_code == 200
+
+
+def test_a_file_shared_by_many_assets_is_one_capped_audit_event(users, client_for) -> None:
+    """Many rows may share one file (same-seed duplicates, a synthetic library): the lookup
+    names at most MAX_EXACT_MATCHES and writes one event listing at most AUDITED_MATCHES."""
+    from assets.models import Asset
+    from assets.provenance_lookup import AUDITED_MATCHES
+    from assets.verification import MAX_EXACT_MATCHES
+    from governance.models import AuditEvent
+    from tests.assets.test_soft_binding import store, stored_bytes, textured
+
+    asset = store(users["creator"], textured(21))
+    fields = {f.attname: getattr(asset, f.attname) for f in Asset._meta.concrete_fields if f.attname != "id"}
+    Asset.objects.bulk_create([Asset(**{**fields, "index_in_job": i}) for i in range(1, 30)])
+    response = client_for("viewer").post(VERIFY, stored_bytes(asset), content_type="image/png")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["made_by_this_organisation"] is True
+    # 20 by the bytes, and the asset the trusted manifest names if it was not among them.
+    assert MAX_EXACT_MATCHES <= len(body["asset_matches"]) <= MAX_EXACT_MATCHES + 1
+    (event,) = AuditEvent.objects.filter(action="provenance.looked_up")
+    assert event.data["match_count"] == len(body["asset_matches"])
+    assert len(event.data["matches"]) == AUDITED_MATCHES
+    assert {m["method"] for m in event.data["matches"]} <= {"sha256", "manifest"}
