@@ -14,6 +14,7 @@ asset deleted since the index last saw it is never named.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 import uuid
@@ -23,9 +24,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
 
 from assets.models import Asset
+from governance.audit_trail import record_event
 from governance.provenance import soft_binding
 from governance.provenance.safe_image import ImageRefused, open_image_safely
 
@@ -215,29 +218,65 @@ def _search(index: BindingIndex, bindings: str | list[str], max_distance: int, m
     return [SoftMatch(str(a), method, d) for a, d in near if a in still_live][:_MAX_MATCHES]
 
 
-def backfill(batch_size: int = 200) -> tuple[int, int]:
-    """Record the fingerprint of every asset stored without one; return (recorded, unreadable).
+@dataclass(frozen=True)
+class BackfillCounts:
+    """What one ``backfill`` run did: fingerprints recorded, files unreadable, and files whose
+    bytes no longer hash to the asset's recorded sha256 (left without a fingerprint)."""
 
-    Reads each stored file (decoded with the same guards as an upload); a file that is missing
-    or cannot be decoded is counted and left without a fingerprint. Safe to run again.
+    recorded: int
+    unreadable: int
+    mismatched: list[str]
+
+
+# The most mismatched asset ids one backfill event lists (its count says how many in all).
+_AUDITED_MISMATCHES = 100
+
+
+def backfill(batch_size: int = 200) -> BackfillCounts:
+    """Record the fingerprint of every asset stored without one, from its stored file.
+
+    A file is fingerprinted only if its bytes still hash to the sha256 recorded when the asset
+    was made: a replaced or tampered file would bind its look-alikes to the asset. Such files,
+    and those missing or that cannot be decoded (same guards as an upload), are counted and
+    left without a fingerprint. The run is one audit event, ``asset.fingerprints_backfilled``,
+    with its counts. Safe to run again.
     """
     recorded = unreadable = 0
+    mismatched: list[str] = []
     last: uuid.UUID | None = None
     while True:
         page = Asset.objects.filter(fingerprint="").order_by("id")
         if last is not None:
             page = page.filter(Q(id__gt=last))
-        assets = list(page.only("id", "file")[:batch_size])
+        assets = list(page.only("id", "file", "sha256")[:batch_size])
         if not assets:
-            return recorded, unreadable
+            break
         for asset in assets:
             last = asset.id
             try:
                 with asset.file.storage.open(str(asset.file.name), "rb") as handle:
-                    image = open_image_safely(handle.read())
+                    data = handle.read()
+                if hashlib.sha256(data).hexdigest() != asset.sha256:
+                    mismatched.append(str(asset.pk))
+                    continue
+                image = open_image_safely(data)
             except (OSError, ValueError, ImageRefused):
                 unreadable += 1
                 continue
             fingerprint, _quality = soft_binding.fingerprint(image)
             Asset.objects.filter(pk=asset.pk, fingerprint="").update(fingerprint=fingerprint)
             recorded += 1
+    with transaction.atomic():
+        record_event(
+            "asset.fingerprints_backfilled",
+            acting_user=None,
+            target=("command", "backfill_fingerprints"),
+            data={
+                "recorded": recorded,
+                "unreadable": unreadable,
+                "mismatched": len(mismatched),
+                "mismatched_asset_ids": mismatched[:_AUDITED_MISMATCHES],
+            },
+            system_actor="backfill_fingerprints",
+        )
+    return BackfillCounts(recorded, unreadable, mismatched)

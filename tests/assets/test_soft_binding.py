@@ -215,15 +215,31 @@ def test_batch_answers_each_file(users, client_for) -> None:
     assert client_for("viewer").post(BATCH, {}, format="multipart").status_code == 400
 
 
-def test_backfill_records_missing_fingerprints(users) -> None:
+def test_backfill_records_missing_fingerprints_from_untampered_files_only(users) -> None:
     asset = store(users["creator"], textured(9))
+    tampered = store(users["creator"], textured(14))
     recorded = asset.fingerprint
-    Asset.objects.filter(pk=asset.pk).update(fingerprint="")
+    Asset.objects.filter(pk__in=[asset.pk, tampered.pk]).update(fingerprint="")
+    # The second asset's stored file replaced by another image: its look-alikes must not be
+    # bound to the asset, so it is skipped and reported.
+    other = io.BytesIO()
+    textured(15).save(other, format="PNG")
+    with open(default_storage.path(tampered.file.name), "wb") as handle:
+        handle.write(other.getvalue())
     out = io.StringIO()
     call_command("backfill_fingerprints", stdout=out)
     asset.refresh_from_db()
-    assert asset.fingerprint == recorded
-    assert "1 fingerprints recorded, 0 files unreadable" in out.getvalue()
+    tampered.refresh_from_db()
+    assert asset.fingerprint == recorded and tampered.fingerprint == ""
+    assert "1 fingerprints recorded, 0 files unreadable, 1 files not matching" in out.getvalue()
+    assert f"{tampered.pk}: the stored file's sha256 differs" in out.getvalue()
+    (event,) = AuditEvent.objects.filter(action="asset.fingerprints_backfilled")
+    assert event.data == {
+        "recorded": 1,
+        "unreadable": 0,
+        "mismatched": 1,
+        "mismatched_asset_ids": [str(tampered.pk)],
+    }
 
 
 class _Declines(Plugin):
