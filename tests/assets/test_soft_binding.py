@@ -310,3 +310,40 @@ def test_the_index_picks_up_assets_stored_after_it_was_loaded(users, client_for)
     (match,) = post(viewer, jpeg_copy(stored_bytes(second))).json()["likely_copy_of"]
     assert match["asset_id"] == str(second.pk)
     assert len(soft_binding._index) == loaded + 1  # added once, not reloaded or duplicated
+
+
+def test_a_due_rebuild_runs_in_the_background_while_lookups_use_the_old_index(monkeypatch) -> None:
+    import threading
+    import time
+
+    from django.utils import timezone
+
+    index = soft_binding.BindingIndex()
+    old, new = uuid.uuid4(), uuid.uuid4()
+    started, release = threading.Event(), threading.Event()
+    full_loads: list[bool] = []
+
+    def rows(field: str, since: Any) -> Iterator[tuple[uuid.UUID, str, Any]]:
+        if since is not None:
+            return
+        full_loads.append(True)
+        if len(full_loads) == 1:
+            yield old, "0f" * 32, timezone.now()
+            return
+        started.set()  # the rebuild: slow, as a million rows would be
+        assert release.wait(10)
+        yield new, "f0" * 32, timezone.now()
+
+    monkeypatch.setattr(soft_binding, "_rows", rows)
+    index.refresh()
+    assert index.nearest("0f" * 32, 0) == [(old, 0)]
+    index._built_at = time.monotonic() - 16 * 60  # the last build is 16 minutes old
+    index.refresh()  # returns at once: the rebuild runs in its own thread
+    assert started.wait(5) and not release.is_set()
+    assert index.nearest("0f" * 32, 0) == [(old, 0)]  # lookups go on with the old index
+    release.set()
+    deadline = time.monotonic() + 5
+    while index.nearest("f0" * 32, 0) != [(new, 0)] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert index.nearest("f0" * 32, 0) == [(new, 0)] and index.nearest("0f" * 32, 0) == []
+    assert len(full_loads) == 2
