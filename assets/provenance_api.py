@@ -25,115 +25,10 @@ from rest_framework.views import APIView
 
 from assets.models import Asset
 from assets.provenance_lookup import lookup
+from assets.provenance_schema import ASSET_PROVENANCE, ERROR, VERIFY_RESULT
 from assets.verification import check_stored_asset
 from governance.provenance.safe_image import ImageRefused, open_image_safely
-
-_ERROR = inline_serializer(
-    "ProvenanceError",
-    fields={
-        "detail": serializers.CharField(),
-        "errors": serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
-    },
-)
-
-_CREDENTIALS_FIELDS: dict[str, serializers.Field[Any, Any, Any, Any]] = {
-    "sha256": serializers.CharField(help_text="sha256 of the bytes read."),
-    "mime_type": serializers.CharField(),
-    "validation_state": serializers.ChoiceField(
-        choices=["Trusted", "Valid", "Invalid"],
-        allow_null=True,
-        help_text="C2PA validation: Trusted (chains to a configured trust anchor), Valid (intact, "
-        "signer not trusted here), Invalid, or null when the file has no manifest.",
-    ),
-    "validation_errors": serializers.ListField(child=serializers.DictField(child=serializers.CharField())),
-    "reader_error": serializers.CharField(allow_null=True),
-    "summary": serializers.DictField(
-        allow_null=True,
-        help_text="claim_generator, created_action, digital_source_type, software_agent, hallmark "
-        "(the Hallmark assertion), training_mining, signature.",
-    ),
-    "manifest": serializers.DictField(
-        allow_null=True, help_text="The active manifest as the C2PA SDK reads it."
-    ),
-    "xmp_digital_source_type": serializers.CharField(allow_null=True),
-    "made_by_hallmark": serializers.BooleanField(),
-    "signed_by_hallmark": serializers.BooleanField(
-        help_text="The manifest's signing certificate is Hallmark's own (or a previous one), not "
-        "merely another signer under the same trust anchors."
-    ),
-    "asset_matches": serializers.ListField(
-        child=inline_serializer(
-            "ProvenanceAssetMatch",
-            fields={
-                "asset_id": serializers.UUIDField(
-                    allow_null=True,
-                    help_text="null when the caller may not see assets (a user without a role).",
-                ),
-                "method": serializers.ChoiceField(
-                    choices=["manifest", "sha256", "pixels", "watermark", "fingerprint"],
-                    help_text="The strongest evidence found.",
-                ),
-                "distance": serializers.IntegerField(
-                    help_text="Bits between what was read and what was recorded: of 64 for "
-                    "`watermark`, of 256 for `fingerprint`; 0 for the exact methods."
-                ),
-                "watermark": serializers.BooleanField(help_text="The pixels carry the asset's watermark."),
-                "fingerprint": serializers.BooleanField(
-                    help_text="The pixels' PDQ fingerprint is near the asset's."
-                ),
-                "soft_distance": serializers.IntegerField(allow_null=True),
-                "sha256": serializers.BooleanField(help_text="The bytes are exactly the stored file's."),
-                "pixels": serializers.BooleanField(help_text="The decoded pixels are the stored image's."),
-                "manifest": serializers.BooleanField(
-                    help_text="A trusted manifest's Hallmark assertion names this asset."
-                ),
-            },
-        )
-    ),
-}
-
-_ASSET_PROVENANCE = inline_serializer(
-    "AssetProvenance",
-    fields={
-        "asset_id": serializers.UUIDField(),
-        "file": inline_serializer(
-            "AssetProvenanceFile",
-            fields={
-                "present": serializers.BooleanField(),
-                "recorded_sha256": serializers.CharField(),
-                "actual_sha256": serializers.CharField(allow_null=True),
-                "matches_record": serializers.BooleanField(
-                    help_text="The stored bytes still hash to the sha256 recorded when the asset was made."
-                ),
-            },
-        ),
-        "validation_state": _CREDENTIALS_FIELDS["validation_state"],
-        "manifest_names_asset": serializers.BooleanField(allow_null=True),
-        "xmp_digital_source_type": serializers.CharField(allow_null=True),
-        "problems": serializers.DictField(child=serializers.CharField()),
-        "credentials": inline_serializer("AssetCredentials", fields=_CREDENTIALS_FIELDS, allow_null=True),
-    },
-)
-
-_VERIFY_RESULT = inline_serializer(
-    "ProvenanceVerification",
-    fields={
-        "image": inline_serializer(
-            "VerifiedImage",
-            fields={
-                "format": serializers.CharField(),
-                "width": serializers.IntegerField(),
-                "height": serializers.IntegerField(),
-                "byte_size": serializers.IntegerField(),
-            },
-        ),
-        **_CREDENTIALS_FIELDS,
-        "made_by_this_organisation": serializers.BooleanField(
-            help_text="A live asset of this Hallmark matches (the same as made_by_hallmark); shown "
-            "to every signed-in caller, with the asset only to those who may see it."
-        ),
-    },
-)
+from hallmark.throttling import VerifyThrottle
 
 
 def _file_error(message: str, status_code: int = status.HTTP_400_BAD_REQUEST) -> Response:
@@ -176,7 +71,7 @@ class AssetProvenanceView(APIView):
     @extend_schema(
         operation_id="assets_provenance",
         tags=["assets"],
-        responses={200: _ASSET_PROVENANCE, 404: OpenApiResponse(description="No such asset.")},
+        responses={200: ASSET_PROVENANCE, 404: OpenApiResponse(description="No such asset.")},
         description="Re-hashes the stored file against the asset's recorded sha256, re-validates "
         "its C2PA manifest (Trusted against the configured trust anchors), and reads the XMP "
         "digital source type. `problems` is empty when everything still matches.",
@@ -210,6 +105,7 @@ class VerifyUploadView(APIView):
     # Any signed-in user may ask "did we make this?"; only those who may see assets are told
     # which (assets.provenance_lookup).
     permission_classes = [IsAuthenticated]
+    throttle_classes = [*APIView.throttle_classes, VerifyThrottle]
 
     @extend_schema(
         operation_id="provenance_verify",
@@ -223,11 +119,11 @@ class VerifyUploadView(APIView):
             "image/webp": OpenApiTypes.BINARY,
         },
         responses={
-            200: _VERIFY_RESULT,
+            200: VERIFY_RESULT,
             400: OpenApiResponse(
-                _ERROR, description="No file, not a PNG, JPEG or WebP image, or too many pixels."
+                ERROR, description="No file, not a PNG, JPEG or WebP image, or too many pixels."
             ),
-            413: OpenApiResponse(_ERROR, description="Larger than HALLMARK_MAX_UPLOAD_BYTES."),
+            413: OpenApiResponse(ERROR, description="Larger than HALLMARK_MAX_UPLOAD_BYTES."),
         },
         examples=[
             OpenApiExample(
@@ -267,6 +163,7 @@ class VerifyBatchView(APIView):
 
     parser_classes = [MultiPartParser]
     permission_classes = [IsAuthenticated]
+    throttle_classes = [*APIView.throttle_classes, VerifyThrottle]
 
     @extend_schema(
         operation_id="provenance_verify_batch",
@@ -287,13 +184,15 @@ class VerifyBatchView(APIView):
                     )
                 },
             ),
-            400: OpenApiResponse(_ERROR, description="No file, or more than 20 files."),
-            413: OpenApiResponse(_ERROR, description="Larger than HALLMARK_MAX_UPLOAD_BYTES in all."),
+            400: OpenApiResponse(ERROR, description="No file, or more than 20 files."),
+            413: OpenApiResponse(ERROR, description="Larger than HALLMARK_MAX_UPLOAD_BYTES in all."),
         },
         description="Up to 20 images as repeated multipart fields `file`, together within "
-        "HALLMARK_MAX_UPLOAD_BYTES. Each is answered as by `POST /api/v1/provenance/verify/`; a "
+        "HALLMARK_MAX_UPLOAD_BYTES and HALLMARK_MAX_IMAGE_PIXELS (a file past the pixels left "
+        "gets `errors`). Each is answered as by `POST /api/v1/provenance/verify/`; a "
         "file that is not an accepted image gets `errors` in its own entry, the others are "
-        "still answered. Every match is audited (`provenance.looked_up`).",
+        "still answered. Each file counts against HALLMARK_VERIFY_RATE (429 past it). Each "
+        "file that matched is audited (one `provenance.looked_up` each).",
     )
     def post(self, request: Request) -> Response:
         limit = int(settings.HALLMARK_MAX_UPLOAD_BYTES)
@@ -309,8 +208,14 @@ class VerifyBatchView(APIView):
             return _file_error("No file: send each image as a multipart field `file`.")
         if len(uploads) > BATCH_MAX_FILES:
             return _file_error(f"At most {BATCH_MAX_FILES} files per request, not {len(uploads)}.")
+        # Each file counts against the verify rate, not only the request (hallmark.throttling).
+        throttle = VerifyThrottle()
+        if not throttle.charge(request, self, len(uploads) - 1):
+            self.throttled(request, throttle.wait() or 1.0)
         results: list[dict[str, Any]] = []
         total = 0
+        # The images of one batch together decode to at most HALLMARK_MAX_IMAGE_PIXELS.
+        pixels_left = int(settings.HALLMARK_MAX_IMAGE_PIXELS)
         for index, upload in enumerate(uploads):
             name = str(getattr(upload, "name", ""))[:255]
             if not hasattr(upload, "read"):
@@ -320,7 +225,9 @@ class VerifyBatchView(APIView):
             total += len(data)
             if total > limit:
                 return _file_error(_too_large_message(), status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
-            answer = _answer(request, data) if data else "The uploaded file is empty."
+            answer = _answer(request, data, pixels_left) if data else "The uploaded file is empty."
+            if not isinstance(answer, str):
+                pixels_left -= answer["image"]["width"] * answer["image"]["height"]
             if isinstance(answer, str):
                 results.append({"index": index, "name": name, "errors": {"file": [answer]}})
             else:
@@ -373,10 +280,11 @@ def _read_upload(request: Request) -> bytes | Response:
     return data
 
 
-def _answer(request: Request, data: bytes) -> dict[str, Any] | str:
-    """The verify answer for one file, or why it was refused (a message about ``file``)."""
+def _answer(request: Request, data: bytes, max_pixels: int | None = None) -> dict[str, Any] | str:
+    """The verify answer for one file, or why it was refused (a message about ``file``);
+    ``max_pixels`` lowers the pixel limit (what is left of a batch's allowance)."""
     try:
-        image = open_image_safely(data)
+        image = open_image_safely(data, max_pixels=max_pixels)
     except ImageRefused as exc:
         return str(exc)
     fmt = image.format or ""

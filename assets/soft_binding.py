@@ -14,6 +14,8 @@ asset deleted since the index last saw it is never named.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import threading
 import time
 import uuid
@@ -23,17 +25,22 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from django.conf import settings
+from django.db import connections, transaction
 from django.db.models import Q
 
 from assets.models import Asset
+from governance.audit_trail import record_event
 from governance.provenance import soft_binding
 from governance.provenance.safe_image import ImageRefused, open_image_safely
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from PIL import Image
 
     from hallmark.sdk import Plugin
 
+logger = logging.getLogger(__name__)
 
 def should_watermark(plugin: type[Plugin]) -> bool:
     """Whether ``plugin``'s images get the watermark: its declaration, then ``HALLMARK_WATERMARK``.
@@ -65,13 +72,25 @@ _REBUILD_EVERY_S = 15 * 60
 _SCAN_CHUNK = 1 << 15
 
 
+def _rows(field: str, since: datetime | None) -> Iterator[tuple[uuid.UUID, str, datetime]]:
+    """``(id, binding, created_at)`` of the live assets with a ``field`` binding, created at or
+    after ``since`` (all of them when None)."""
+    rows = Asset.objects.live().exclude(**{field: ""})
+    if since is not None:
+        rows = rows.filter(created_at__gte=since)
+    yield from rows.values_list("id", field, "created_at").iterator(chunk_size=10_000)
+
+
 class BindingIndex:
     """Every live asset's binding (an ``Asset`` column of hex) in one numpy array, searched by
     Hamming distance.
 
-    ``refresh`` loads what was stored since the last call (and everything, every 15 minutes);
-    ``nearest`` scans the array with XOR and a popcount (docs/benchmarks.md: milliseconds per
-    million fingerprints). Thread-safe: the storing thread and request threads share it.
+    ``refresh`` loads what was stored since the last call; every 15 minutes a background thread
+    rebuilds the whole index and swaps it in, while lookups go on with the old one (nothing
+    waits on a rebuild). ``nearest`` scans the array with XOR and a popcount
+    (docs/benchmarks.md: milliseconds per million fingerprints). Asset ids are kept as raw
+    16-byte rows of a numpy array (16 bytes each, not a Python UUID object). Thread-safe: the
+    storing thread and request threads share it.
     """
 
     def __init__(self, field: str = "fingerprint", words: int = 4) -> None:
@@ -80,52 +99,79 @@ class BindingIndex:
         self._lock = threading.Lock()
         # Word-major (one row per 64-bit word of the binding): a scan reads each row in order.
         self._words = np.zeros((words, 0), dtype=np.uint64)
-        self._ids: list[uuid.UUID] = []
+        self._ids = np.zeros((0, 16), dtype=np.uint8)
         self._size = 0
         self._high_water: datetime | None = None
         self._recent: dict[uuid.UUID, datetime] = {}
-        self._built_at = 0.0
+        self._built_at: float | None = None
+        self._rebuilding = False
 
     def __len__(self) -> int:
         return self._size
 
     def add(self, rows: list[tuple[uuid.UUID, str]]) -> None:
-        """Append ``(asset id, fingerprint hex)`` rows, growing the array by doubling."""
+        """Append ``(asset id, fingerprint hex)`` rows, growing the arrays by doubling."""
         if not rows:
             return
         needed = self._size + len(rows)
         if needed > self._words.shape[1]:
-            grown = np.zeros((self._width, max(needed, 2 * self._words.shape[1], 1024)), dtype=np.uint64)
+            capacity = max(needed, 2 * self._words.shape[1], 1024)
+            grown = np.zeros((self._width, capacity), dtype=np.uint64)
             grown[:, : self._size] = self._words[:, : self._size]
-            self._words = grown
+            grown_ids = np.zeros((capacity, 16), dtype=np.uint8)
+            grown_ids[: self._size] = self._ids[: self._size]
+            # Swapped in whole: a reader holding the old arrays still sees consistent ones.
+            self._words, self._ids = grown, grown_ids
         block = np.frombuffer(b"".join(bytes.fromhex(fp) for _, fp in rows), dtype=">u8")
         self._words[:, self._size : needed] = block.reshape(-1, self._width).T
-        self._ids.extend(asset_id for asset_id, _ in rows)
+        raw = np.frombuffer(b"".join(asset_id.bytes for asset_id, _ in rows), dtype=np.uint8)
+        self._ids[self._size : needed] = raw.reshape(-1, 16)
         self._size = needed
 
+    def _take(self, since: datetime | None) -> None:
+        """Add the rows stored since ``since`` that this index does not hold yet."""
+        fresh = []
+        for asset_id, binding, created_at in _rows(self._field, since):
+            if asset_id in self._recent:
+                continue
+            fresh.append((asset_id, binding))
+            if self._high_water is None or created_at > self._high_water:
+                self._high_water = created_at
+            self._recent[asset_id] = created_at
+        self.add(fresh)
+        if self._high_water is not None:
+            cutoff = self._high_water - _LOOKBACK
+            self._recent = {k: v for k, v in self._recent.items() if v >= cutoff}
+
+    def _since(self) -> datetime | None:
+        return None if self._high_water is None else self._high_water - _LOOKBACK
+
     def refresh(self) -> None:
-        """Load fingerprints stored since the last refresh (all of them on the first call)."""
+        """Load fingerprints stored since the last refresh (all of them on the first call), and
+        start a background rebuild when the last one is 15 minutes old."""
         with self._lock:
-            if self._high_water is None or time.monotonic() - self._built_at > _REBUILD_EVERY_S:
-                self._words, self._ids, self._size = np.zeros((self._width, 0), np.uint64), [], 0
-                self._recent = {}
-                self._high_water, self._built_at = None, time.monotonic()
-            rows = Asset.objects.live().exclude(**{self._field: ""})
-            if self._high_water is not None:
-                rows = rows.filter(created_at__gte=self._high_water - _LOOKBACK)
-            fresh = []
-            found = rows.values_list("id", self._field, "created_at")
-            for asset_id, binding, created_at in found.iterator(chunk_size=10_000):
-                if asset_id in self._recent:
-                    continue
-                fresh.append((asset_id, binding))
-                if self._high_water is None or created_at > self._high_water:
-                    self._high_water = created_at
-                self._recent[asset_id] = created_at
-            self.add(fresh)
-            if self._high_water is not None:
-                cutoff = self._high_water - _LOOKBACK
-                self._recent = {k: v for k, v in self._recent.items() if v >= cutoff}
+            if self._built_at is None:
+                self._built_at = time.monotonic()
+            elif not self._rebuilding and time.monotonic() - self._built_at > _REBUILD_EVERY_S:
+                self._rebuilding = True
+                threading.Thread(target=self._rebuild, name=f"binding-index-{self._field}", daemon=True).start()
+            self._take(self._since())
+
+    def _rebuild(self) -> None:
+        """Build a whole new index outside the lock, then swap it in and catch up."""
+        try:
+            fresh = BindingIndex(self._field, self._width)
+            fresh._take(None)
+            with self._lock:
+                self._words, self._ids, self._size = fresh._words, fresh._ids, fresh._size
+                self._high_water, self._recent = fresh._high_water, fresh._recent
+                self._take(self._since())
+        except Exception:
+            logger.exception("Rebuilding the %s index failed; the old one stays in use.", self._field)
+        finally:
+            with self._lock:
+                self._built_at, self._rebuilding = time.monotonic(), False
+            connections.close_all()  # this thread's own connections
 
     def nearest(
         self, bindings: str | list[str], max_distance: int, limit: int = 5
@@ -167,7 +213,7 @@ class BindingIndex:
                         row = start + offset
                         best[row] = min(distance, best.get(row, distance))
         ranked = sorted(best.items(), key=lambda item: (item[1], item[0]))[:limit]
-        return [(ids[row], distance) for row, distance in ranked]
+        return [(uuid.UUID(bytes=ids[row].tobytes()), distance) for row, distance in ranked]
 
 
 _index = BindingIndex("fingerprint", 4)
@@ -193,7 +239,8 @@ class SoftMatch:
 
 def find(image: Image.Image) -> list[SoftMatch]:
     """The live assets ``image`` is a copy of, by watermark first, then by nearest fingerprint."""
-    payload = soft_binding.read_watermark(image)
+    # Not read at all beyond WATERMARK_MAX_PIXELS: the work per upload stays bounded.
+    payload = soft_binding.read_watermark(image) if soft_binding.may_read_watermark(image) else None
     if payload is not None:
         marked = _search(_watermarks, payload.hex(), WATERMARK_MAX_DISTANCE, "watermark")
         if marked:
@@ -214,29 +261,65 @@ def _search(index: BindingIndex, bindings: str | list[str], max_distance: int, m
     return [SoftMatch(str(a), method, d) for a, d in near if a in still_live][:_MAX_MATCHES]
 
 
-def backfill(batch_size: int = 200) -> tuple[int, int]:
-    """Record the fingerprint of every asset stored without one; return (recorded, unreadable).
+@dataclass(frozen=True)
+class BackfillCounts:
+    """What one ``backfill`` run did: fingerprints recorded, files unreadable, and files whose
+    bytes no longer hash to the asset's recorded sha256 (left without a fingerprint)."""
 
-    Reads each stored file (decoded with the same guards as an upload); a file that is missing
-    or cannot be decoded is counted and left without a fingerprint. Safe to run again.
+    recorded: int
+    unreadable: int
+    mismatched: list[str]
+
+
+# The most mismatched asset ids one backfill event lists (its count says how many in all).
+_AUDITED_MISMATCHES = 100
+
+
+def backfill(batch_size: int = 200) -> BackfillCounts:
+    """Record the fingerprint of every asset stored without one, from its stored file.
+
+    A file is fingerprinted only if its bytes still hash to the sha256 recorded when the asset
+    was made: a replaced or tampered file would bind its look-alikes to the asset. Such files,
+    and those missing or that cannot be decoded (same guards as an upload), are counted and
+    left without a fingerprint. The run is one audit event, ``asset.fingerprints_backfilled``,
+    with its counts. Safe to run again.
     """
     recorded = unreadable = 0
+    mismatched: list[str] = []
     last: uuid.UUID | None = None
     while True:
         page = Asset.objects.filter(fingerprint="").order_by("id")
         if last is not None:
             page = page.filter(Q(id__gt=last))
-        assets = list(page.only("id", "file")[:batch_size])
+        assets = list(page.only("id", "file", "sha256")[:batch_size])
         if not assets:
-            return recorded, unreadable
+            break
         for asset in assets:
             last = asset.id
             try:
                 with asset.file.storage.open(str(asset.file.name), "rb") as handle:
-                    image = open_image_safely(handle.read())
+                    data = handle.read()
+                if hashlib.sha256(data).hexdigest() != asset.sha256:
+                    mismatched.append(str(asset.pk))
+                    continue
+                image = open_image_safely(data)
             except (OSError, ValueError, ImageRefused):
                 unreadable += 1
                 continue
             fingerprint, _quality = soft_binding.fingerprint(image)
             Asset.objects.filter(pk=asset.pk, fingerprint="").update(fingerprint=fingerprint)
             recorded += 1
+    with transaction.atomic():
+        record_event(
+            "asset.fingerprints_backfilled",
+            acting_user=None,
+            target=("command", "backfill_fingerprints"),
+            data={
+                "recorded": recorded,
+                "unreadable": unreadable,
+                "mismatched": len(mismatched),
+                "mismatched_asset_ids": mismatched[:_AUDITED_MISMATCHES],
+            },
+            system_actor="backfill_fingerprints",
+        )
+    return BackfillCounts(recorded, unreadable, mismatched)

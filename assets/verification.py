@@ -2,8 +2,9 @@
 
 ``verify_file`` reads any file's content credentials (``governance.provenance.credentials``)
 and adds the live assets it corresponds to: by exact bytes, by decoded pixels, or named by a
-manifest that validates to a trust anchor and was signed by Hallmark's own certificate; failing
-those, by a soft binding (``assets.soft_binding``: watermark, then nearest fingerprint).
+manifest that validates to a trust anchor and was signed by Hallmark's own certificate. Failing
+those, it adds the assets the file is likely a copy of by a soft binding (``assets.soft_binding``:
+watermark, then nearest fingerprint), reported apart: a soft match proves nothing.
 ``check_stored_asset`` re-hashes a stored file against its ``Asset`` row and re-validates its
 manifest. Governance reads credentials; only this app knows the assets they point to.
 """
@@ -22,6 +23,7 @@ from assets.models import Asset
 from governance.provenance.credentials import (
     AssetMatch,
     CredentialsReport,
+    LikelyCopy,
     is_hallmark_signer,
     read_credentials,
     trust_anchors_configured,
@@ -33,31 +35,40 @@ from governance.provenance.safe_image import (
     pixel_sha256,
 )
 
+#: The most assets one exact method names for one file: many rows may share a file (same-seed
+#: duplicates, a synthetic library), and each named asset costs the answer and the audit.
+MAX_EXACT_MATCHES = 20
+
 
 def verify_file(data: bytes, mime_type: str, *, image: Image.Image | None = None) -> CredentialsReport:
-    """``read_credentials`` of ``data``, with the live Hallmark assets it is in ``asset_matches``.
+    """``read_credentials`` of ``data``, with the live Hallmark assets it is in ``asset_matches``
+    and, only when there is none, those it is likely a copy of in ``likely_copies``.
 
     Pixels are compared only for images within ``HALLMARK_MAX_IMAGE_PIXELS``; pass ``image``
     when the caller has already decoded ``data``.
     """
     report = read_credentials(data, mime_type)
-    return replace(report, asset_matches=asset_matches(data, report, image=image))
+    matches = asset_matches(data, report, image=image)
+    if matches:
+        return replace(report, asset_matches=matches)
+    return replace(report, likely_copies=likely_copies(data, image=image))
 
 
 def asset_matches(
     data: bytes, report: CredentialsReport, *, image: Image.Image | None = None
 ) -> list[AssetMatch]:
-    """The live assets ``data`` corresponds to, and by which evidence (``report`` is its credentials)."""
+    """The live assets ``data`` is, by exact bytes, pixels or a trusted Hallmark manifest
+    (``report`` is its credentials); at most ``MAX_EXACT_MATCHES`` by bytes and by pixels."""
     # A soft-deleted asset is never named: to the caller it is as if Hallmark had no such asset
     # (docs/provenance.md), the same as the rest of the API, which hides deleted assets.
     live = Asset.objects.live()
     by_id: dict[str, dict[str, bool]] = {}
-    for asset_id in live.filter(sha256=report.sha256).values_list("id", flat=True):
+    for asset_id in live.filter(sha256=report.sha256).values_list("id", flat=True)[:MAX_EXACT_MATCHES]:
         by_id.setdefault(str(asset_id), {})["sha256"] = True
     if not by_id:
         pixels = pixel_sha256(image) if image is not None else decoded_pixel_sha256(data)
         if pixels is not None:
-            for asset_id in live.filter(pixel_sha256=pixels).values_list("id", flat=True):
+            for asset_id in live.filter(pixel_sha256=pixels).values_list("id", flat=True)[:MAX_EXACT_MATCHES]:
                 by_id.setdefault(str(asset_id), {})["pixels"] = True
     # Only a trusted manifest signed by Hallmark's own certificate may name the asset (see
     # ``CredentialsReport.trusted_asset_claim``).
@@ -66,7 +77,7 @@ def asset_matches(
         with contextlib.suppress(ValueError, ValidationError):
             if live.filter(pk=claimed_id).exists():
                 by_id.setdefault(claimed_id, {})["manifest"] = True
-    matches = [
+    return [
         AssetMatch(
             asset_id=asset_id,
             sha256=flags.get("sha256", False),
@@ -75,26 +86,17 @@ def asset_matches(
         )
         for asset_id, flags in by_id.items()
     ]
-    if matches:
-        return matches
-    # Nothing exact: a copy re-encoded, resized or cropped, found by its soft bindings.
+
+
+def likely_copies(data: bytes, *, image: Image.Image | None = None) -> list[LikelyCopy]:
+    """The live assets ``data`` looks like a copy of (re-encoded, resized, edited), by its soft
+    bindings. Evidence of nothing: a watermark can be copied and a look-alike can match."""
     if image is None:
         try:
             image = open_image_safely(data)
         except ImageRefused:
             return []
-    return [
-        AssetMatch(
-            asset_id=found.asset_id,
-            sha256=False,
-            pixels=False,
-            manifest=False,
-            watermark=found.method == "watermark",
-            fingerprint=found.method == "fingerprint",
-            soft_distance=found.distance,
-        )
-        for found in soft_binding.find(image)
-    ]
+    return [LikelyCopy(found.asset_id, found.method, found.distance) for found in soft_binding.find(image)]
 
 
 @dataclass(frozen=True)

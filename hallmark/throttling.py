@@ -10,8 +10,11 @@ Django's default cache, which ``HALLMARK_CACHE_URL`` makes shared by every web p
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
-from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+from rest_framework.request import Request
+from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
 
 
 class AnonThrottle(AnonRateThrottle):
@@ -26,3 +29,44 @@ class UserThrottle(UserRateThrottle):
 
     def get_rate(self) -> str | None:
         return settings.HALLMARK_API_THROTTLE_USER or None
+
+
+class VerifyThrottle(SimpleRateThrottle):
+    """Images verified per user (per address before logging in): ``HALLMARK_VERIFY_RATE``.
+
+    Verifying one image can cost a second of CPU (fingerprints, a watermark read), so the
+    verify routes have an allowance of their own on top of the general one; a batch counts
+    each of its files (``charge``).
+    """
+
+    scope = "verify"
+
+    def get_rate(self) -> str | None:
+        return settings.HALLMARK_VERIFY_RATE or None
+
+    def get_cache_key(self, request: Request, view: Any) -> str:
+        user = request.user
+        ident = user.pk if user is not None and user.is_authenticated else self.get_ident(request)
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        return self.charge(request, view, 1)
+
+    def charge(self, request: Request, view: Any, count: int) -> bool:
+        """Count ``count`` more images; False (and nothing counted) if that passes the rate."""
+        if self.rate is None or count <= 0:
+            return True
+        num_requests, duration = self.parse_rate(self.rate)
+        if num_requests is None or duration is None:
+            return True
+        # The same bookkeeping as SimpleRateThrottle.allow_request (wait() reads it), by count.
+        self.key = self.get_cache_key(request, view)
+        self.history = self.cache.get(self.key, [])
+        self.now = self.timer()
+        while self.history and self.history[-1] <= self.now - duration:
+            self.history.pop()
+        if len(self.history) + count > num_requests:
+            return False
+        self.history[:0] = [self.now] * count
+        self.cache.set(self.key, self.history, duration)
+        return True

@@ -42,6 +42,7 @@ def _no_api_rate_limits(settings: Any) -> None:
 
     settings.HALLMARK_API_THROTTLE_USER = None
     settings.HALLMARK_API_THROTTLE_ANON = None
+    settings.HALLMARK_VERIFY_RATE = None
     cache.clear()
 
 

@@ -47,30 +47,39 @@ class AssetMatch:
     """The decoded pixels are the stored image's (metadata may have been stripped or changed)."""
     manifest: bool
     """A Hallmark assertion names this asset in a manifest signed by a trusted chain."""
-    watermark: bool = False
-    """The pixels carry the watermark payload recorded for this asset (soft binding)."""
-    fingerprint: bool = False
-    """The PDQ fingerprint of the pixels is near the one recorded for this asset (soft binding)."""
-    soft_distance: int | None = None
-    """For a soft binding, the Hamming distance of what was read to what was recorded (of 64
-    watermark bits, of 256 fingerprint bits); None for the exact methods."""
 
     @property
     def method(self) -> str:
-        """The strongest evidence: ``manifest``, ``sha256``, ``pixels``, ``watermark``, ``fingerprint``."""
-        for name in ("manifest", "sha256", "pixels", "watermark"):
+        """The strongest evidence: ``manifest``, ``sha256`` or ``pixels``."""
+        for name in ("manifest", "sha256"):
             if getattr(self, name):
                 return name
-        return "fingerprint"
-
-    @property
-    def distance(self) -> int:
-        """Bits apart: 0 for the exact methods."""
-        return self.soft_distance or 0
+        return "pixels"
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready, as the API reports it."""
-        return {**asdict(self), "method": self.method, "distance": self.distance}
+        return {**asdict(self), "method": self.method}
+
+
+@dataclass(frozen=True)
+class LikelyCopy:
+    """A Hallmark asset that a file looks like a copy of, found by a soft binding only.
+
+    Never evidence that Hallmark made the file: a watermark payload can be copied into any
+    image and a look-alike can fall within the fingerprint distance (docs/provenance.md).
+    """
+
+    asset_id: str
+    method: str
+    """``watermark`` (the 64-bit payload read is near the asset's) or ``fingerprint`` (the
+    PDQ hash of the pixels is near the asset's)."""
+    distance: int
+    """Bits between what was read and what was recorded: of 64 for a watermark, of 256 for a
+    fingerprint."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, as the API reports it."""
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -90,8 +99,12 @@ class CredentialsReport:
     xmp_digital_source_type: str | None
     xmp_packet: str | None
     asset_matches: list[AssetMatch] = field(default_factory=list)
-    """The Hallmark assets this file is, filled in by the caller that can look assets up
+    """The Hallmark assets this file is, by hard evidence only (exact bytes, pixels, trusted
+    Hallmark manifest), filled in by the caller that can look assets up
     (``assets.verification.verify_file``); ``read_credentials`` leaves it empty."""
+    likely_copies: list[LikelyCopy] = field(default_factory=list)
+    """Assets the file looks like a copy of by a soft binding (watermark, fingerprint), looked
+    up only when nothing matched exactly; they never make ``made_by_hallmark`` true."""
     reader_error: str | None = None
     manifest_store: dict[str, Any] | None = None
     """The whole manifest store as the SDK reports it (every manifest, validation results)."""
@@ -118,8 +131,11 @@ class CredentialsReport:
 
     @property
     def made_by_hallmark(self) -> bool:
-        """Recognised as a Hallmark asset by exact bytes, pixels or a trusted Hallmark manifest."""
-        return bool(self.asset_matches)
+        """Recognised as a Hallmark asset by exact bytes, pixels or a trusted Hallmark manifest.
+
+        Soft bindings (``likely_copies``) never count: they find a record, they prove nothing.
+        """
+        return any(m.sha256 or m.pixels or m.manifest for m in self.asset_matches)
 
     def as_dict(self, *, include_store: bool = False) -> dict[str, Any]:
         """JSON-ready, for the API and the evidence pack (``include_store`` adds the whole store)."""
@@ -135,6 +151,7 @@ class CredentialsReport:
             "made_by_hallmark": self.made_by_hallmark,
             "signed_by_hallmark": self.signed_by_hallmark,
             "asset_matches": [m.as_dict() for m in self.asset_matches],
+            "likely_copy_of": [c.as_dict() for c in self.likely_copies],
         }
         if include_store:
             data["manifest_store"] = self.manifest_store

@@ -26,15 +26,18 @@ class ImageRefused(ValueError):
 UNTRUSTED_IMAGE_FORMATS = ("PNG", "JPEG", "WEBP")
 
 
-def open_image_safely(data: bytes) -> Image.Image:
+def open_image_safely(data: bytes, *, max_pixels: int | None = None) -> Image.Image:
     """Open and fully decode ``data`` as a PNG, JPEG or WebP image, refusing decompression bombs.
 
     Pillow is asked for those three parsers only (``UNTRUSTED_IMAGE_FORMATS``): any other format
     is refused before a parser for it runs. The declared size is checked against
     ``HALLMARK_MAX_IMAGE_PIXELS`` before any pixel is decoded, so a small file that declares a
-    huge canvas costs nothing. Raises ``ImageRefused``.
+    huge canvas costs nothing; ``max_pixels`` lowers that limit (a batch's remaining allowance).
+    Raises ``ImageRefused``.
     """
     limit = int(settings.HALLMARK_MAX_IMAGE_PIXELS)
+    if max_pixels is not None:
+        limit = min(limit, max_pixels)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -120,15 +120,16 @@ def test_a_stripped_jpeg_copy_is_found_through_the_api(users, client_for) -> Non
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["validation_state"] is None  # nothing of the manifest is left
-    assert body["made_by_this_organisation"] is True
-    (match,) = body["asset_matches"]
+    # A soft match finds the record but proves nothing: it is a likely copy, not "made by us".
+    assert body["made_by_this_organisation"] is False and body["made_by_hallmark"] is False
+    assert body["asset_matches"] == [] and body["likely_copy_of_this_organisation"] is True
+    (match,) = body["likely_copy_of"]
     assert match["asset_id"] == str(asset.pk)
-    assert match["method"] == "fingerprint"
-    assert 0 <= match["distance"] <= 31 and match["distance"] == match["soft_distance"]
-    assert match["fingerprint"] is True and match["pixels"] is False
+    assert match["method"] == "fingerprint" and 0 <= match["distance"] <= 31
     event = AuditEvent.objects.get(action="provenance.looked_up")
     assert event.target_id == str(asset.pk) and event.actor_id == users["viewer"].pk
-    assert event.data["method"] == "fingerprint" and event.data["asset_shown"] is True
+    assert event.data["asset_shown"] is True and event.data["made_by_this_organisation"] is False
+    assert event.data["matches"] == [match] and event.data["match_count"] == 1
 
 
 def test_a_mirrored_copy_is_found_by_the_fingerprint_of_the_original(users, client_for) -> None:
@@ -136,7 +137,7 @@ def test_a_mirrored_copy_is_found_by_the_fingerprint_of_the_original(users, clie
     mirrored = Image.open(io.BytesIO(stored_bytes(asset))).transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     buffer = io.BytesIO()
     mirrored.convert("RGB").save(buffer, format="JPEG", quality=85)
-    (match,) = post(client_for("viewer"), buffer.getvalue()).json()["asset_matches"]
+    (match,) = post(client_for("viewer"), buffer.getvalue()).json()["likely_copy_of"]
     assert match["asset_id"] == str(asset.pk) and match["method"] == "fingerprint"
 
 
@@ -150,20 +151,25 @@ def test_an_unrelated_image_is_not_found(users, client_for) -> None:
     body = response.json()
     assert response.status_code == 200
     assert body["asset_matches"] == [] and body["made_by_this_organisation"] is False
+    assert body["likely_copy_of"] == [] and body["likely_copy_of_this_organisation"] is False
     assert not AuditEvent.objects.filter(action="provenance.looked_up").exists()
 
 
-def test_a_user_who_may_not_see_assets_learns_only_that_we_made_it(users, client_for) -> None:
+def test_a_user_who_may_not_see_assets_learns_only_that_it_is_likely_ours(users, client_for) -> None:
     asset = store(users["creator"], textured(5))
     response = post(client_for("nobody"), jpeg_copy(stored_bytes(asset)))
     assert response.status_code == 200, response.content
     body = response.json()
-    assert body["made_by_this_organisation"] is True
-    (match,) = body["asset_matches"]
+    assert body["made_by_this_organisation"] is False and body["likely_copy_of_this_organisation"] is True
+    (match,) = body["likely_copy_of"]
     assert match["asset_id"] is None and match["method"] == "fingerprint"
     assert str(asset.pk) not in response.content.decode()
     event = AuditEvent.objects.get(action="provenance.looked_up")
     assert event.target_id == str(asset.pk) and event.data["asset_shown"] is False
+    # The exact file: made by this organisation, still without the asset.
+    exact = client_for("nobody").post(VERIFY, stored_bytes(asset), content_type="image/png").json()
+    assert exact["made_by_this_organisation"] is True and exact["likely_copy_of"] == []
+    assert [m["asset_id"] for m in exact["asset_matches"]] == [None]
 
 
 def test_a_watermarked_asset_is_found_by_its_watermark_after_an_edit(users, client_for) -> None:
@@ -178,7 +184,8 @@ def test_a_watermarked_asset_is_found_by_its_watermark_after_an_edit(users, clie
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     response = post(client_for("viewer"), buffer.getvalue(), name="copy.png")
-    (match,) = response.json()["asset_matches"]
+    assert response.json()["made_by_hallmark"] is False  # a payload can be copied: no proof
+    (match,) = response.json()["likely_copy_of"]
     assert match["asset_id"] == str(asset.pk) and match["method"] == "watermark"
     assert match["distance"] <= soft_binding.WATERMARK_MAX_DISTANCE
     # And the manifest declares the watermark beside the fingerprint.
@@ -199,8 +206,8 @@ def test_batch_answers_each_file(users, client_for) -> None:
     response = client_for("viewer").post(BATCH, {"file": uploads}, format="multipart")
     assert response.status_code == 200, response.content
     first, second, third = response.json()["results"]
-    assert first["name"] == "copy.jpg" and first["asset_matches"][0]["asset_id"] == str(asset.pk)
-    assert second["asset_matches"][0]["asset_id"] != str(asset.pk)
+    assert first["name"] == "copy.jpg" and first["likely_copy_of"][0]["asset_id"] == str(asset.pk)
+    assert second["likely_copy_of"][0]["asset_id"] != str(asset.pk)
     assert "file" in third["errors"] and "asset_matches" not in third
     too_many = [SimpleUploadedFile(f"{i}.jpg", b"x") for i in range(21)]
     refused = client_for("viewer").post(BATCH, {"file": too_many}, format="multipart")
@@ -208,15 +215,31 @@ def test_batch_answers_each_file(users, client_for) -> None:
     assert client_for("viewer").post(BATCH, {}, format="multipart").status_code == 400
 
 
-def test_backfill_records_missing_fingerprints(users) -> None:
+def test_backfill_records_missing_fingerprints_from_untampered_files_only(users) -> None:
     asset = store(users["creator"], textured(9))
+    tampered = store(users["creator"], textured(14))
     recorded = asset.fingerprint
-    Asset.objects.filter(pk=asset.pk).update(fingerprint="")
+    Asset.objects.filter(pk__in=[asset.pk, tampered.pk]).update(fingerprint="")
+    # The second asset's stored file replaced by another image: its look-alikes must not be
+    # bound to the asset, so it is skipped and reported.
+    other = io.BytesIO()
+    textured(15).save(other, format="PNG")
+    with open(default_storage.path(tampered.file.name), "wb") as handle:
+        handle.write(other.getvalue())
     out = io.StringIO()
     call_command("backfill_fingerprints", stdout=out)
     asset.refresh_from_db()
-    assert asset.fingerprint == recorded
-    assert "1 fingerprints recorded, 0 files unreadable" in out.getvalue()
+    tampered.refresh_from_db()
+    assert asset.fingerprint == recorded and tampered.fingerprint == ""
+    assert "1 fingerprints recorded, 0 files unreadable, 1 files not matching" in out.getvalue()
+    assert f"{tampered.pk}: the stored file's sha256 differs" in out.getvalue()
+    (event,) = AuditEvent.objects.filter(action="asset.fingerprints_backfilled")
+    assert event.data == {
+        "recorded": 1,
+        "unreadable": 0,
+        "mismatched": 1,
+        "mismatched_asset_ids": [str(tampered.pk)],
+    }
 
 
 class _Declines(Plugin):
@@ -273,17 +296,54 @@ def test_large_images_are_hashed_reduced_and_not_read_for_a_watermark(monkeypatc
     small_hash, _ = bindings.fingerprint(image)
     big_hash, _ = bindings.fingerprint(big)
     assert (int(small_hash, 16) ^ int(big_hash, 16)).bit_count() <= 16
+    assert bindings.read_watermark(big) is None  # over WATERMARK_MAX_PIXELS: never decoded
+    monkeypatch.setattr(bindings, "WATERMARK_MAX_PIXELS", 2048 * 2048)
     assert bindings.read_watermark(big) is not None
-    monkeypatch.setattr(bindings, "WATERMARK_MAX_PIXELS", 1024 * 1024)
-    assert bindings.read_watermark(big) is None
 
 
 def test_the_index_picks_up_assets_stored_after_it_was_loaded(users, client_for) -> None:
     first = store(users["creator"], textured(12))
     viewer = client_for("viewer")
-    assert post(viewer, jpeg_copy(stored_bytes(first))).json()["asset_matches"][0]["asset_id"] == str(first.pk)
+    assert post(viewer, jpeg_copy(stored_bytes(first))).json()["likely_copy_of"][0]["asset_id"] == str(first.pk)
     loaded = len(soft_binding._index)
     second = store(users["creator"], textured(13))
-    (match,) = post(viewer, jpeg_copy(stored_bytes(second))).json()["asset_matches"]
+    (match,) = post(viewer, jpeg_copy(stored_bytes(second))).json()["likely_copy_of"]
     assert match["asset_id"] == str(second.pk)
     assert len(soft_binding._index) == loaded + 1  # added once, not reloaded or duplicated
+
+
+def test_a_due_rebuild_runs_in_the_background_while_lookups_use_the_old_index(monkeypatch) -> None:
+    import threading
+    import time
+
+    from django.utils import timezone
+
+    index = soft_binding.BindingIndex()
+    old, new = uuid.uuid4(), uuid.uuid4()
+    started, release = threading.Event(), threading.Event()
+    full_loads: list[bool] = []
+
+    def rows(field: str, since: Any) -> Iterator[tuple[uuid.UUID, str, Any]]:
+        if since is not None:
+            return
+        full_loads.append(True)
+        if len(full_loads) == 1:
+            yield old, "0f" * 32, timezone.now()
+            return
+        started.set()  # the rebuild: slow, as a million rows would be
+        assert release.wait(10)
+        yield new, "f0" * 32, timezone.now()
+
+    monkeypatch.setattr(soft_binding, "_rows", rows)
+    index.refresh()
+    assert index.nearest("0f" * 32, 0) == [(old, 0)]
+    index._built_at = time.monotonic() - 16 * 60  # the last build is 16 minutes old
+    index.refresh()  # returns at once: the rebuild runs in its own thread
+    assert started.wait(5) and not release.is_set()
+    assert index.nearest("0f" * 32, 0) == [(old, 0)]  # lookups go on with the old index
+    release.set()
+    deadline = time.monotonic() + 5
+    while index.nearest("f0" * 32, 0) != [(new, 0)] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert index.nearest("f0" * 32, 0) == [(new, 0)] and index.nearest("0f" * 32, 0) == []
+    assert len(full_loads) == 2

@@ -35,7 +35,7 @@ VERIFY = "/api/v1/provenance/verify/"
 
 def exact_match(method: str) -> dict[str, object]:
     """What an exact match (bytes, pixels, manifest) reports beside its flags."""
-    return {"watermark": False, "fingerprint": False, "soft_distance": None, "method": method, "distance": 0}
+    return {"method": method}
 
 
 def upload(client: Any, data: bytes, name: str = "image.png", content_type: str = "image/png") -> Any:

@@ -13,8 +13,9 @@ class Command(BaseCommand):
     help = (
         "Compute and record the PDQ fingerprint (soft binding, docs/provenance.md) of every asset "
         "stored before fingerprints were recorded, from its stored file. Safe to run again: "
-        "assets that have one are left as they are. A file that is missing or cannot be decoded "
-        "is counted and skipped."
+        "assets that have one are left as they are. A file that is missing, cannot be decoded or "
+        "no longer hashes to the asset's recorded sha256 is counted and skipped (the mismatched "
+        "assets are listed). The run is audited as asset.fingerprints_backfilled."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -24,5 +25,10 @@ class Command(BaseCommand):
         batch_size = options["batch_size"]
         if not 1 <= batch_size <= 10_000:
             raise CommandError("--batch-size must be between 1 and 10000.")
-        recorded, unreadable = soft_binding.backfill(batch_size=batch_size)
-        self.stdout.write(f"{recorded} fingerprints recorded, {unreadable} files unreadable.")
+        counts = soft_binding.backfill(batch_size=batch_size)
+        for asset_id in counts.mismatched:
+            self.stdout.write(f"{asset_id}: the stored file's sha256 differs from the record; skipped.")
+        self.stdout.write(
+            f"{counts.recorded} fingerprints recorded, {counts.unreadable} files unreadable, "
+            f"{len(counts.mismatched)} files not matching their recorded sha256."
+        )
