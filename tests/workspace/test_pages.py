@@ -38,6 +38,9 @@ def test_library_page_shows_bad_input_beside_a_400(users) -> None:
     assert response.status_code == 400
     assert set(response.context["errors"]) == {"min_width"}  # a NUL is dropped, not an error
     assert _page_client(users["viewer"]).get("/?q=sea%00").context["query"].q == "sea"
+    # A forged cursor (an id that is a number) and a superscript digit are 400s, not 500s.
+    forged = _page_client(users["viewer"]).get("/?cursor=eyJ0IjoiMjAyNi0wMS0wMVQwMDowMDowMCswMDowMCIsImkiOjEsImQiOiJuIn0&page_size=%C2%B2")
+    assert forged.status_code == 400 and set(forged.context["errors"]) == {"cursor", "page_size"}
 
 
 def test_bulk_tag_and_collect_from_the_library(users) -> None:
