@@ -57,8 +57,11 @@ def test_bulk_tag_and_collect_from_the_library(users) -> None:
     # A viewer cannot tag; an off-site "next" is not followed.
     refused = _page_client(users["viewer"]).post("/library/bulk/", {"action": "tag", "assets": [str(asset.pk)], "tags": "x"})
     assert refused.status_code == 403
-    response = client.post("/library/bulk/", {"action": "tag", "assets": [str(asset.pk)], "tags": "y", "next": "//evil.example/"})
-    assert response["Location"] == "/"
+    for off_site in ("//evil.example/", "/\\evil.example/", "/\\/evil.example/", "https://evil.example/", "/\t/evil.example/"):
+        response = client.post("/library/bulk/", {"action": "tag", "assets": [str(asset.pk)], "tags": "y", "next": off_site})
+        assert response["Location"] == "/", off_site
+        refused = client.post("/library/bulk/", {"action": "bogus", "assets": [str(asset.pk)], "next": off_site})
+        assert refused.status_code == 400 and refused.context["back"] == "/", off_site
 
 
 def test_collections_page_creates_and_lists(users) -> None:
