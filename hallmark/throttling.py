@@ -26,3 +26,17 @@ class UserThrottle(UserRateThrottle):
 
     def get_rate(self) -> str | None:
         return settings.HALLMARK_API_THROTTLE_USER or None
+
+
+class ExportThrottle(UserRateThrottle):
+    """Zip exports per user: ``HALLMARK_EXPORT_RATE``, on top of the API's own limits.
+
+    One export streams up to ``HALLMARK_EXPORT_MAX_ASSETS`` whole files and holds a web worker
+    while it does; the general per-user rate would let one viewer hold every worker. Counted
+    apart (scope ``export``) in the same cache, by the API's exports and the pages' alike.
+    """
+
+    scope = "export"
+
+    def get_rate(self) -> str | None:
+        return settings.HALLMARK_EXPORT_RATE or None

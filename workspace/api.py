@@ -28,6 +28,7 @@ from rest_framework.views import APIView
 from assets.api import AssetViewSet
 from assets.models import Asset, AssetStatus
 from governance.permissions import IsCreator, IsViewer
+from hallmark.throttling import ExportThrottle
 from workspace import export, library, services
 from workspace.models import AssetTag, Collection
 from workspace.serializers import (
@@ -184,7 +185,13 @@ class CollectionViewSet(
     )
     # POST, not GET: an export writes an audit event, and a cross-site <img> could make a
     # signed-in browser GET it; a POST with session auth must carry the CSRF token.
-    @action(detail=True, methods=["post"], url_path="export", url_name="export")
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="export",
+        url_name="export",
+        throttle_classes=[*APIView.throttle_classes, ExportThrottle],
+    )
     def export(self, request: Request, pk: str | None = None) -> StreamingHttpResponse:
         """Stream the collection's live assets as a zip (licence policy per asset; audited once)."""
         collection = self.get_object()
@@ -205,6 +212,7 @@ class ExportView(APIView):
     """``POST /api/v1/exports/``: stream chosen assets as a zip (any role; audited once)."""
 
     permission_classes = [IsViewer]
+    throttle_classes = [*APIView.throttle_classes, ExportThrottle]
 
     @extend_schema(request=ExportRequestSerializer, responses={**_ZIP, **_BAD})
     def post(self, request: Request) -> StreamingHttpResponse:

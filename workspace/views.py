@@ -19,10 +19,17 @@ from assets import review
 from assets.models import AssetStatus
 from governance import roles
 from hallmark.errors import InvalidInput, ServiceError
+from hallmark.throttling import ExportThrottle
 from workspace import export, services
 from workspace import library as library_query
 from workspace.api import tags_by_asset
 from workspace.models import Collection, Tag
+
+
+class TooManyExports(ServiceError):
+    """More zip exports than ``HALLMARK_EXPORT_RATE`` allows (429)."""
+
+    http_status = 429
 
 
 def _require_viewer(request: HttpRequest) -> None:
@@ -106,6 +113,9 @@ def library_bulk(request: HttpRequest) -> HttpResponseBase:
             for asset_id in ids:
                 review.submit_for_review(asset_id, acting_user=request.user)
         elif action == "export":
+            # A page, not the API, so DRF does not throttle it: the same count, by hand.
+            if not ExportThrottle().allow_request(request, None):  # type: ignore[arg-type]
+                raise TooManyExports("Too many exports; try again later.")
             plan = export.prepare_export(
                 services.live_assets(ids),
                 acting_user=request.user,

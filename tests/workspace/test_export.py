@@ -102,3 +102,26 @@ def test_export_limit(client_for, assets, settings) -> None:
     settings.HALLMARK_EXPORT_MAX_ASSETS = 1
     response = client_for("viewer").post("/api/v1/exports/", {"assets": [str(a.pk) for a in assets]}, format="json")
     assert response.status_code == 400 and "assets" in response.json()["errors"]
+
+
+def test_exports_are_rate_limited_per_user_on_the_api_and_the_page(settings, client_for, users, assets) -> None:
+    """Each export holds a web worker while it streams: HALLMARK_EXPORT_RATE per user, counted
+    once across /api/v1/exports/, a collection's export and the library page's bulk export."""
+    settings.HALLMARK_EXPORT_RATE = "3/hour"
+    body = {"assets": [str(assets[0].pk)]}
+    collection = Collection.objects.create(name="c", owner=users["creator"])
+    viewer = client_for("viewer")
+    assert viewer.post("/api/v1/exports/", body, format="json").status_code == 200
+    assert viewer.post(f"/api/v1/collections/{collection.pk}/export/", {}, format="json").status_code == 200
+    page = Client()
+    page.force_login(users["viewer"])
+    assert page.post("/library/bulk/", {"action": "export", "assets": body["assets"]}).status_code == 200
+    refused = viewer.post("/api/v1/exports/", body, format="json")
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    assert viewer.post(f"/api/v1/collections/{collection.pk}/export/", {}, format="json").status_code == 429
+    refused_page = page.post("/library/bulk/", {"action": "export", "assets": body["assets"]})
+    assert refused_page.status_code == 429 and b"Too many exports" in refused_page.content
+    assert AuditEvent.objects.filter(action="assets.bundle_exported").count() == 3
+    # Another user has an allowance of their own; other API calls are not counted against it.
+    assert client_for("reviewer").post("/api/v1/exports/", body, format="json").status_code == 200
+    assert viewer.get("/api/v1/assets/").status_code == 200
