@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.test import Client
 
@@ -92,6 +93,37 @@ def test_synthetic_library_refuses_real_assets_unless_forced(users) -> None:
     call_command("make_synthetic_library", count=5, force=True, collections=1)
     assert Asset.objects.count() == 6
     assert AuditEvent.objects.filter(action="library.synthetic_loaded").count() == 1
+
+
+def test_synthetic_library_refuses_a_used_database_without_assets(users) -> None:
+    """A fresh install's users and groups are no obstacle; a real job or a real action is."""
+    from generation.models import GenerationJob, JobStatus
+    from governance.audit_trail import record_event
+
+    synthetic.build(5, collections=1)  # users and their groups only (the fixture): allowed
+    job = GenerationJob.objects.create(
+        plugin_id="procedural", plugin_version="1", status=JobStatus.QUEUED, prompt="x", width=64, height=64, seed=1,
+        requested_by=users["creator"], queue="gen.procedural",
+    )  # fmt: skip
+    with pytest.raises(CommandError, match="real generation jobs"):
+        call_command("make_synthetic_library", count=5)
+    job.delete()
+    record_event("policy.updated", acting_user=users["admin"], target=("governance.policy", "org"), data={})
+    with pytest.raises(CommandError, match="audit events"):
+        call_command("make_synthetic_library", count=5)
+    assert Asset.objects.count() == 5
+
+
+def test_synthetic_rows_are_owned_by_inactive_synthetic_users(users) -> None:
+    synthetic.build(200, seed=4, collections=3)
+    owners = get_user_model().objects.filter(pk__in=Asset.objects.values("created_by"))
+    assert owners.exists() and all(u.username.startswith("synthetic-") for u in owners)
+    assert not any(u.is_active or u.has_usable_password() for u in owners)
+    real = [u.pk for u in users.values()]
+    assert not Collection.objects.filter(owner__in=real).exists()
+    assert not AssetTag.objects.filter(tagged_by__in=real).exists()
+    synthetic.build(10, seed=5, collections=1)  # the same users again, no new ones
+    assert get_user_model().objects.filter(username__startswith="synthetic-").count() == synthetic.SYNTHETIC_USERS
 
 
 def test_synthetic_library_is_realistic(users) -> None:
