@@ -164,3 +164,26 @@ def test_the_content_credentials_panel_reads_the_stored_file(users) -> None:
     assert "Same bytes as recorded" in text and "c2pa.actions" in text
     assert "hallmark-procedural" in text and "MIT" in text
     assert _page_client(users["nobody"]).get(f"/assets/{asset.pk}/credentials/").status_code == 403
+
+
+def test_the_credentials_panel_checks_the_file_once_per_recorded_hash(users, monkeypatch) -> None:
+    """Each check reads, hashes and validates the whole file: a viewer reloading the panel must
+    not cost that every time. A new recorded sha256 is a new check."""
+    from assets import views as asset_views
+
+    asset = make_asset(users["creator"])
+    checked: list[str] = []
+    real = asset_views.check_stored_asset
+
+    def counting(a):
+        checked.append(str(a.pk))
+        return real(a)
+
+    monkeypatch.setattr(asset_views, "check_stored_asset", counting)
+    client = _page_client(users["viewer"])
+    first = client.get(f"/assets/{asset.pk}/credentials/").content
+    second = client.get(f"/assets/{asset.pk}/credentials/").content
+    assert first == second and b"Same bytes as recorded" in second and len(checked) == 1
+    Asset.objects.filter(pk=asset.pk).update(sha256="0" * 64)
+    changed = client.get(f"/assets/{asset.pk}/credentials/").content.decode()
+    assert len(checked) == 2 and "Changed since it was stored" in changed
