@@ -8,7 +8,8 @@ it cannot see, is in its docstring).
 
 Django's own models are written by Django (its admin, auth views, ``createsuperuser``) and
 django-axes, outside this code; in Hallmark only ``generation.bootstrap`` writes them (the
-quick start's account, its admin group and API token), and every change to a user, group or
+quick start's account, its admin group and API token), and ``workspace.synthetic`` users (the
+inactive owners of a synthetic library), and every change to a user, group or
 token is audited whichever code made it, by the signal receivers in
 ``governance.identity_audit``. They carry no ``WRITERS``; ``write_checker.OTHER_WRITERS``
 lists Hallmark's writers of them, and any other model written without a list fails the test.

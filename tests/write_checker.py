@@ -39,7 +39,7 @@ EXCLUDED_DIRS = {"migrations", "__pycache__"}
 # Models of Django and third-party apps: the Hallmark modules that may write them (why: the
 # docstring of tests/test_writers.py).
 OTHER_WRITERS: dict[str, tuple[str, ...]] = {
-    "auth.User": ("generation.bootstrap",),
+    "auth.User": ("generation.bootstrap", "workspace.synthetic"),
     "auth.Group": ("generation.bootstrap",),
     "authtoken.Token": ("generation.bootstrap",),
 }
