@@ -86,6 +86,10 @@ SAMPLES = [
     ),
     ("User = get_user_model()\nUser.objects.create_user('x')", "create_user"),
     ("from django.contrib.auth.models import Group\nGroup.objects.get(name='x').delete()", "delete"),
+    # The bulk loader writes the model it is given, however it is imported.
+    ("from hallmark.bulk import load_rows\nload_rows(Asset, [])", "load_rows"),
+    ("from hallmark import bulk\nbulk.load_rows(model=Asset, rows=[])", "load_rows"),
+    ("import hallmark.bulk\nhallmark.bulk.load_rows(GenerationJob, [])", "load_rows"),
 ]
 HEADER = (
     "from django.contrib.auth import get_user_model\n"
@@ -122,3 +126,14 @@ def test_a_writer_module_may_write() -> None:
     assert writes_in(code, "assets.review") == []
     assert writes_in(code, "assets.services") == []
     assert [w.method for w in writes_in(code, "generation.services")] == ["update"]
+
+
+def test_bulk_loads_count_as_writes_of_the_model_loaded() -> None:
+    code = HEADER + "from hallmark.bulk import load_rows\nload_rows(Asset, [])\nload_rows(GenerationJob, [])"
+    assert [w.model._meta.label for w in writes_in(code, "assets.synthetic")] == ["generation.GenerationJob"]
+    assert sorted(w.model._meta.label for w in writes_in(code, "workspace.synthetic")) == [
+        "assets.Asset",
+        "generation.GenerationJob",
+    ]
+    # A function of another name is not the loader.
+    assert writes_in(HEADER + "def load_rows(model, rows): ...\nload_rows(Asset, [])", "workspace.views") == []
