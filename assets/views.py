@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -53,12 +55,29 @@ _STATES = {
 }
 
 
+#: How long a credentials panel is reused. Each check reads the whole file (a GET from S3),
+#: hashes it and validates its manifest, and the panel is a page no API throttle covers. The
+#: key holds the recorded sha256, so a change of record is seen at once; a file changed behind
+#: the record's back shows here within this time (``manage.py verify_assets`` does not wait).
+CREDENTIALS_CACHE_SECONDS = 300
+
+
 @login_required
 def asset_credentials(request: HttpRequest, asset_id: UUID) -> HttpResponse:
     """The content-credentials panel (htmx partial of the asset page): the stored file read by
-    the C2PA SDK and described in plain words."""
+    the C2PA SDK and described in plain words; one check per file every few minutes."""
     _require_viewer(request)
     asset = get_object_or_404(Asset.objects.live(), pk=asset_id)
+    key = f"assets.credentials-panel:{asset.pk}:{asset.sha256}"
+    context = cache.get(key)
+    if context is None:
+        context = _credentials_context(asset)
+        cache.set(key, context, CREDENTIALS_CACHE_SECONDS)
+    return render(request, "assets/_credentials.html", {"asset": asset, **context})
+
+
+def _credentials_context(asset: Asset) -> dict[str, Any]:
+    """What the panel shows of ``asset``'s stored file, as plain data (it is cached)."""
     check = check_stored_asset(asset)
     report = check.credentials
     summary = (report.summary if report else None) or {}
@@ -69,19 +88,18 @@ def asset_credentials(request: HttpRequest, asset_id: UUID) -> HttpResponse:
         words = "Hallmark's record of the job, model and licence" if label.startswith("hallmark") else None
         assertions.append({"label": label, "words": words or _ASSERTIONS.get(label, "")})
     state = report.validation_state if report else None
-    return render(
-        request,
-        "assets/_credentials.html",
-        {
-            "asset": asset,
-            "check": check,
-            "state": state,
-            "state_words": _STATES.get(state, str(state)),
-            "source": source,
-            "source_words": _SOURCE_TYPES.get(source.rsplit("/", 1)[-1], ""),
-            "signature": summary.get("signature") or {},
-            "claim_generator": summary.get("claim_generator", ""),
-            "signed_by_hallmark": bool(report and report.signed_by_hallmark),
-            "assertions": assertions,
+    return {
+        "check": {
+            "file_present": check.file_present,
+            "file_matches_record": check.file_matches_record,
+            "manifest_names_asset": check.manifest_names_asset,
         },
-    )
+        "state": state,
+        "state_words": _STATES.get(state, str(state)),
+        "source": source,
+        "source_words": _SOURCE_TYPES.get(source.rsplit("/", 1)[-1], ""),
+        "signature": summary.get("signature") or {},
+        "claim_generator": summary.get("claim_generator", ""),
+        "signed_by_hallmark": bool(report and report.signed_by_hallmark),
+        "assertions": assertions,
+    }

@@ -72,8 +72,6 @@ def main() -> None:
     assert connection.vendor == "postgresql", "the library benchmark is for PostgreSQL"
     if args.fill:
         call_command("migrate", verbosity=0)
-        if not User.objects.exists():
-            User.objects.create_user("bench-owner")
         started = time.monotonic()
         call_command("make_synthetic_library", count=args.fill)
         print(f"filled {args.fill} assets in {time.monotonic() - started:.0f} s", flush=True)

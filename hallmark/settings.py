@@ -227,6 +227,8 @@ HALLMARK_API_THROTTLE_USER = throttle_rate("HALLMARK_API_THROTTLE_USER", "600/mi
 HALLMARK_API_THROTTLE_ANON = throttle_rate("HALLMARK_API_THROTTLE_ANON", "60/min")
 # Images a user may verify per period (each batch file counted): verifying costs CPU.
 HALLMARK_VERIFY_RATE = throttle_rate("HALLMARK_VERIFY_RATE", "30/min")
+# Zip exports per user (API and pages): each holds a web worker while it streams.
+HALLMARK_EXPORT_RATE = throttle_rate("HALLMARK_EXPORT_RATE", "10/hour")
 # Proxies in front of Hallmark that append to X-Forwarded-For: rate limits and login lockouts
 # count the address the outermost one saw. 0 (no proxy): the header is ignored, since any
 # client could write it.

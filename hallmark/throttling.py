@@ -70,3 +70,17 @@ class VerifyThrottle(SimpleRateThrottle):
         self.history[:0] = [self.now] * count
         self.cache.set(self.key, self.history, duration)
         return True
+
+
+class ExportThrottle(UserRateThrottle):
+    """Zip exports per user: ``HALLMARK_EXPORT_RATE``, on top of the API's own limits.
+
+    One export streams up to ``HALLMARK_EXPORT_MAX_ASSETS`` whole files and holds a web worker
+    while it does; the general per-user rate would let one viewer hold every worker. Counted
+    apart (scope ``export``) in the same cache, by the API's exports and the pages' alike.
+    """
+
+    scope = "export"
+
+    def get_rate(self) -> str | None:
+        return settings.HALLMARK_EXPORT_RATE or None

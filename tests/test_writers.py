@@ -8,7 +8,8 @@ it cannot see, is in its docstring).
 
 Django's own models are written by Django (its admin, auth views, ``createsuperuser``) and
 django-axes, outside this code; in Hallmark only ``generation.bootstrap`` writes them (the
-quick start's account, its admin group and API token), and every change to a user, group or
+quick start's account, its admin group and API token), and ``workspace.synthetic`` users (the
+inactive owners of a synthetic library), and every change to a user, group or
 token is audited whichever code made it, by the signal receivers in
 ``governance.identity_audit``. They carry no ``WRITERS``; ``write_checker.OTHER_WRITERS``
 lists Hallmark's writers of them, and any other model written without a list fails the test.
@@ -85,6 +86,10 @@ SAMPLES = [
     ),
     ("User = get_user_model()\nUser.objects.create_user('x')", "create_user"),
     ("from django.contrib.auth.models import Group\nGroup.objects.get(name='x').delete()", "delete"),
+    # The bulk loader writes the model it is given, however it is imported.
+    ("from hallmark.bulk import load_rows\nload_rows(Asset, [])", "load_rows"),
+    ("from hallmark import bulk\nbulk.load_rows(model=Asset, rows=[])", "load_rows"),
+    ("import hallmark.bulk\nhallmark.bulk.load_rows(GenerationJob, [])", "load_rows"),
 ]
 HEADER = (
     "from django.contrib.auth import get_user_model\n"
@@ -121,3 +126,14 @@ def test_a_writer_module_may_write() -> None:
     assert writes_in(code, "assets.review") == []
     assert writes_in(code, "assets.services") == []
     assert [w.method for w in writes_in(code, "generation.services")] == ["update"]
+
+
+def test_bulk_loads_count_as_writes_of_the_model_loaded() -> None:
+    code = HEADER + "from hallmark.bulk import load_rows\nload_rows(Asset, [])\nload_rows(GenerationJob, [])"
+    assert [w.model._meta.label for w in writes_in(code, "assets.synthetic")] == ["generation.GenerationJob"]
+    assert sorted(w.model._meta.label for w in writes_in(code, "workspace.synthetic")) == [
+        "assets.Asset",
+        "generation.GenerationJob",
+    ]
+    # A function of another name is not the loader.
+    assert writes_in(HEADER + "def load_rows(model, rows): ...\nload_rows(Asset, [])", "workspace.views") == []

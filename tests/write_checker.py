@@ -3,7 +3,7 @@
 It walks the project's own packages (migrations, tests and bench aside) with ``ast``
 and reports every ``.save()``, ``.delete()``, ``.update()``, ``.create()``, ``bulk_create``,
 ``bulk_update``, ``get_or_create``, ``update_or_create`` (and ``add``/``remove``/``clear``/
-``set`` on a related manager) whose receiver is, as far as ``ast`` can tell, a model, one of its
+``set`` on a related manager), and every ``hallmark.bulk.load_rows(Model, ...)``, whose receiver is, as far as ``ast`` can tell, a model, one of its
 managers or querysets, or one of its instances, in a module that is not among that model's
 writers. Receivers are followed through names assigned from ``Model.objects...``, ``Model(...)``,
 ``get_object_or_404(...)``, ``get_or_create`` pairs, loops over querysets, parameters annotated
@@ -39,7 +39,7 @@ EXCLUDED_DIRS = {"migrations", "__pycache__"}
 # Models of Django and third-party apps: the Hallmark modules that may write them (why: the
 # docstring of tests/test_writers.py).
 OTHER_WRITERS: dict[str, tuple[str, ...]] = {
-    "auth.User": ("generation.bootstrap",),
+    "auth.User": ("generation.bootstrap", "workspace.synthetic"),
     "auth.Group": ("generation.bootstrap",),
     "authtoken.Token": ("generation.bootstrap",),
 }
@@ -58,6 +58,8 @@ WRITE_METHODS = frozenset(
         "create_superuser",
     }
 )
+# Functions that write the model they are given as their first argument (``model``).
+BULK_LOADERS = frozenset({"hallmark.bulk.load_rows"})
 RELATED_WRITE_METHODS = frozenset({"add", "remove", "clear", "set"})  # only on a manager/queryset
 QUERYSET_METHODS = frozenset(
     {
@@ -416,6 +418,13 @@ class Checker:
 
     def _check_call(self, node: ast.Call, env: dict[str, Ref]) -> None:
         func = node.func
+        if self._dotted(func) in BULK_LOADERS:
+            # load_rows(Model, rows): a write of Model that no method name reveals.
+            given = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "model"), None)
+            found = self.resolve(given, env)
+            if found is not None and found.kind == CLASS and not may_write(self.module, found.model):
+                self.writes.append(Write(self.module, node.lineno, found.model, "load_rows"))
+            return
         if not isinstance(func, ast.Attribute):
             return
         if func.attr not in WRITE_METHODS and func.attr not in RELATED_WRITE_METHODS:

@@ -27,8 +27,8 @@ from rest_framework.views import APIView
 
 from assets.api import AssetViewSet
 from assets.models import Asset, AssetStatus
-from governance import policy
 from governance.permissions import IsCreator, IsViewer
+from hallmark.throttling import ExportThrottle
 from workspace import export, library, services
 from workspace.models import AssetTag, Collection
 from workspace.serializers import (
@@ -36,6 +36,7 @@ from workspace.serializers import (
     AssetTagsSerializer,
     CollectionChangeSerializer,
     CollectionCreateSerializer,
+    CollectionExportSerializer,
     CollectionSerializer,
     ExportRequestSerializer,
     LibraryAssetSerializer,
@@ -179,14 +180,22 @@ class CollectionViewSet(
         return Response({"collection": str(collection.pk), "changed": changed})
 
     @extend_schema(
-        parameters=[OpenApiParameter("purpose", str, enum=list(policy.PURPOSES))],
+        request=CollectionExportSerializer,
         responses={**_ZIP, **_BAD, 403: OpenApiResponse(description="A less strict purpose, asked by a viewer or creator")},
     )
-    @action(detail=True, methods=["get"], url_path="export", url_name="export")
+    # POST, not GET: an export writes an audit event, and a cross-site <img> could make a
+    # signed-in browser GET it; a POST with session auth must carry the CSRF token.
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="export",
+        url_name="export",
+        throttle_classes=[*APIView.throttle_classes, ExportThrottle],
+    )
     def export(self, request: Request, pk: str | None = None) -> StreamingHttpResponse:
         """Stream the collection's live assets as a zip (licence policy per asset; audited once)."""
         collection = self.get_object()
-        purpose = export.clean_purpose(request.query_params.get("purpose"))
+        purpose = export.clean_purpose(_body(request).get("purpose"))
         assets = list(
             Asset.objects.live()
             .filter(collection_items__collection=collection)
@@ -203,6 +212,7 @@ class ExportView(APIView):
     """``POST /api/v1/exports/``: stream chosen assets as a zip (any role; audited once)."""
 
     permission_classes = [IsViewer]
+    throttle_classes = [*APIView.throttle_classes, ExportThrottle]
 
     @extend_schema(request=ExportRequestSerializer, responses={**_ZIP, **_BAD})
     def post(self, request: Request) -> StreamingHttpResponse:

@@ -36,6 +36,9 @@ def decode(cursor: str, ordering: str) -> dict[str, Any] | None:
         offset = position.get("o")
         ok = isinstance(offset, int) and not isinstance(offset, bool) and 0 <= offset <= MAX_OFFSET
         return position if ok else None
+    # The parsers below raise AttributeError, not TypeError, on a number or a list.
+    if not isinstance(position.get("t"), str) or not isinstance(position.get("i"), str):
+        return None
     try:
         moment = datetime.fromisoformat(position["t"])
         uuid.UUID(position["i"])

@@ -137,7 +137,9 @@ def parse(params: QueryDict | dict[str, str]) -> LibraryQuery:
     for name, low, high in (("min_width", 0, 100_000), ("page_size", 1, MAX_PAGE_SIZE)):
         raw = text(name)
         if raw:
-            if not raw.isdigit() or not low <= int(raw) <= high:
+            # isdigit() alone admits "²" (int() refuses it) and a long run of digits is slow
+            # to convert (or refused past 4300): ASCII digits, a few of them, only.
+            if not (raw.isascii() and raw.isdigit() and len(raw) <= 9) or not low <= int(raw) <= high:
                 errors[name] = [f"Must be a whole number from {low} to {high}."]
             else:
                 values[name] = int(raw)

@@ -63,6 +63,12 @@ class ExportRequestSerializer(AssetIdsSerializer):
     purpose = serializers.ChoiceField(choices=list(policy.PURPOSES), required=False)
 
 
+class CollectionExportSerializer(serializers.Serializer[Any]):
+    """``{"purpose"?}``: the use a collection is exported for (the organisation's own by default)."""
+
+    purpose = serializers.ChoiceField(choices=list(policy.PURPOSES), required=False)
+
+
 class CollectionChangeSerializer(serializers.Serializer[Any]):
     """How many assets a change added or removed."""
 

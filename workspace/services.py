@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import transaction
+from django.db import IntegrityError, models, transaction
 
 from assets.models import Asset
 from assets.review import NoSuchAsset, NotPermitted
@@ -25,6 +25,7 @@ from hallmark.errors import InvalidInput
 from workspace.models import AssetTag, Collection, CollectionItem, Tag
 
 User = AbstractBaseUser | AnonymousUser
+Row = TypeVar("Row", bound=models.Model)
 
 MAX_TAGS_PER_REQUEST = 50
 MAX_ASSETS_PER_REQUEST = 1000
@@ -90,6 +91,26 @@ def tags_of(asset: Asset) -> list[str]:
     return list(AssetTag.objects.filter(asset=asset).order_by("tag__name").values_list("tag__name", flat=True))
 
 
+def _insert_missing(model: type[Row], missing: Callable[[], list[Row]]) -> list[Row]:
+    """Insert the rows ``missing()`` builds from what is there now, and return them.
+
+    Check-then-insert races an identical concurrent request: its rows can commit between our
+    read and our insert, and the unique constraint then refuses ours (a 500). The insert runs
+    in a savepoint; on a conflict the racer's rows are visible (PostgreSQL raises only once it
+    has committed), so reading again leaves only ours, and the audit event names exactly those.
+    """
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                rows = missing()
+                model._default_manager.bulk_create(rows)
+            return rows
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 def add_tags(asset_ids: Iterable[uuid.UUID], names: list[str], *, acting_user: User) -> list[Asset]:
     """Tag each live asset with ``names`` (those it already has are left as they are)."""
     _require_creator(acting_user, "tag assets")
@@ -97,15 +118,21 @@ def add_tags(asset_ids: Iterable[uuid.UUID], names: list[str], *, acting_user: U
         assets = live_assets(list(asset_ids))
         Tag.objects.bulk_create([Tag(name=n) for n in names], ignore_conflicts=True)
         tags = list(Tag.objects.filter(name__in=names))
+
+        def missing() -> list[AssetTag]:
+            have = set(AssetTag.objects.filter(asset__in=assets, tag__in=tags).values_list("asset_id", "tag_id"))
+            return [
+                AssetTag(asset=asset, tag=tag, tagged_by_id=acting_user.pk)
+                for asset in assets
+                for tag in tags
+                if (asset.pk, tag.pk) not in have
+            ]
+
+        new = _insert_missing(AssetTag, missing)
         for asset in assets:
-            have = set(AssetTag.objects.filter(asset=asset, tag__in=tags).values_list("tag_id", flat=True))
-            new = [t for t in tags if t.pk not in have]
-            if not new:
-                continue
-            AssetTag.objects.bulk_create([AssetTag(asset=asset, tag=t, tagged_by_id=acting_user.pk) for t in new])
-            record_event(
-                "asset.tagged", acting_user=acting_user, target=asset, data={"tags": sorted(t.name for t in new)}
-            )
+            added = sorted(link.tag.name for link in new if link.asset_id == asset.pk)
+            if added:
+                record_event("asset.tagged", acting_user=acting_user, target=asset, data={"tags": added})
     return assets
 
 
@@ -174,11 +201,12 @@ def add_to_collection(collection_id: Any, asset_ids: list[uuid.UUID], *, acting_
     collection = _changeable(collection_id, acting_user)
     with transaction.atomic():
         assets = live_assets(asset_ids)
-        have = set(CollectionItem.objects.filter(collection=collection).filter(asset__in=assets).values_list("asset_id", flat=True))
-        new = [a for a in assets if a.pk not in have]
-        CollectionItem.objects.bulk_create(
-            [CollectionItem(collection=collection, asset=a, added_by_id=acting_user.pk) for a in new]
-        )
+
+        def missing() -> list[CollectionItem]:
+            have = set(CollectionItem.objects.filter(collection=collection, asset__in=assets).values_list("asset_id", flat=True))
+            return [CollectionItem(collection=collection, asset=a, added_by_id=acting_user.pk) for a in assets if a.pk not in have]
+
+        new = [item.asset for item in _insert_missing(CollectionItem, missing)]
         if new:
             record_event(
                 "collection.assets_added",

@@ -27,7 +27,9 @@ from django.utils import timezone
 from assets import synthetic as synthetic_assets
 from assets.models import Asset, AssetStatus
 from generation import synthetic as synthetic_jobs
+from generation.models import GenerationJob
 from governance.audit_trail import record_event
+from governance.models import AuditEvent
 from hallmark.bulk import load_rows
 from hallmark.errors import InvalidInput
 from plugins.builtin.ideogram.declarations import IDEOGRAM_LICENSE
@@ -131,16 +133,17 @@ def build(
 ) -> SyntheticReport:
     """Add ``count`` synthetic assets (with their jobs, tags and collection memberships).
 
-    Refuses (``InvalidInput``) a database that holds any asset that is not synthetic unless
-    ``force``, and a database with no user to own the assets. Commits every ``chunk`` assets.
+    Refuses (``InvalidInput``) unless ``force`` a database that has been used: one holding an
+    asset or a generation job that is not synthetic, or an audit event other than identity
+    set-up (users, groups, tokens, logins) and earlier synthetic loads. The rows are owned by
+    dedicated synthetic users (inactive, no password), never by real ones. Commits every
+    ``chunk`` assets.
     """
     if count < 1:
         raise InvalidInput({"count": ["Must be at least 1."]})
-    if not force and Asset.objects.exclude(job__queue=synthetic_jobs.SYNTHETIC_QUEUE).exists():
-        raise InvalidInput({"force": ["The database holds real assets; pass --force to add synthetic ones anyway."]})
-    owners = list(get_user_model().objects.order_by("pk").values_list("pk", flat=True)[:20])
-    if not owners:
-        raise InvalidInput({"users": ["No user exists to own the assets; create one first."]})
+    if not force and (used := _real_use()):
+        raise InvalidInput({"force": [f"The database holds {used}; pass --force to add synthetic ones anyway."]})
+    owners = _synthetic_users()
     rng = random.Random(seed)
     files = synthetic_assets.make_shared_files([size for size in SIZES for _ in range(2)])
     report = SyntheticReport()
@@ -166,6 +169,39 @@ def build(
         if progress is not None:
             progress(made)
     return report
+
+
+#: Audit actions a fresh install records before anyone uses it: identity set-up, and this loader.
+SET_UP_ACTIONS = ("user.", "group.", "token.", "auth.", "library.synthetic_loaded")
+SYNTHETIC_USERS = 8
+
+
+def _real_use() -> str:
+    """What in the database shows real use (empty when nothing does)."""
+    if Asset.objects.exclude(job__queue=synthetic_jobs.SYNTHETIC_QUEUE).exists():
+        return "real assets"
+    if GenerationJob.objects.exclude(queue=synthetic_jobs.SYNTHETIC_QUEUE).exists():
+        return "real generation jobs"
+    used = AuditEvent.objects.all()
+    for prefix in SET_UP_ACTIONS:
+        used = used.exclude(action__startswith=prefix)
+    return "audit events of real use" if used.exists() else ""
+
+
+def _synthetic_users() -> list[int]:
+    """The ids of the users who own synthetic rows, made on first use: inactive, without a
+    usable password, so a synthetic library never speaks for (or lets in) a real person."""
+    users = get_user_model()
+    ids: list[int] = []
+    for n in range(1, SYNTHETIC_USERS + 1):
+        user, made = users.objects.get_or_create(username=f"synthetic-{n}", defaults={"is_active": False})
+        if made:
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+        elif user.has_usable_password() or user.is_active:
+            raise InvalidInput({"users": [f"{user.get_username()} is a real user's name; rename them first."]})
+        ids.append(int(user.pk))
+    return ids
 
 
 def _tags() -> list[int]:

@@ -12,17 +12,24 @@ from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import urlencode
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_http_methods, require_POST
 
 from assets import review
 from assets.models import AssetStatus
 from governance import roles
 from hallmark.errors import InvalidInput, ServiceError
+from hallmark.throttling import ExportThrottle
 from workspace import export, services
 from workspace import library as library_query
 from workspace.api import tags_by_asset
 from workspace.models import Collection, Tag
+
+
+class TooManyExports(ServiceError):
+    """More zip exports than ``HALLMARK_EXPORT_RATE`` allows (429)."""
+
+    http_status = 429
 
 
 def _require_viewer(request: HttpRequest) -> None:
@@ -89,7 +96,12 @@ def library_bulk(request: HttpRequest) -> HttpResponseBase:
     _require_viewer(request)
     action = request.POST.get("action", "")
     back = request.POST.get("next", "")
-    back = back if back.startswith("/") and not back.startswith("//") else reverse("library")
+    # Django's own test: "/\\evil.example" passes a startswith("/") check, and browsers follow
+    # it off-site. Only a path on this host (never a scheme or another host) is followed.
+    on_site = back.startswith("/") and url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    back = back if on_site else reverse("library")
     try:
         ids = services.clean_asset_ids(request.POST.getlist("assets"))
         if action == "tag":
@@ -101,6 +113,9 @@ def library_bulk(request: HttpRequest) -> HttpResponseBase:
             for asset_id in ids:
                 review.submit_for_review(asset_id, acting_user=request.user)
         elif action == "export":
+            # A page, not the API, so DRF does not throttle it: the same count, by hand.
+            if not ExportThrottle().allow_request(request, None):  # type: ignore[arg-type]
+                raise TooManyExports("Too many exports; try again later.")
             plan = export.prepare_export(
                 services.live_assets(ids),
                 acting_user=request.user,

@@ -167,7 +167,7 @@ MATRIX = [
         N,
         Y,
     ),
-    ("export a collection as a zip", "GET", "/api/v1/collections/{collection}/export/", "collection", None, Y, Y, Y, Y),
+    ("export a collection as a zip", "POST", "/api/v1/collections/{collection}/export/", "collection", {}, Y, Y, Y, Y),
     ("export assets as a zip", "POST", "/api/v1/exports/", "draft", {"assets": ["{asset}"]}, Y, Y, Y, Y),
     ("library page", "GET", "/", "draft", None, Y, Y, Y, Y),
     ("collections page", "GET", "/collections/", None, None, Y, Y, Y, Y),

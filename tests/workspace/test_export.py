@@ -9,10 +9,12 @@ import json
 import zipfile
 
 import pytest
+from django.test import Client
 
 from governance.models import AuditEvent
 from hallmark.sdk import License
 from tests.governance.audit_helpers import fast_passwords, make_asset  # noqa: F401
+from workspace.models import Collection
 
 NON_COMMERCIAL = License(spdx_id="CC-BY-NC-4.0", name="CC BY-NC", url="https://example.org", commercial_use=False)
 
@@ -63,9 +65,27 @@ def test_a_less_strict_purpose_is_for_reviewers(client_for, assets) -> None:
 def test_collection_export(client_for, assets) -> None:
     cid = client_for("creator").post("/api/v1/collections/", {"name": "c"}, format="json").json()["id"]
     client_for("creator").post(f"/api/v1/collections/{cid}/assets/", {"assets": [str(assets[0].pk)]}, format="json")
-    archive = _zip(client_for("viewer").get(f"/api/v1/collections/{cid}/export/"))
+    # A GET (a cross-site <img> in a signed-in browser) neither exports nor writes an event.
+    assert client_for("viewer").get(f"/api/v1/collections/{cid}/export/?purpose=non_commercial").status_code == 405
+    assert not AuditEvent.objects.filter(action="assets.bundle_exported").exists()
+    archive = _zip(client_for("viewer").post(f"/api/v1/collections/{cid}/export/", {}, format="json"))
     assert f"assets/{assets[0].pk}.png" in archive.namelist()
     assert AuditEvent.objects.get(action="assets.bundle_exported").target_id == cid
+    assert client_for("creator").post(f"/api/v1/collections/{cid}/export/", {"purpose": "non_commercial"}, format="json").status_code == 403
+
+
+def test_collection_page_exports_by_a_csrf_checked_form(users, assets) -> None:
+    collection = Collection.objects.create(name="c", owner=users["creator"])
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(users["viewer"])
+    page = browser.get(f"/collections/{collection.pk}/")
+    url = f"/api/v1/collections/{collection.pk}/export/"
+    assert f'<form method="post" action="{url}"' in page.content.decode()
+    assert browser.post(url).status_code == 403  # no CSRF token: what a cross-site form sends
+    token = page.context["csrf_token"]
+    response = browser.post(url, {"csrfmiddlewaretoken": str(token)})
+    assert response.status_code == 200 and response["Content-Type"] == "application/zip"
+    assert AuditEvent.objects.filter(action="assets.bundle_exported", target_id=str(collection.pk)).count() == 1
 
 
 @pytest.mark.parametrize(
@@ -82,3 +102,26 @@ def test_export_limit(client_for, assets, settings) -> None:
     settings.HALLMARK_EXPORT_MAX_ASSETS = 1
     response = client_for("viewer").post("/api/v1/exports/", {"assets": [str(a.pk) for a in assets]}, format="json")
     assert response.status_code == 400 and "assets" in response.json()["errors"]
+
+
+def test_exports_are_rate_limited_per_user_on_the_api_and_the_page(settings, client_for, users, assets) -> None:
+    """Each export holds a web worker while it streams: HALLMARK_EXPORT_RATE per user, counted
+    once across /api/v1/exports/, a collection's export and the library page's bulk export."""
+    settings.HALLMARK_EXPORT_RATE = "3/hour"
+    body = {"assets": [str(assets[0].pk)]}
+    collection = Collection.objects.create(name="c", owner=users["creator"])
+    viewer = client_for("viewer")
+    assert viewer.post("/api/v1/exports/", body, format="json").status_code == 200
+    assert viewer.post(f"/api/v1/collections/{collection.pk}/export/", {}, format="json").status_code == 200
+    page = Client()
+    page.force_login(users["viewer"])
+    assert page.post("/library/bulk/", {"action": "export", "assets": body["assets"]}).status_code == 200
+    refused = viewer.post("/api/v1/exports/", body, format="json")
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    assert viewer.post(f"/api/v1/collections/{collection.pk}/export/", {}, format="json").status_code == 429
+    refused_page = page.post("/library/bulk/", {"action": "export", "assets": body["assets"]})
+    assert refused_page.status_code == 429 and b"Too many exports" in refused_page.content
+    assert AuditEvent.objects.filter(action="assets.bundle_exported").count() == 3
+    # Another user has an allowance of their own; other API calls are not counted against it.
+    assert client_for("reviewer").post("/api/v1/exports/", body, format="json").status_code == 200
+    assert viewer.get("/api/v1/assets/").status_code == 200

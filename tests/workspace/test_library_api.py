@@ -104,6 +104,13 @@ def test_search_matches_words_and_relevance_needs_a_search(client_for, synthetic
         ("cursor=bm90LWpzb24", "cursor"),
         ("cursor=%00", "cursor"),
         ("q=a%00b", "q"),
+        # Forged cursors whose moment or id is not a string (a number, a list).
+        ("cursor=eyJ0IjoiMjAyNi0wMS0wMVQwMDowMDowMCswMDowMCIsImkiOjEsImQiOiJuIn0", "cursor"),
+        ("cursor=eyJ0IjpbIngiXSwiaSI6IjAwMDAwMDAwLTAwMDAtMDAwMC0wMDAwLTAwMDAwMDAwMDAwMCIsImQiOiJuIn0", "cursor"),
+        # "²".isdigit() is True but int() refuses it; a run of digits too long to convert.
+        ("page_size=%C2%B2", "page_size"),
+        ("min_width=%C2%B2", "min_width"),
+        ("min_width=" + "9" * 5000, "min_width"),
         ("created_after=yesterday", "created_after"),
         ("tag=" + "x" * 65, "tag"),
         # A cursor whose moment cannot be shifted to UTC (year 1 at +23:59).

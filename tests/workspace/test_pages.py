@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.test import Client
 
@@ -38,6 +39,9 @@ def test_library_page_shows_bad_input_beside_a_400(users) -> None:
     assert response.status_code == 400
     assert set(response.context["errors"]) == {"min_width"}  # a NUL is dropped, not an error
     assert _page_client(users["viewer"]).get("/?q=sea%00").context["query"].q == "sea"
+    # A forged cursor (an id that is a number) and a superscript digit are 400s, not 500s.
+    forged = _page_client(users["viewer"]).get("/?cursor=eyJ0IjoiMjAyNi0wMS0wMVQwMDowMDowMCswMDowMCIsImkiOjEsImQiOiJuIn0&page_size=%C2%B2")
+    assert forged.status_code == 400 and set(forged.context["errors"]) == {"cursor", "page_size"}
 
 
 def test_bulk_tag_and_collect_from_the_library(users) -> None:
@@ -54,8 +58,11 @@ def test_bulk_tag_and_collect_from_the_library(users) -> None:
     # A viewer cannot tag; an off-site "next" is not followed.
     refused = _page_client(users["viewer"]).post("/library/bulk/", {"action": "tag", "assets": [str(asset.pk)], "tags": "x"})
     assert refused.status_code == 403
-    response = client.post("/library/bulk/", {"action": "tag", "assets": [str(asset.pk)], "tags": "y", "next": "//evil.example/"})
-    assert response["Location"] == "/"
+    for off_site in ("//evil.example/", "/\\evil.example/", "/\\/evil.example/", "https://evil.example/", "/\t/evil.example/"):
+        response = client.post("/library/bulk/", {"action": "tag", "assets": [str(asset.pk)], "tags": "y", "next": off_site})
+        assert response["Location"] == "/", off_site
+        refused = client.post("/library/bulk/", {"action": "bogus", "assets": [str(asset.pk)], "next": off_site})
+        assert refused.status_code == 400 and refused.context["back"] == "/", off_site
 
 
 def test_collections_page_creates_and_lists(users) -> None:
@@ -86,6 +93,37 @@ def test_synthetic_library_refuses_real_assets_unless_forced(users) -> None:
     call_command("make_synthetic_library", count=5, force=True, collections=1)
     assert Asset.objects.count() == 6
     assert AuditEvent.objects.filter(action="library.synthetic_loaded").count() == 1
+
+
+def test_synthetic_library_refuses_a_used_database_without_assets(users) -> None:
+    """A fresh install's users and groups are no obstacle; a real job or a real action is."""
+    from generation.models import GenerationJob, JobStatus
+    from governance.audit_trail import record_event
+
+    synthetic.build(5, collections=1)  # users and their groups only (the fixture): allowed
+    job = GenerationJob.objects.create(
+        plugin_id="procedural", plugin_version="1", status=JobStatus.QUEUED, prompt="x", width=64, height=64, seed=1,
+        requested_by=users["creator"], queue="gen.procedural",
+    )  # fmt: skip
+    with pytest.raises(CommandError, match="real generation jobs"):
+        call_command("make_synthetic_library", count=5)
+    job.delete()
+    record_event("policy.updated", acting_user=users["admin"], target=("governance.policy", "org"), data={})
+    with pytest.raises(CommandError, match="audit events"):
+        call_command("make_synthetic_library", count=5)
+    assert Asset.objects.count() == 5
+
+
+def test_synthetic_rows_are_owned_by_inactive_synthetic_users(users) -> None:
+    synthetic.build(200, seed=4, collections=3)
+    owners = get_user_model().objects.filter(pk__in=Asset.objects.values("created_by"))
+    assert owners.exists() and all(u.username.startswith("synthetic-") for u in owners)
+    assert not any(u.is_active or u.has_usable_password() for u in owners)
+    real = [u.pk for u in users.values()]
+    assert not Collection.objects.filter(owner__in=real).exists()
+    assert not AssetTag.objects.filter(tagged_by__in=real).exists()
+    synthetic.build(10, seed=5, collections=1)  # the same users again, no new ones
+    assert get_user_model().objects.filter(username__startswith="synthetic-").count() == synthetic.SYNTHETIC_USERS
 
 
 def test_synthetic_library_is_realistic(users) -> None:
@@ -126,3 +164,26 @@ def test_the_content_credentials_panel_reads_the_stored_file(users) -> None:
     assert "Same bytes as recorded" in text and "c2pa.actions" in text
     assert "hallmark-procedural" in text and "MIT" in text
     assert _page_client(users["nobody"]).get(f"/assets/{asset.pk}/credentials/").status_code == 403
+
+
+def test_the_credentials_panel_checks_the_file_once_per_recorded_hash(users, monkeypatch) -> None:
+    """Each check reads, hashes and validates the whole file: a viewer reloading the panel must
+    not cost that every time. A new recorded sha256 is a new check."""
+    from assets import views as asset_views
+
+    asset = make_asset(users["creator"])
+    checked: list[str] = []
+    real = asset_views.check_stored_asset
+
+    def counting(a):
+        checked.append(str(a.pk))
+        return real(a)
+
+    monkeypatch.setattr(asset_views, "check_stored_asset", counting)
+    client = _page_client(users["viewer"])
+    first = client.get(f"/assets/{asset.pk}/credentials/").content
+    second = client.get(f"/assets/{asset.pk}/credentials/").content
+    assert first == second and b"Same bytes as recorded" in second and len(checked) == 1
+    Asset.objects.filter(pk=asset.pk).update(sha256="0" * 64)
+    changed = client.get(f"/assets/{asset.pk}/credentials/").content.decode()
+    assert len(checked) == 2 and "Changed since it was stored" in changed

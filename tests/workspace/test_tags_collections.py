@@ -101,3 +101,33 @@ def test_unknown_collection_is_a_404(client_for, users) -> None:
         "/api/v1/collections/00000000-0000-0000-0000-000000000000/assets/", {"assets": []}, format="json"
     )
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize("what", ["tags", "collection"])
+def test_an_identical_request_racing_between_check_and_insert_is_not_a_500(client_for, users, two_assets, monkeypatch, what) -> None:
+    """A racer's rows land after our read and before our insert: the unique constraint refuses
+    ours once; the request still succeeds and each row exists once."""
+    asset = two_assets[0]
+    collection = Collection.objects.create(name="c", owner=users["creator"])
+    model = AssetTag if what == "tags" else CollectionItem
+    manager = model.objects
+    original = manager.bulk_create
+    raced: list[bool] = []
+
+    def racing(objs, *args, **kwargs):
+        if not raced:  # the first insert meets the racer's copy of its first row
+            raced.append(True)
+            first = objs[0]
+            original([model(**{f.attname: getattr(first, f.attname) for f in model._meta.concrete_fields if not f.primary_key})])
+        return original(objs, *args, **kwargs)
+
+    monkeypatch.setattr(manager, "bulk_create", racing)
+    client = client_for("creator")
+    if what == "tags":
+        response = client.post(f"/api/v1/assets/{asset.pk}/tags/", {"tags": ["hero", "web"]}, format="json")
+        assert response.status_code == 200 and response.json()["tags"] == ["hero", "web"]
+    else:
+        response = client.post(f"/api/v1/collections/{collection.pk}/assets/", {"assets": [str(asset.pk)]}, format="json")
+        assert response.status_code == 200, response.content
+    assert raced
+    assert model.objects.count() == (2 if what == "tags" else 1)

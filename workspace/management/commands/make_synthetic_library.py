@@ -16,14 +16,15 @@ class Command(BaseCommand):
 
     help = (
         "Add N synthetic assets (jobs, tags, collections, review states, two years of dates, shared "
-        "files) in bulk. Refuses a database holding real assets unless --force."
+        "files) in bulk, owned by inactive synthetic users. Refuses a database that has been used (real "
+        "assets or jobs, audit events beyond identity set-up) unless --force."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--count", type=int, required=True, help="How many assets to add.")
         parser.add_argument("--seed", type=int, default=1, help="Random seed (default 1).")
         parser.add_argument("--collections", type=int, default=200, help="Collections to make (default 200).")
-        parser.add_argument("--force", action="store_true", help="Add to a database that holds real assets.")
+        parser.add_argument("--force", action="store_true", help="Add to a database that has been used.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         started = time.monotonic()
