@@ -88,31 +88,18 @@ def record_events(pending: Sequence[PendingEvent]) -> list[AuditEvent]:
         at = timezone.now()
         for action, target_type, target_id, actor, actor_id, clean_data in prepared:
             seq += 1
-            body = event_body(
-                seq=seq,
-                at=at,
-                actor=actor,
-                actor_id=actor_id,
-                action=action,
-                target_type=target_type,
-                target_id=target_id,
-                data=clean_data,
-            )
-            digest = chain_hash(prev, body)
-            events.append(
-                AuditEvent(
-                    seq=seq,
-                    at=at,
-                    actor=actor,
-                    actor_id=actor_id,
-                    action=action,
-                    target_type=target_type,
-                    target_id=target_id,
-                    data=clean_data,
-                    prev_hash=prev,
-                    hash=digest,
-                )
-            )
+            fields: dict[str, Any] = {
+                "seq": seq,
+                "at": at,
+                "actor": actor,
+                "actor_id": actor_id,
+                "action": action,
+                "target_type": target_type,
+                "target_id": target_id,
+                "data": clean_data,
+            }
+            digest = chain_hash(prev, event_body(**fields))
+            events.append(AuditEvent(**fields, prev_hash=prev, hash=digest))
             prev = digest
         AuditEvent.objects.bulk_create(events)
         AuditChainHead.objects.filter(id=1).update(seq=seq, hash=prev)
