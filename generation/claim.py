@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -106,3 +108,8 @@ def claim_fast(job_id: str, me: str) -> Claimed | None:
         GenerationJob.objects.filter(pk=job.pk, worker=me).update(pending_files=[])
         job.pending_files = []
     return Claimed(job, bool(enabled), dict(config or {}))
+
+
+def worker_name() -> str:
+    """This process, as recorded on the jobs it runs."""
+    return f"{socket.gethostname()}:{os.getpid()}"

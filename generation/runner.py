@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
-import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -38,7 +36,7 @@ from django.utils import timezone
 from assets import services as asset_services
 from assets import soft_binding
 from generation.background_stores import BackgroundStores
-from generation.claim import Claimed, claim_fast
+from generation.claim import Claimed, claim_fast, worker_name
 from generation.job_monitor import JobMonitor, retrying_database
 from generation.models import GenerationJob, JobStatus
 from governance.audit_trail import PendingEvent, record_event
@@ -68,11 +66,6 @@ class Generated:
     is_ai_model: bool
     watermark: bool = False
     """Embed the invisible watermark (``assets.soft_binding.should_watermark``)."""
-
-
-def worker_name() -> str:
-    """This process, as recorded on the jobs it runs."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _take(job_id: str, me: str) -> Claimed | None:

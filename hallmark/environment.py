@@ -271,3 +271,8 @@ def download_url_expires() -> int:
     """``HALLMARK_DOWNLOAD_URL_EXPIRES``: seconds a presigned download URL stays valid, 1 to
     ``MAX_DOWNLOAD_URL_EXPIRES`` (default 300); a longer life is refused at start-up."""
     return env_seconds("HALLMARK_DOWNLOAD_URL_EXPIRES", 300, maximum=MAX_DOWNLOAD_URL_EXPIRES)
+
+
+def env_path(name: str, default: Path) -> Path:
+    """A file or folder path from ``name``, or ``default`` when it is unset or empty."""
+    return Path(os.environ.get(name, "").strip() or default)

@@ -26,6 +26,7 @@ from hallmark.environment import (
     env_float_seconds,
     env_int,
     env_list,
+    env_path,
     kept_secret,
     media_storage,
     network_list,
@@ -292,18 +293,15 @@ HALLMARK_JOB_STALE_AFTER = float(os.environ.get("HALLMARK_JOB_STALE_AFTER", "60"
 # Queued jobs that no worker has picked up for this long are enqueued again (a broker lost them).
 HALLMARK_REQUEUE_QUEUED_AFTER = float(os.environ.get("HALLMARK_REQUEUE_QUEUED_AFTER", "600"))
 HALLMARK_RECOVERY_INTERVAL = float(os.environ.get("HALLMARK_RECOVERY_INTERVAL", "30"))
-# Encode, sign and write images in a storage thread, so a GPU worker starts its next job
-# instead of waiting for that CPU work.
-# Workers may keep their database connections between jobs this long (seconds; 0, the
-# default: closed after each job, as before). A new PostgreSQL connection is a new server
-# process, about 20 ms on a loaded 2-core machine, and a worker opens two per job
-# (docs/benchmarks.md). Off by default because Celery's test workers run inside the test
-# process, whose database must be dropped at the end with no connection left open.
+# Workers may keep database connections between jobs this long (seconds; 0: closed after each
+# job). A new PostgreSQL connection costs about 20 ms here, two per job (docs/benchmarks.md);
+# off by default because the tests' in-process workers must leave no connection open.
 HALLMARK_WORKER_CONN_MAX_AGE = int(os.environ.get("HALLMARK_WORKER_CONN_MAX_AGE", "0"))
 if HALLMARK_WORKER_CONN_MAX_AGE > 0:
-    # Celery's Django fix-up closes every connection around each task unless this is set; the
-    # task closes broken and old ones itself, so Celery's recycling is only a backstop.
+    # Else Celery's Django fix-up closes every connection around each task.
     CELERY_DB_REUSE_MAX = 1000
+# Encode, sign and write images in a storage thread, so a GPU worker starts its next job
+# instead of waiting for that CPU work.
 HALLMARK_STORE_IN_BACKGROUND = env_bool("HALLMARK_STORE_IN_BACKGROUND", True)
 HALLMARK_MAX_ATTEMPTS = int(os.environ.get("HALLMARK_MAX_ATTEMPTS", "3"))
 # Jobs one user may have queued or running at once; more is refused with 429 (0: no cap).
@@ -373,15 +371,9 @@ HALLMARK_PROMPT_HMAC_KEY = _prompt_hmac_key()
 # private key, and the roots a manifest must chain to for "Trusted". `manage.py provenance_init`
 # makes a development set here; production points these at a real certificate (docs/provenance.md).
 # With HALLMARK_C2PA_REQUIRED, a job fails rather than store an image without credentials.
-HALLMARK_C2PA_CERT_CHAIN = Path(
-    os.environ.get("HALLMARK_C2PA_CERT_CHAIN", VAR_DIR / "provenance" / "signer-chain.pem")
-)
-HALLMARK_C2PA_PRIVATE_KEY = Path(
-    os.environ.get("HALLMARK_C2PA_PRIVATE_KEY", VAR_DIR / "provenance" / "signer-key.pem")
-)
-HALLMARK_C2PA_TRUST_ANCHORS = Path(
-    os.environ.get("HALLMARK_C2PA_TRUST_ANCHORS", VAR_DIR / "provenance" / "trust-anchors.pem")
-)
+HALLMARK_C2PA_CERT_CHAIN = env_path("HALLMARK_C2PA_CERT_CHAIN", VAR_DIR / "provenance" / "signer-chain.pem")
+HALLMARK_C2PA_PRIVATE_KEY = env_path("HALLMARK_C2PA_PRIVATE_KEY", VAR_DIR / "provenance" / "signer-key.pem")
+HALLMARK_C2PA_TRUST_ANCHORS = env_path("HALLMARK_C2PA_TRUST_ANCHORS", VAR_DIR / "provenance" / "trust-anchors.pem")
 HALLMARK_C2PA_REQUIRED = env_bool("HALLMARK_C2PA_REQUIRED", True)
 # PEM file of Hallmark signer certificates used before a rotation: their manifests still count
 # as Hallmark's (see docs/provenance.md). Unset: only the current signer's.
@@ -390,12 +382,8 @@ HALLMARK_C2PA_PREVIOUS_CERTS = os.environ.get("HALLMARK_C2PA_PREVIOUS_CERTS") or
 # --- Hallmark: audit and retention ------------------------------------------------------------
 # Audit checkpoints: an Ed25519 key kept outside the database signs the chain head, so a
 # rewritten or truncated tail is caught even by someone who can also rewrite the head row.
-HALLMARK_AUDIT_SIGNING_KEY = Path(
-    os.environ.get("HALLMARK_AUDIT_SIGNING_KEY", VAR_DIR / "audit" / "checkpoint_ed25519.pem")
-)
-HALLMARK_AUDIT_CHECKPOINT_DIR = Path(
-    os.environ.get("HALLMARK_AUDIT_CHECKPOINT_DIR", VAR_DIR / "audit" / "checkpoints")
-)
+HALLMARK_AUDIT_SIGNING_KEY = env_path("HALLMARK_AUDIT_SIGNING_KEY", VAR_DIR / "audit" / "checkpoint_ed25519.pem")
+HALLMARK_AUDIT_CHECKPOINT_DIR = env_path("HALLMARK_AUDIT_CHECKPOINT_DIR", VAR_DIR / "audit" / "checkpoints")
 # Soft-deleted assets are purged (file and row; an audit tombstone stays) after this many days.
 HALLMARK_RETENTION_DAYS = int(os.environ.get("HALLMARK_RETENTION_DAYS", "30"))
 
