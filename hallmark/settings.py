@@ -33,6 +33,7 @@ from hallmark.environment import (
     optional_secret,
     throttle_rate,
 )
+from hallmark.orchestration_settings import *  # noqa: F403  (routing, checks, batching)
 from hallmark.rest_settings import rest_framework, spectacular
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -96,10 +97,13 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "governance",
     "plugins",
+    "routing",
+    "acceptance",
     "generation",
     "assets",
     "operations",
     "workspace",
+    "scorecards",
     # After governance, whose receivers for failed logins then run before django-axes' own.
     "axes",
 ]

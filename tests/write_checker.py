@@ -32,8 +32,8 @@ from django.conf import settings
 from django.db import models
 
 ROOT = Path(settings.BASE_DIR)
-PACKAGES = ("hallmark", "plugins", "generation", "assets", "governance", "operations", "workspace")
-PROJECT_APPS = ("governance", "plugins", "generation", "assets", "operations", "workspace")
+PACKAGES = ("hallmark", "plugins", "generation", "assets", "governance", "operations", "workspace", "acceptance", "routing", "scorecards")
+PROJECT_APPS = ("governance", "plugins", "generation", "assets", "operations", "workspace", "acceptance", "routing", "scorecards")
 EXCLUDED_DIRS = {"migrations", "__pycache__"}
 
 # Models of Django and third-party apps: the Hallmark modules that may write them (why: the
