@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from hallmark.sdk.plugin import Plugin
 
 #: The plugin SDK's version. 1.1 added ``sdk_compat``, ``hallmark.sdk.hosted``,
-#: ``hallmark.sdk.egress`` and ``hallmark.sdk.testing``.
-SDK_VERSION = "1.1"
+#: ``hallmark.sdk.egress`` and ``hallmark.sdk.testing``; 1.2 ``Capabilities.features``.
+SDK_VERSION = "1.2"
 #: What a plugin that declares no ``sdk_compat`` is taken to work with: any 1.x SDK.
 DEFAULT_SDK_COMPAT = ">=1,<2"
 

@@ -159,6 +159,9 @@ class Capabilities:
     fidelity: Literal["draft", "final"] = "final"
     cost: CostModel = field(default_factory=CostModel)
     max_prompt_length: int = 4000
+    # What else the model is good at, as short lower-case names (SDK 1.2), e.g. ``"typography"``
+    # for a model that renders the text a prompt asks for. Routing policies require them by name.
+    features: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -172,6 +175,7 @@ class Capabilities:
             "fidelity": self.fidelity,
             "cost": asdict(self.cost),
             "max_prompt_length": self.max_prompt_length,
+            "features": list(self.features),
         }
 
 

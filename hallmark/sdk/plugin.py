@@ -13,6 +13,8 @@ from hallmark.sdk.errors import ConfigInvalid
 from hallmark.sdk.jobs import CancelCheck, GenerationRequest, GenerationResult, ProgressCallback
 
 PLUGIN_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+#: A capability feature name (``Capabilities.features``), e.g. ``typography``.
+FEATURE_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 
 
 class Plugin(ABC):
@@ -153,6 +155,10 @@ def check_declarations(cls: type[Plugin]) -> list[str]:
             problems.append("capabilities must declare sizes or aspect_ratios")
         if caps.max_images < 1:
             problems.append("capabilities.max_images must be at least 1")
+        if not isinstance(caps.features, tuple) or not all(
+            isinstance(f, str) and FEATURE_PATTERN.fullmatch(f) for f in caps.features
+        ):
+            problems.append("capabilities.features must be a tuple of lower-case names (a-z, 0-9, -, _)")
     for schema_name in ("params_schema", "config_schema"):
         for key, spec in getattr(cls, schema_name).items():
             if not isinstance(spec, ParamSpec):

@@ -81,6 +81,7 @@ class ProceduralPlugin(Plugin):
         seed_deterministic=True,
         fidelity="draft",
         cost=CostModel(per_image=0.0, basis="free"),
+        features=("typography",),  # it sets the prompt as type, letter for letter
     )
     params_schema = {
         "steps": ParamSpec("int", default=4, minimum=1, maximum=50, help="Drawing passes (progress steps)."),

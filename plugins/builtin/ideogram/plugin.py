@@ -315,6 +315,7 @@ class IdeogramV2Plugin(IdeogramPlugin):
         seed_max=IDEOGRAM_SEED_MAX,
         fidelity="final",
         cost=CostModel(per_image=default_cost_per_image, currency="USD", basis="per_image"),
+        features=("typography",),
     )
     config_schema = ideogram_config_schema(default_cost_per_image)
 
@@ -344,5 +345,6 @@ class IdeogramV2ATurboPlugin(IdeogramPlugin):
         seed_max=IDEOGRAM_SEED_MAX,
         fidelity="draft",
         cost=CostModel(per_image=default_cost_per_image, currency="USD", basis="per_image"),
+        features=("typography",),
     )
     config_schema = ideogram_config_schema(default_cost_per_image)
