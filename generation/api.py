@@ -20,7 +20,7 @@ from generation.serializers import GenerationJobSerializer, GenerationRequestSer
 from governance.permissions import IsCreator, IsViewer
 from hallmark.api import Conflict, invalid, too_many
 
-# The fields the documented request has (plugin, the request fields, idempotency_key).
+# The fields the documented request has (plugin, the request fields, idempotency_key, tier, policy).
 _ACCEPTED_FIELDS = frozenset(GenerationRequestSerializer().fields)
 
 
@@ -64,6 +64,9 @@ class GenerationViewSet(
             202: GenerationJobSerializer,
             200: OpenApiResponse(GenerationJobSerializer, description="Replay of an idempotency key"),
             400: OpenApiResponse(description="Invalid request; `errors` names each field at fault"),
+            402: OpenApiResponse(
+                description="Over budget: `errors.budget` says how much is left of which monthly budget"
+            ),
             409: OpenApiResponse(description="Idempotency key reused with other parameters"),
             429: OpenApiResponse(
                 description="Too many jobs queued or running for this user (`limit` says how many "

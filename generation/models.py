@@ -93,6 +93,11 @@ class GenerationJob(models.Model):
     worker = models.CharField(max_length=200, blank=True)
     pending_files = models.JSONField(default=list, blank=True)
     cost = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    # Set when the request named a tier or a routing policy instead of a plugin (routing/).
+    routed_to = models.CharField(max_length=63, blank=True)
+    routing_reason = models.CharField(max_length=500, blank=True)
+    routing_policy = models.CharField(max_length=63, blank=True)
+    routing_tier = models.CharField(max_length=16, blank=True)
     cost_currency = models.CharField(max_length=3, default="USD")
     # Seconds the worker spent storing the images (encode, sign, write, up to the commit): /metrics reads
     # it from the row, so a histogram of it needs nothing shared between worker hosts but this.

@@ -39,6 +39,7 @@ from generation.background_stores import BackgroundStores
 from generation.claim import Claimed, claim_fast, worker_name
 from generation.job_monitor import JobMonitor, retrying_database
 from generation.models import GenerationJob, JobStatus
+from generation.routing_hooks import report_end
 from governance.audit_trail import PendingEvent, record_event
 from governance.provenance.c2pa_signing import ProvenanceError
 from hallmark.sdk import Cancelled, ConfigInvalid, GenerationResult, PluginError, RequestInvalid
@@ -160,6 +161,7 @@ def _finish(
         event_data["error"] = error
         event_data["error_code"] = error_code
     record_event(f"generation.{status}", acting_user=None, system_actor="worker", target=job, data=event_data)
+    report_end(job, status, error_code=error_code, cost=job.cost)
 
 
 def run(job_id: str, *, store_in_background: bool = False) -> None:
@@ -368,6 +370,7 @@ def _store(job: GenerationJob, me: str, output: Generated, *, progress: tuple[in
             **changes,
         )
         if finished:
+            report_end(job, JobStatus.SUCCEEDED, cost=result.cost)
             asset_ids = [str(item.asset_id) for item in prepared]
             asset_services.create_assets(
                 job,

@@ -16,15 +16,35 @@ class GenerationRequestSerializer(serializers.Serializer[Any]):
     """The body of ``POST /api/v1/generations/``. Validation against the plugin's declared
     capabilities happens in ``generation.services.submit``; this class documents the shape."""
 
-    # plugin, then plugins.validation.REQUEST_FIELDS in order, then idempotency_key (the
-    # docstring above is the schema's description, so this note is a comment). The API
-    # accepts exactly these fields.
+    # plugin, then plugins.validation.REQUEST_FIELDS in order, then idempotency_key, then the
+    # routing fields (the docstring above is the schema's description, so this note is a
+    # comment). The API accepts exactly these fields.
     def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
         return {
-            "plugin": serializers.CharField(help_text="Plugin id, e.g. `procedural`, `sd35-medium`."),
+            "plugin": serializers.CharField(
+                required=False,
+                help_text="Plugin id, e.g. `procedural`, `sd35-medium`. Required unless `tier` or "
+                "`policy` is given (naming both is a 400).",
+            ),
             **{field.name: _serializer_field(field) for field in REQUEST_FIELDS},
             "idempotency_key": serializers.CharField(required=False, max_length=128),
+            **_routing_fields(),
         }
+
+
+def _routing_fields() -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+    """``tier`` and ``policy``: let a routing policy choose the plugin (docs/routing.md)."""
+    return {
+        "tier": serializers.ChoiceField(
+            choices=["draft", "final"],
+            required=False,
+            help_text="Route to the first suitable plugin of this tier of the policy (default: the "
+            "policy's first tier) instead of naming a plugin.",
+        ),
+        "policy": serializers.SlugField(
+            required=False, max_length=63, help_text="The routing policy to use (default: the default policy)."
+        ),
+    }
 
 
 def _serializer_field(field: RequestField) -> serializers.Field[Any, Any, Any, Any]:
@@ -84,6 +104,10 @@ class GenerationJobSerializer(serializers.ModelSerializer[GenerationJob]):
             "cancel_requested",
             "cost",
             "cost_currency",
+            "routed_to",
+            "routing_reason",
+            "routing_policy",
+            "routing_tier",
             "requested_by",
             "created_at",
             "started_at",

@@ -10,6 +10,7 @@ does not load the worker's code and the two modules import each other in one dir
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -20,6 +21,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from generation import routing_hooks
 from generation.models import GenerationJob, JobStatus
 from governance import roles
 from governance.audit_trail import ActingUser, record_event
@@ -82,8 +84,13 @@ def submit(
     is unknown, broken, disabled or unhealthy), ``IdempotencyConflict``, and ``QueueFull`` when
     the user already has ``HALLMARK_MAX_QUEUED_PER_USER`` jobs queued or running. A request
     repeated with the same idempotency key returns the first job instead of making another
-    (even at the cap: it queues nothing new).
+    (even at the cap: it queues nothing new). A request that names ``tier`` and/or ``policy``
+    in ``fields`` instead of a plugin is routed (``generation.routing_hooks``); every request
+    passes the budgets (``routing.budgets.BudgetExceeded``, a 402).
     """
+    decision = routing_hooks.route(acting_user=acting_user, plugin_id=plugin_id, fields=fields)
+    if decision is not None:
+        plugin_id = decision.plugin_id
     if not isinstance(plugin_id, str) or not plugin_id:
         raise RequestInvalid({"plugin": ["This field is required and must be a plugin id."]})
     if idempotency_key is not None and (
@@ -91,7 +98,7 @@ def submit(
     ):
         raise RequestInvalid({"idempotency_key": ["Must be a string of 1 to 128 characters, without NUL."]})
     try:
-        plugin = plugin_services.available_plugin(plugin_id)
+        plugin = decision.plugin if decision and decision.plugin else plugin_services.available_plugin(plugin_id)
     except plugin_services.PluginUnavailable as exc:
         shown = str(exc) if roles.has_role(acting_user, roles.ADMIN) else exc.public_message
         raise RequestInvalid({"plugin": [shown]}) from None
@@ -104,11 +111,16 @@ def submit(
             requested_by=acting_user, idempotency_key=idempotency_key
         ).first()
         if existing is not None:
+            if decision is not None and existing.routing_policy == decision.policy:
+                plugin_id = existing.plugin_id  # routed again: the same request, whichever plugin
             return _replay(existing, plugin_id, values, seed_given=seed_given), False
     try:
         with transaction.atomic():
             _check_queue_cap(acting_user)
+            job_id = uuid.uuid4()
+            routing_hooks.check_budget(acting_user=acting_user, plugin=plugin, job_id=job_id, images=values["num_images"])
             job = GenerationJob.objects.create(
+                id=job_id,
                 plugin_id=plugin_id,
                 plugin_version=plugin.version,
                 requested_by=acting_user,
@@ -117,13 +129,15 @@ def submit(
                 max_attempts=settings.HALLMARK_MAX_ATTEMPTS,
                 progress_total=0,
                 enqueued_at=timezone.now(),
+                **routing_hooks.job_fields(decision),
                 **values,
             )
+            routed = {"routing": decision.audit_data()} if decision else {}
             record_event(
                 "generation.requested",
                 acting_user=acting_user,
                 target=job,
-                data={"plugin": plugin_id, "plugin_version": plugin.version, **audited_request(values)},
+                data={"plugin": plugin_id, "plugin_version": plugin.version, **audited_request(values), **routed},
             )
             transaction.on_commit(lambda: enqueue(job))
     except IntegrityError:
@@ -259,6 +273,7 @@ def cancel(job_id: Any, *, acting_user: ActingUser) -> GenerationJob:
             record_event(
                 "generation.cancelled", acting_user=acting_user, target=job, data={"while": "queued"}
             )
+            routing_hooks.report_end(job, JobStatus.CANCELLED)
         else:
             job.cancel_requested = True
             job.save(update_fields=["cancel_requested"])

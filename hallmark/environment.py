@@ -11,6 +11,7 @@ import contextlib
 import os
 import re
 import secrets
+from decimal import Decimal, InvalidOperation
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,18 @@ def env_int(name: str, default: int, *, minimum: int, maximum: int) -> int:
         raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}.") from None
     if not minimum <= value <= maximum:
         raise ImproperlyConfigured(f"{name} must be between {minimum} and {maximum}, not {value}.")
+    return value
+
+
+def env_decimal(name: str, default: str, *, maximum: str) -> Decimal:
+    """A decimal number within ``[0, maximum]`` (prices); another value raises ``ImproperlyConfigured``."""
+    raw = os.environ.get(name, default).strip()
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise ImproperlyConfigured(f"{name} must be a decimal number, not {raw!r}.") from None
+    if not value.is_finite() or not Decimal(0) <= value <= Decimal(maximum):
+        raise ImproperlyConfigured(f"{name} must be between 0 and {maximum}, not {raw!r}.")
     return value
 
 

@@ -7,7 +7,20 @@ Every name here starts with ``HALLMARK_`` (``hallmark.settings`` takes them all)
 
 from __future__ import annotations
 
+from hallmark.environment import env_decimal, env_int
+
 # --- Routing (routing/) -----------------------------------------------------------------------
+
+# What one second of a local (GPU) plugin's work costs, in US dollars, for plugins whose cost
+# basis is "compute"; "0" makes local images free. Parsed as a decimal, 0 to 1.
+HALLMARK_GPU_SECOND_PRICE_USD = env_decimal("HALLMARK_GPU_SECOND_PRICE_USD", "0.0006", maximum="1")
+# Seconds per image assumed for a local plugin until it has finished jobs of its own to measure.
+HALLMARK_ROUTING_SECONDS_PER_IMAGE = env_int("HALLMARK_ROUTING_SECONDS_PER_IMAGE", 10, minimum=1, maximum=3600)
+# How many of a plugin's latest finished jobs the seconds-per-image estimate is the median of.
+HALLMARK_ROUTING_ESTIMATE_JOBS = env_int("HALLMARK_ROUTING_ESTIMATE_JOBS", 20, minimum=1, maximum=1000)
+# The breaker of a plugin used without a policy (a request naming the plugin) when no default
+# policy exists: consecutive failures that open it.
+HALLMARK_ROUTING_BREAKER_FAILURES = env_int("HALLMARK_ROUTING_BREAKER_FAILURES", 3, minimum=1, maximum=100)
 
 # --- Acceptance checks (acceptance/) ----------------------------------------------------------
 

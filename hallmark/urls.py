@@ -15,6 +15,7 @@ from governance import views as governance_views
 from governance.api import AuditEventViewSet, PolicyView
 from operations import views as operations_views
 from plugins.api import PluginViewSet
+from routing.api import BreakerListView, BudgetViewSet, RoutingPolicyViewSet, SpendView
 from workspace import views as workspace_views
 from workspace.api import CollectionViewSet, ExportView, LibraryAssetViewSet
 
@@ -24,6 +25,8 @@ router.register("assets", LibraryAssetViewSet, basename="asset")
 router.register("collections", CollectionViewSet, basename="collection")
 router.register("plugins", PluginViewSet, basename="plugin")
 router.register("audit", AuditEventViewSet, basename="audit")
+router.register("routing-policies", RoutingPolicyViewSet, basename="routing-policy")
+router.register("budgets", BudgetViewSet, basename="budget")
 
 urlpatterns = [
     # For load balancers and Prometheus (docs/deployment.md, "Watching it run").
@@ -61,6 +64,8 @@ urlpatterns = [
     path("api/v1/provenance/verify/batch/", VerifyBatchView.as_view(), name="provenance-verify-batch"),
     path("api/v1/policy/", PolicyView.as_view(), name="policy"),
     path("api/v1/exports/", ExportView.as_view(), name="export"),
+    path("api/v1/routing/breakers/", BreakerListView.as_view(), name="routing-breakers"),
+    path("api/v1/spend/", SpendView.as_view(), name="spend"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -53,8 +53,8 @@ def test_enqueue_sends_the_registered_task_by_name(monkeypatch: pytest.MonkeyPat
 def test_every_list_of_request_fields_is_derived_from_one() -> None:
     names = [field.name for field in REQUEST_FIELDS]
     assert tuple(names) == REQUEST_FIELD_NAMES
-    assert list(GenerationRequestSerializer().fields) == ["plugin", *names, "idempotency_key"]
-    assert {"plugin", *names, "idempotency_key"} == _ACCEPTED_FIELDS
+    assert list(GenerationRequestSerializer().fields) == ["plugin", *names, "idempotency_key", "tier", "policy"]
+    assert {"plugin", *names, "idempotency_key", "tier", "policy"} == _ACCEPTED_FIELDS
     assert ("plugin", *names) == _FORM_FIELDS
     job_fields = {f.name for f in GenerationJob._meta.get_fields()}
     assert set(names) <= job_fields

@@ -1,0 +1,97 @@
+"""The spend ledger: the only writer of ``Spend``. A job's row holds its estimate while it is
+queued or running (``reserve``) and its actual cost once it ended (``settle``); ``report``
+sums a month per user and per plugin for admins."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from routing.models import Spend
+
+
+def month_of(moment: datetime.datetime | None = None) -> datetime.date:
+    """The first day of the month (UTC) that ``moment`` (default: now) falls in."""
+    return (moment or timezone.now()).astimezone(datetime.UTC).date().replace(day=1)
+
+
+def reserve(*, user: User, plugin_id: str, job_id: uuid.UUID, amount: Decimal, images: int) -> None:
+    """Hold a queued job's estimated cost against the month (inside the submit transaction)."""
+    Spend.objects.create(
+        user=user, plugin_id=plugin_id, job_id=job_id, amount_usd=amount, images=images, month=month_of()
+    )
+
+
+def settle(
+    *,
+    user_id: int,
+    plugin_id: str,
+    job_id: uuid.UUID,
+    amount: Decimal,
+    images: int,
+    seconds_per_image: float | None,
+    submitted_at: datetime.datetime | None,
+) -> None:
+    """Record a finished job's actual cost (replacing its estimate); idempotent per job."""
+    row = Spend(
+        user_id=user_id,
+        plugin_id=plugin_id,
+        job_id=job_id,
+        amount_usd=amount,
+        images=images,
+        seconds_per_image=seconds_per_image,
+        month=month_of(submitted_at),
+        settled=True,
+        updated_at=timezone.now(),
+    )
+    # One statement whether or not the job reserved a row at submission; ``month`` stays the
+    # month the job was submitted in, which the reservation already says.
+    Spend.objects.bulk_create(
+        [row],
+        update_conflicts=True,
+        unique_fields=["job_id"],
+        update_fields=["amount_usd", "images", "seconds_per_image", "settled", "updated_at"],
+    )
+
+
+def spent(month: datetime.date, *, user: User | None = None, group_id: int | None = None) -> Decimal:
+    """What a user (or the members of a group) spent and hold reserved in ``month``."""
+    rows = Spend.objects.filter(month=month)
+    rows = rows.filter(user=user) if user is not None else rows.filter(user__groups=group_id)
+    total = rows.aggregate(total=Sum("amount_usd"))["total"]
+    return total if total is not None else Decimal(0)
+
+
+def report(month: datetime.date) -> dict[str, Any]:
+    """A month's spend per user and per plugin: settled amounts and estimates still held."""
+    rows = Spend.objects.filter(month=month)
+    sums = {
+        "amount_usd": Sum("amount_usd", filter=Q(settled=True), default=Decimal(0)),
+        "reserved_usd": Sum("amount_usd", filter=Q(settled=False), default=Decimal(0)),
+        "jobs": Count("id"),
+        "images": Sum("images", default=0),
+    }
+    by_user = rows.order_by().values("user__username").annotate(**sums).order_by("user__username")
+    by_plugin = rows.order_by().values("plugin_id").annotate(**sums).order_by("plugin_id")
+    totals = rows.aggregate(**sums)
+
+    def shown(row: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "amount_usd": f"{row['amount_usd']:.6f}",
+            "reserved_usd": f"{row['reserved_usd']:.6f}",
+            "jobs": row["jobs"],
+            "images": row["images"],
+        }
+
+    return {
+        "month": month.strftime("%Y-%m"),
+        "total": shown(totals),
+        "by_user": [{"user": r["user__username"], **shown(r)} for r in by_user],
+        "by_plugin": [{"plugin": r["plugin_id"], **shown(r)} for r in by_plugin],
+    }
