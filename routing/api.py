@@ -177,6 +177,7 @@ class BudgetViewSet(viewsets.ViewSet):
     """Monthly budgets per user or group (admins only; every change audited)."""
 
     permission_classes = [IsAdmin]
+    lookup_value_regex = "[0-9]{1,18}"
 
     def _queryset(self) -> QuerySet[Budget]:
         return Budget.objects.select_related("user", "group")
@@ -218,10 +219,10 @@ class BudgetViewSet(viewsets.ViewSet):
             _budget_data(budget, spend.month_of()), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )
 
-    @extend_schema(responses={204: None})
+    @extend_schema(parameters=[OpenApiParameter("id", int, OpenApiParameter.PATH)], responses={204: None})
     def destroy(self, request: Request, pk: str) -> Response:
         """Remove a budget (audited as `routing.budget_removed`)."""
-        budget = self._queryset().filter(pk=pk).first() if pk.isdigit() else None
+        budget = self._queryset().filter(pk=int(pk)).first()
         if budget is None:
             raise NotFound()
         budgets.remove_budget(budget, acting_user=request.user)  # type: ignore[arg-type]

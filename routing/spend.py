@@ -72,10 +72,10 @@ def report(month: datetime.date) -> dict[str, Any]:
     """A month's spend per user and per plugin: settled amounts and estimates still held."""
     rows = Spend.objects.filter(month=month)
     sums = {
-        "amount_usd": Sum("amount_usd", filter=Q(settled=True), default=Decimal(0)),
-        "reserved_usd": Sum("amount_usd", filter=Q(settled=False), default=Decimal(0)),
-        "jobs": Count("id"),
-        "images": Sum("images", default=0),
+        "settled_sum": Sum("amount_usd", filter=Q(settled=True), default=Decimal(0)),
+        "reserved_sum": Sum("amount_usd", filter=Q(settled=False), default=Decimal(0)),
+        "job_count": Count("id"),
+        "image_count": Sum("images", default=0),
     }
     by_user = rows.order_by().values("user__username").annotate(**sums).order_by("user__username")
     by_plugin = rows.order_by().values("plugin_id").annotate(**sums).order_by("plugin_id")
@@ -83,10 +83,10 @@ def report(month: datetime.date) -> dict[str, Any]:
 
     def shown(row: dict[str, Any]) -> dict[str, Any]:
         return {
-            "amount_usd": f"{row['amount_usd']:.6f}",
-            "reserved_usd": f"{row['reserved_usd']:.6f}",
-            "jobs": row["jobs"],
-            "images": row["images"],
+            "amount_usd": f"{row['settled_sum']:.6f}",
+            "reserved_usd": f"{row['reserved_sum']:.6f}",
+            "jobs": row["job_count"],
+            "images": row["image_count"],
         }
 
     return {
