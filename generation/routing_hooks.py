@@ -18,9 +18,6 @@ from routing import budgets, costs
 from routing.outcomes import JobOutcome, report_after_commit
 from routing.services import RoutingDecision, choose_plugin
 
-#: The request fields that ask for routing instead of naming a plugin.
-ROUTING_FIELDS = ("tier", "policy")
-
 
 def route(*, acting_user: User, plugin_id: Any, fields: Mapping[str, Any]) -> RoutingDecision | None:
     """The routing decision for a request that names ``tier`` or ``policy``; None when it names

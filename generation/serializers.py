@@ -42,7 +42,9 @@ def _routing_fields() -> dict[str, serializers.Field[Any, Any, Any, Any]]:
             "policy's first tier) instead of naming a plugin.",
         ),
         "policy": serializers.SlugField(
-            required=False, max_length=63, help_text="The routing policy to use (default: the default policy)."
+            required=False,
+            max_length=63,
+            help_text="The routing policy to use (default: the default policy).",
         ),
     }
 

@@ -15,7 +15,9 @@ from hallmark.environment import env_decimal, env_int
 # basis is "compute"; "0" makes local images free. Parsed as a decimal, 0 to 1.
 HALLMARK_GPU_SECOND_PRICE_USD = env_decimal("HALLMARK_GPU_SECOND_PRICE_USD", "0.0006", maximum="1")
 # Seconds per image assumed for a local plugin until it has finished jobs of its own to measure.
-HALLMARK_ROUTING_SECONDS_PER_IMAGE = env_int("HALLMARK_ROUTING_SECONDS_PER_IMAGE", 10, minimum=1, maximum=3600)
+HALLMARK_ROUTING_SECONDS_PER_IMAGE = env_int(
+    "HALLMARK_ROUTING_SECONDS_PER_IMAGE", 10, minimum=1, maximum=3600
+)
 # How many of a plugin's latest finished jobs the seconds-per-image estimate is the median of.
 HALLMARK_ROUTING_ESTIMATE_JOBS = env_int("HALLMARK_ROUTING_ESTIMATE_JOBS", 20, minimum=1, maximum=1000)
 # The breaker of a plugin used without a policy (a request naming the plugin) when no default

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth.models import Group, User
 from django.db.models import QuerySet
@@ -21,7 +21,13 @@ from governance.permissions import IsAdmin, IsViewer
 from hallmark.api import invalid
 from plugins import registry
 from routing import breakers, budgets, policies, spend
-from routing.models import Budget, BreakerState, RoutingPolicy
+from routing.models import BreakerState, Budget, RoutingPolicy
+
+
+def _user(request: Request) -> User:
+    """The signed-in user (the permission classes turned everyone else away)."""
+    return cast(User, request.user)
+
 
 _BAD_REQUEST = OpenApiResponse(description="Invalid input; `errors` names each field at fault")
 
@@ -80,32 +86,44 @@ class RoutingPolicyViewSet(viewsets.ViewSet):
         """One policy."""
         return Response(policies.as_dict(self._get(name)))
 
-    @extend_schema(request=RoutingPolicySerializer, responses={201: RoutingPolicySerializer, 400: _BAD_REQUEST})
+    @extend_schema(
+        request=RoutingPolicySerializer, responses={201: RoutingPolicySerializer, 400: _BAD_REQUEST}
+    )
     def create(self, request: Request) -> Response:
         """Create a policy (admins; audited as `routing.policy_created`)."""
-        policy = policies.create_policy(request.data, acting_user=request.user)  # type: ignore[arg-type]
+        policy = policies.create_policy(request.data, acting_user=_user(request))
         return Response(policies.as_dict(policy), status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=RoutingPolicySerializer, responses={200: RoutingPolicySerializer, 400: _BAD_REQUEST})
+    @extend_schema(
+        request=RoutingPolicySerializer, responses={200: RoutingPolicySerializer, 400: _BAD_REQUEST}
+    )
     def update(self, request: Request, name: str) -> Response:
         """Replace a policy (admins; audited as `routing.policy_changed`)."""
         policy = policies.change_policy(
-            self._get(name), request.data, acting_user=request.user, partial=False  # type: ignore[arg-type]
+            self._get(name),
+            request.data,
+            acting_user=_user(request),
+            partial=False,
         )
         return Response(policies.as_dict(policy))
 
-    @extend_schema(request=RoutingPolicySerializer, responses={200: RoutingPolicySerializer, 400: _BAD_REQUEST})
+    @extend_schema(
+        request=RoutingPolicySerializer, responses={200: RoutingPolicySerializer, 400: _BAD_REQUEST}
+    )
     def partial_update(self, request: Request, name: str) -> Response:
         """Change some fields of a policy (admins; audited as `routing.policy_changed`)."""
         policy = policies.change_policy(
-            self._get(name), request.data, acting_user=request.user, partial=True  # type: ignore[arg-type]
+            self._get(name),
+            request.data,
+            acting_user=_user(request),
+            partial=True,
         )
         return Response(policies.as_dict(policy))
 
     @extend_schema(responses={204: None})
     def destroy(self, request: Request, name: str) -> Response:
         """Delete a policy (admins; audited as `routing.policy_deleted`). Jobs keep its name."""
-        policies.delete_policy(self._get(name), acting_user=request.user)  # type: ignore[arg-type]
+        policies.delete_policy(self._get(name), acting_user=_user(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -151,17 +169,22 @@ class BreakerListView(APIView):
 class BudgetSerializer(serializers.Serializer[Any]):
     """A monthly budget of a user or of a group (exactly one), with this month's spend."""
 
-    id = serializers.IntegerField(read_only=True)
-    user = serializers.CharField(required=False, help_text="Username (or give `group`).")
-    group = serializers.CharField(required=False, help_text="Group name (or give `user`).")
-    monthly_limit_usd = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
-    spent_usd = serializers.CharField(read_only=True, help_text="Spent and reserved this month.")
-    left_usd = serializers.CharField(read_only=True)
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        return {
+            "id": serializers.IntegerField(read_only=True),
+            "user": serializers.CharField(required=False, help_text="Username (or give `group`)."),
+            "group": serializers.CharField(required=False, help_text="Group name (or give `user`)."),
+            "monthly_limit_usd": serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0),
+            "spent_usd": serializers.CharField(read_only=True, help_text="Spent and reserved this month."),
+            "left_usd": serializers.CharField(read_only=True),
+        }
 
 
 def _budget_data(budget: Budget, month: datetime.date) -> dict[str, Any]:
     used = (
-        spend.spent(month, user=budget.user) if budget.user_id else spend.spent(month, group_id=budget.group_id)
+        spend.spent(month, user=budget.user)
+        if budget.user_id
+        else spend.spent(month, group_id=budget.group_id)
     )
     return {
         "id": budget.pk,
@@ -201,22 +224,32 @@ class BudgetViewSet(viewsets.ViewSet):
         if unknown:
             return invalid({name: ["Unknown field."] for name in unknown})
         if ("user" in body) == ("group" in body):
-            return invalid({"non_field_errors": ["Give either `user` (a username) or `group` (a group name)."]})
+            return invalid(
+                {"non_field_errors": ["Give either `user` (a username) or `group` (a group name)."]}
+            )
         user = group = None
         if "user" in body:
-            user = User.objects.filter(username=body["user"]).first() if isinstance(body["user"], str) else None
+            user = (
+                User.objects.filter(username=body["user"]).first() if isinstance(body["user"], str) else None
+            )
             if user is None:
                 return invalid({"user": ["No such user."]})
         else:
-            group = Group.objects.filter(name=body["group"]).first() if isinstance(body["group"], str) else None
+            group = (
+                Group.objects.filter(name=body["group"]).first() if isinstance(body["group"], str) else None
+            )
             if group is None:
                 return invalid({"group": ["No such group."]})
         limit = budgets.clean_limit(body.get("monthly_limit_usd"))
         budget, created = budgets.set_budget(
-            acting_user=request.user, limit=limit, user=user, group=group  # type: ignore[arg-type]
+            acting_user=_user(request),
+            limit=limit,
+            user=user,
+            group=group,
         )
         return Response(
-            _budget_data(budget, spend.month_of()), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+            _budget_data(budget, spend.month_of()),
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
     @extend_schema(parameters=[OpenApiParameter("id", int, OpenApiParameter.PATH)], responses={204: None})
@@ -225,11 +258,11 @@ class BudgetViewSet(viewsets.ViewSet):
         budget = self._queryset().filter(pk=int(pk)).first()
         if budget is None:
             raise NotFound()
-        budgets.remove_budget(budget, acting_user=request.user)  # type: ignore[arg-type]
+        budgets.remove_budget(budget, acting_user=_user(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-_SPEND_ROW = {
+_SPEND_ROW: dict[str, serializers.Field[Any, Any, Any, Any]] = {
     "amount_usd": serializers.CharField(help_text="Actual cost of ended jobs."),
     "reserved_usd": serializers.CharField(help_text="Estimates held for queued and running jobs."),
     "jobs": serializers.IntegerField(),
@@ -240,7 +273,9 @@ _SPEND = inline_serializer(
     {
         "month": serializers.CharField(),
         "total": inline_serializer("SpendTotal", _SPEND_ROW),
-        "by_user": inline_serializer("SpendByUser", {"user": serializers.CharField(), **_SPEND_ROW}, many=True),
+        "by_user": inline_serializer(
+            "SpendByUser", {"user": serializers.CharField(), **_SPEND_ROW}, many=True
+        ),
         "by_plugin": inline_serializer(
             "SpendByPlugin", {"plugin": serializers.CharField(), **_SPEND_ROW}, many=True
         ),

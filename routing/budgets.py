@@ -69,7 +69,9 @@ def check_and_reserve(
     cost = estimate() * images
     month = spend.month_of()
     for budget in budgets:
-        used = spend.spent(month, user=user) if budget.user_id else spend.spent(month, group_id=budget.group_id)
+        used = (
+            spend.spent(month, user=user) if budget.user_id else spend.spent(month, group_id=budget.group_id)
+        )
         left = max(budget.monthly_limit_usd - used, Decimal(0))
         if cost > left:
             raise BudgetExceeded(

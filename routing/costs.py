@@ -34,11 +34,15 @@ def basis_of(plugin_class: type[Plugin]) -> str:
 
 def seconds_per_image(plugin_id: str) -> float:
     """The median seconds per image of the plugin's latest finished jobs, or the configured default."""
-    recent = list(
-        Spend.objects.filter(plugin_id=plugin_id, settled=True, seconds_per_image__isnull=False)
+    recent = [
+        seconds
+        for seconds in Spend.objects.filter(
+            plugin_id=plugin_id, settled=True, seconds_per_image__isnull=False
+        )
         .order_by("-updated_at")
         .values_list("seconds_per_image", flat=True)[: settings.HALLMARK_ROUTING_ESTIMATE_JOBS]
-    )
+        if seconds is not None
+    ]
     if not recent:
         return float(settings.HALLMARK_ROUTING_SECONDS_PER_IMAGE)
     return float(statistics.median(recent))
@@ -52,7 +56,9 @@ def cost_per_image(plugin_class: type[Plugin], config: Mapping[str, Any] | None 
         return (price * Decimal(str(seconds_per_image(plugin_class.id)))).quantize(MICRO)
     if basis == "per_image":
         configured = (config or {}).get("cost_per_image")
-        per_image = configured if isinstance(configured, int | float) else plugin_class.capabilities.cost.per_image
+        per_image = (
+            configured if isinstance(configured, int | float) else plugin_class.capabilities.cost.per_image
+        )
         return Decimal(str(per_image)).quantize(MICRO)
     return Decimal(0)
 

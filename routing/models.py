@@ -94,7 +94,9 @@ class Budget(models.Model):
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="budget"
     )
-    group = models.OneToOneField(Group, null=True, blank=True, on_delete=models.CASCADE, related_name="budget")
+    group = models.OneToOneField(
+        Group, null=True, blank=True, on_delete=models.CASCADE, related_name="budget"
+    )
     monthly_limit_usd = models.DecimalField(max_digits=12, decimal_places=2)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -63,7 +63,9 @@ def failures_to_open(policy_name: str) -> int:
     policies = RoutingPolicy.objects.filter(name=policy_name) if policy_name else RoutingPolicy.objects.none()
     found = policies.values_list("breaker_failures", flat=True).first()
     if found is None:
-        found = RoutingPolicy.objects.filter(is_default=True).values_list("breaker_failures", flat=True).first()
+        found = (
+            RoutingPolicy.objects.filter(is_default=True).values_list("breaker_failures", flat=True).first()
+        )
     return int(found) if found is not None else int(settings.HALLMARK_ROUTING_BREAKER_FAILURES)
 
 
@@ -97,6 +99,8 @@ def _settle(outcome: JobOutcome) -> None:
         amount=amount,
         images=outcome.images,
         # Only successes measure how long an image takes (a failure may end at once).
-        seconds_per_image=seconds / max(outcome.images, 1) if seconds is not None and outcome.status == "succeeded" else None,
+        seconds_per_image=seconds / max(outcome.images, 1)
+        if seconds is not None and outcome.status == "succeeded"
+        else None,
         submitted_at=outcome.submitted_at,
     )

@@ -35,7 +35,7 @@ def known_capabilities() -> set[str]:
     return known
 
 
-def clean(data: Mapping[str, Any], *, partial: bool = False) -> dict[str, Any]:
+def clean(data: Any, *, partial: bool = False) -> dict[str, Any]:
     """The model fields of a policy from the API's shape, or ``InvalidInput`` naming each field.
 
     ``{"name", "tiers": {"draft": [...], "final": [...]}, "max_cost_per_image_usd"?,
@@ -170,7 +170,7 @@ def _unset_other_defaults(policy: RoutingPolicy) -> None:
         )
 
 
-def create_policy(data: Mapping[str, Any], *, acting_user: User) -> RoutingPolicy:
+def create_policy(data: Any, *, acting_user: User) -> RoutingPolicy:
     """Create a policy (``routing.policy_created``); a new default replaces the old one."""
     fields = clean(data)
     with transaction.atomic():
@@ -185,16 +185,14 @@ def create_policy(data: Mapping[str, Any], *, acting_user: User) -> RoutingPolic
     return policy
 
 
-def change_policy(
-    policy: RoutingPolicy, data: Mapping[str, Any], *, acting_user: User, partial: bool
-) -> RoutingPolicy:
+def change_policy(policy: RoutingPolicy, data: Any, *, acting_user: User, partial: bool) -> RoutingPolicy:
     """Change a policy (``routing.policy_changed`` with before and after)."""
     fields = clean(data, partial=partial)
     with transaction.atomic():
         locked = RoutingPolicy.objects.select_for_update().get(pk=policy.pk)
-        if "name" in fields and fields["name"] != locked.name:
-            if RoutingPolicy.objects.filter(name=fields["name"]).exists():
-                raise InvalidInput({"name": [f"A policy named {fields['name']!r} already exists."]})
+        renamed = "name" in fields and fields["name"] != locked.name
+        if renamed and RoutingPolicy.objects.filter(name=fields["name"]).exists():
+            raise InvalidInput({"name": [f"A policy named {fields['name']!r} already exists."]})
         before = as_dict(locked)
         if not partial:
             # A PUT sets every field: those left out return to their defaults.

@@ -72,7 +72,11 @@ def policy_for(policy_name: str | None) -> RoutingPolicy:
         policy = RoutingPolicy.objects.filter(is_default=True).first()
         if policy is None:
             raise InvalidInput(
-                {"tier": ["No routing policy is the default: name a policy, or ask an admin to make one the default."]}
+                {
+                    "tier": [
+                        "No routing policy is the default: name a policy, or ask an admin to make one the default."
+                    ]
+                }
             )
         return policy
     if not isinstance(policy_name, str) or len(policy_name) > 63:
@@ -168,5 +172,9 @@ def choose_plugin(
     reasons = "; ".join(why for _, why in skipped)
     field_name = "max_cost_per_image_usd" if all(" ceiling" in why for _, why in skipped) else "tier"
     raise InvalidInput(
-        {field_name: [f"No plugin of the {tier} tier of routing policy {policy.name!r} can take this request: {reasons}."]}
+        {
+            field_name: [
+                f"No plugin of the {tier} tier of routing policy {policy.name!r} can take this request: {reasons}."
+            ]
+        }
     )

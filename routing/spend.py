@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -81,7 +82,7 @@ def report(month: datetime.date) -> dict[str, Any]:
     by_plugin = rows.order_by().values("plugin_id").annotate(**sums).order_by("plugin_id")
     totals = rows.aggregate(**sums)
 
-    def shown(row: dict[str, Any]) -> dict[str, Any]:
+    def shown(row: Mapping[str, Any]) -> dict[str, Any]:
         return {
             "amount_usd": f"{row['settled_sum']:.6f}",
             "reserved_usd": f"{row['reserved_sum']:.6f}",

@@ -58,7 +58,9 @@ class FlakyPlugin(Plugin):
         if type(self).failing:
             raise PluginError("The test provider is down.", retryable=True, code="provider_unavailable")
         images = [
-            GeneratedImage(Image.new("RGB", (request.width, request.height), (128, 128, 128)), request.seed + i)
+            GeneratedImage(
+                Image.new("RGB", (request.width, request.height), (128, 128, 128)), request.seed + i
+            )
             for i in range(request.num_images)
         ]
         on_progress(1, 1)
@@ -70,7 +72,9 @@ def flaky(monkeypatch: pytest.MonkeyPatch, enable_plugin: Callable[..., None]) -
     """The flaky plugin, installed (in this process's registry) and enabled, not failing."""
     entries = registry.discover()
     monkeypatch.setattr(
-        registry, "_entries", {**entries, "flaky": registry.PluginEntry("flaky", FlakyPlugin, "", "tests", "1.0.0")}
+        registry,
+        "_entries",
+        {**entries, "flaky": registry.PluginEntry("flaky", FlakyPlugin, "", "tests", "1.0.0")},
     )
     FlakyPlugin.failing = False
     enable_plugin("flaky")
@@ -82,7 +86,9 @@ def flaky(monkeypatch: pytest.MonkeyPatch, enable_plugin: Callable[..., None]) -
 def make_policy(users: dict[str, User]) -> Callable[..., RoutingPolicy]:
     """``make_policy(name, draft=[...], final=[...], **fields)``: a policy made as an admin would."""
 
-    def make(name: str, *, draft: list[str] | None = None, final: list[str] | None = None, **fields: Any) -> RoutingPolicy:
+    def make(
+        name: str, *, draft: list[str] | None = None, final: list[str] | None = None, **fields: Any
+    ) -> RoutingPolicy:
         tiers = {tier: ids for tier, ids in (("draft", draft), ("final", final)) if ids}
         return policies.create_policy({"name": name, "tiers": tiers, **fields}, acting_user=users["admin"])
 

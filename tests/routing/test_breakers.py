@@ -31,7 +31,9 @@ def _wind_back(plugin_id: str, seconds: int) -> None:
 def test_failures_open_the_breaker_requests_go_elsewhere_and_a_probe_closes_it(
     client_for, procedural, flaky, make_policy
 ) -> None:
-    make_policy("studio", draft=["flaky", "procedural"], breaker={"failures": 2, "probe_after_s": 60}, default=True)
+    make_policy(
+        "studio", draft=["flaky", "procedural"], breaker={"failures": 2, "probe_after_s": 60}, default=True
+    )
     client = client_for("creator")
     flaky.failing = True
     for _ in range(2):
@@ -61,7 +63,9 @@ def test_failures_open_the_breaker_requests_go_elsewhere_and_a_probe_closes_it(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_failed_probe_opens_the_breaker_again(client_for, procedural, flaky, make_policy) -> None:
-    make_policy("studio", draft=["flaky", "procedural"], breaker={"failures": 1, "probe_after_s": 30}, default=True)
+    make_policy(
+        "studio", draft=["flaky", "procedural"], breaker={"failures": 1, "probe_after_s": 30}, default=True
+    )
     client = client_for("creator")
     flaky.failing = True
     runner.run(_submit(client, tier="draft")["id"])
@@ -92,8 +96,12 @@ def test_cancels_and_invalid_requests_do_not_count_as_failures() -> None:
 
 
 @pytest.mark.integration
-def test_breaker_end_to_end_with_a_real_worker(flaky, celery_worker, client_for, procedural, make_policy) -> None:
-    make_policy("studio", draft=["flaky", "procedural"], breaker={"failures": 2, "probe_after_s": 1}, default=True)
+def test_breaker_end_to_end_with_a_real_worker(
+    flaky, celery_worker, client_for, procedural, make_policy
+) -> None:
+    make_policy(
+        "studio", draft=["flaky", "procedural"], breaker={"failures": 2, "probe_after_s": 1}, default=True
+    )
     client = client_for("creator")
 
     def ended(job_id: str) -> GenerationJob | None:
@@ -102,8 +110,8 @@ def test_breaker_end_to_end_with_a_real_worker(flaky, celery_worker, client_for,
 
     flaky.failing = True
     for _ in range(2):
-        job = _submit(client, tier="draft")
-        assert wait_for(lambda: ended(job["id"]), timeout=60).status == "failed"
+        failing = _submit(client, tier="draft")["id"]
+        assert wait_for(lambda job_id=failing: ended(job_id), timeout=60).status == "failed"
     wait_for(lambda: PluginBreaker.objects.filter(plugin_id="flaky", state=BreakerState.OPEN).exists())
     routed = _submit(client, tier="draft")
     assert routed["routing_reason"] == "fallback: flaky breaker open"
@@ -116,4 +124,6 @@ def test_breaker_end_to_end_with_a_real_worker(flaky, celery_worker, client_for,
     assert wait_for(lambda: ended(probe["id"]), timeout=60).status == "succeeded"
     wait_for(lambda: PluginBreaker.objects.filter(plugin_id="flaky", state=BreakerState.CLOSED).exists())
     breakers_api = client.get("/api/v1/routing/breakers/").json()
-    assert {"plugin": "flaky", "state": "closed"}.items() <= next(b for b in breakers_api if b["plugin"] == "flaky").items()
+    assert {"plugin": "flaky", "state": "closed"}.items() <= next(
+        b for b in breakers_api if b["plugin"] == "flaky"
+    ).items()

@@ -4,6 +4,7 @@ jobs wait; actual costs replace them; concurrent submissions cannot both take th
 from __future__ import annotations
 
 import threading
+import uuid
 from decimal import Decimal
 
 import pytest
@@ -14,7 +15,8 @@ from django.db import connection
 from generation import runner, services
 from generation.models import GenerationJob
 from governance.models import AuditEvent
-from routing import budgets
+from plugins.builtin.sd35.variants import SD35MediumPlugin
+from routing import budgets, costs, spend
 from routing.models import Spend
 from tests.conftest import make_user
 
@@ -24,7 +26,9 @@ def _submit(client, **body):
 
 
 @pytest.mark.django_db
-def test_a_budget_refuses_the_request_that_would_exceed_it_and_says_what_is_left(client_for, users, flaky) -> None:
+def test_a_budget_refuses_the_request_that_would_exceed_it_and_says_what_is_left(
+    client_for, users, flaky
+) -> None:
     budgets.set_budget(acting_user=users["admin"], limit=Decimal("0.05"), user=users["creator"])
     client = client_for("creator")
     assert _submit(client, num_images=2).status_code == 202  # $0.04 held while it waits
@@ -51,7 +55,9 @@ def test_a_group_budget_counts_every_member(client_for, users, flaky) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_actual_cost_replaces_the_estimate_and_spend_is_reported(client_for, users, flaky, procedural) -> None:
+def test_the_actual_cost_replaces_the_estimate_and_spend_is_reported(
+    client_for, users, flaky, procedural
+) -> None:
     budgets.set_budget(acting_user=users["admin"], limit=Decimal("1.00"), user=users["creator"])
     client = client_for("creator")
     paid = _submit(client, num_images=2).json()
@@ -76,24 +82,31 @@ def test_the_actual_cost_replaces_the_estimate_and_spend_is_reported(client_for,
 
 
 @pytest.mark.django_db(transaction=True)
-def test_local_plugins_cost_gpu_seconds(users, settings, procedural, monkeypatch) -> None:
-    from routing import costs
-    from plugins.builtin.sd35.variants import SD35MediumPlugin
-
+def test_local_plugins_cost_gpu_seconds(users, settings) -> None:
     settings.HALLMARK_GPU_SECOND_PRICE_USD = Decimal("0.001")
     settings.HALLMARK_ROUTING_SECONDS_PER_IMAGE = 8
     assert costs.cost_per_image(SD35MediumPlugin) == Decimal("0.008")  # no history: the default
-    from routing import spend
-
-    for i, seconds in enumerate((2.0, 4.0, 30.0)):
+    for seconds in (2.0, 4.0, 30.0):
         spend.settle(
-            user_id=users["creator"].pk, plugin_id="sd35-medium", job_id=__import__("uuid").uuid4(),
-            amount=Decimal(0), images=1, seconds_per_image=seconds, submitted_at=None,
+            user_id=users["creator"].pk,
+            plugin_id="sd35-medium",
+            job_id=uuid.uuid4(),
+            amount=Decimal(0),
+            images=1,
+            seconds_per_image=seconds,
+            submitted_at=None,
         )
     assert costs.cost_per_image(SD35MediumPlugin) == Decimal("0.004")  # the median, 4 s
+    # A finished local job costs its own seconds, whatever its outcome.
+    actual = costs.actual_cost(
+        SD35MediumPlugin, reported=Decimal(0), seconds=3.0, images=1, ran=True, succeeded=False
+    )
+    assert actual == Decimal("0.003")
 
 
-@pytest.mark.skipif(not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"), reason="PostgreSQL locks rows")
+@pytest.mark.skipif(
+    not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"), reason="PostgreSQL locks rows"
+)
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_submissions_cannot_both_take_the_last_of_a_budget(users, flaky) -> None:
     # Four members of one group at once: each submission locks only its own user's row for the
@@ -126,7 +139,9 @@ def test_concurrent_submissions_cannot_both_take_the_last_of_a_budget(users, fla
 
 @pytest.mark.django_db
 def test_budget_changes_are_audited_and_admin_only(client_for, users) -> None:
-    denied = client_for("creator").post("/api/v1/budgets/", {"user": "carl", "monthly_limit_usd": "5"}, format="json")
+    denied = client_for("creator").post(
+        "/api/v1/budgets/", {"user": "carl", "monthly_limit_usd": "5"}, format="json"
+    )
     assert denied.status_code == 403
     assert client_for("creator").get("/api/v1/spend/").status_code == 403
     admin = client_for("admin")
@@ -134,7 +149,9 @@ def test_budget_changes_are_audited_and_admin_only(client_for, users) -> None:
     assert made.status_code == 201, made.content
     changed = admin.post("/api/v1/budgets/", {"user": "carl", "monthly_limit_usd": "7.50"}, format="json")
     assert changed.status_code == 200 and changed.json()["monthly_limit_usd"] == "7.50"
-    events = list(AuditEvent.objects.filter(action="routing.budget_set").order_by("seq").values_list("data", flat=True))
+    events = list(
+        AuditEvent.objects.filter(action="routing.budget_set").order_by("seq").values_list("data", flat=True)
+    )
     assert [(e["before"], e["after"]) for e in events] == [(None, "5"), ("5.00", "7.50")]
     for body, field in (
         ({"user": "nobody-here", "monthly_limit_usd": "5"}, "user"),

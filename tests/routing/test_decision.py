@@ -24,7 +24,11 @@ def test_a_draft_request_goes_to_the_first_draft_plugin(client_for, procedural, 
     response = _submit(client_for("creator"), tier="draft")
     assert response.status_code == 202, response.content
     body = response.json()
-    assert (body["plugin"], body["routed_to"], body["routing_reason"]) == ("procedural", "procedural", "preferred")
+    assert (body["plugin"], body["routed_to"], body["routing_reason"]) == (
+        "procedural",
+        "procedural",
+        "preferred",
+    )
     assert (body["routing_policy"], body["routing_tier"]) == ("studio", "draft")
     final = _submit(client_for("creator"), tier="final").json()
     assert final["plugin"] == "flaky" and final["routing_reason"] == "preferred"
@@ -71,7 +75,9 @@ def test_a_required_capability_skips_plugins_without_it(client_for, procedural, 
     assert body["routing_reason"] == "fallback: flaky lacks typography"
 
 
-def test_when_nothing_qualifies_the_400_names_tier_and_each_reason(client_for, users, flaky, make_policy) -> None:
+def test_when_nothing_qualifies_the_400_names_tier_and_each_reason(
+    client_for, users, flaky, make_policy
+) -> None:
     make_policy("studio", draft=["flaky", "procedural"], default=True)
     plugin_services.update_plugin("flaky", acting_user=users["admin"], enabled=False)
     response = _submit(client_for("creator"), tier="draft")
@@ -89,7 +95,9 @@ def test_when_nothing_qualifies_the_400_names_tier_and_each_reason(client_for, u
         ({"tier": 3}, "tier"),
     ],
 )
-def test_bad_routing_fields_are_400s_naming_the_field(client_for, procedural, make_policy, body, field) -> None:
+def test_bad_routing_fields_are_400s_naming_the_field(
+    client_for, procedural, make_policy, body, field
+) -> None:
     make_policy("studio", draft=["procedural"], default=True)
     response = _submit(client_for("creator"), **body)
     assert response.status_code == 400, response.content

@@ -99,7 +99,12 @@ def test_the_breakers_list_names_every_installed_plugin(client_for) -> None:
 
 def test_the_openapi_schema_documents_routing(client_for) -> None:
     schema = client_for("viewer").get("/api/schema/?format=json").json()
-    for path in ("/api/v1/routing-policies/", "/api/v1/routing/breakers/", "/api/v1/budgets/", "/api/v1/spend/"):
+    for path in (
+        "/api/v1/routing-policies/",
+        "/api/v1/routing/breakers/",
+        "/api/v1/budgets/",
+        "/api/v1/spend/",
+    ):
         assert path in schema["paths"], path
     request = schema["components"]["schemas"]["GenerationRequestRequest"]["properties"]
     assert {"tier", "policy"} <= set(request)
