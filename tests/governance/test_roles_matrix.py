@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -20,6 +21,8 @@ from rest_framework.test import APIClient
 from assets import retention, review
 from generation import services as generation_services
 from governance.audit_trail import record_event
+from routing import budgets as routing_budgets
+from routing import policies as routing_policies
 from tests.conftest import ROOT
 from tests.governance.audit_helpers import fast_passwords, make_asset  # noqa: F401
 from workspace import services as workspace_services
@@ -169,6 +172,57 @@ MATRIX = [
     ),
     ("export a collection as a zip", "POST", "/api/v1/collections/{collection}/export/", "collection", {}, Y, Y, Y, Y),
     ("export assets as a zip", "POST", "/api/v1/exports/", "draft", {"assets": ["{asset}"]}, Y, Y, Y, Y),
+    ("list routing policies", "GET", "/api/v1/routing-policies/", "policy", None, Y, Y, Y, Y),
+    ("show a routing policy", "GET", "/api/v1/routing-policies/{policy}/", "policy", None, Y, Y, Y, Y),
+    (
+        "make a routing policy",
+        "POST",
+        "/api/v1/routing-policies/",
+        None,
+        {"name": "made", "tiers": {"draft": ["procedural"]}},
+        N,
+        N,
+        N,
+        Y,
+    ),
+    (
+        "replace a routing policy",
+        "PUT",
+        "/api/v1/routing-policies/{policy}/",
+        "policy",
+        {"name": "matrix", "tiers": {"final": ["procedural"]}},
+        N,
+        N,
+        N,
+        Y,
+    ),
+    (
+        "change a routing policy",
+        "PATCH",
+        "/api/v1/routing-policies/{policy}/",
+        "policy",
+        {"default": True},
+        N,
+        N,
+        N,
+        Y,
+    ),
+    ("delete a routing policy", "DELETE", "/api/v1/routing-policies/{policy}/", "policy", None, N, N, N, Y),
+    ("list circuit breakers", "GET", "/api/v1/routing/breakers/", None, None, Y, Y, Y, Y),
+    ("list budgets", "GET", "/api/v1/budgets/", "budget", None, N, N, N, Y),
+    (
+        "set a budget",
+        "POST",
+        "/api/v1/budgets/",
+        None,
+        {"user": "carl", "monthly_limit_usd": "10"},
+        N,
+        N,
+        N,
+        Y,
+    ),
+    ("remove a budget", "DELETE", "/api/v1/budgets/{budget}/", "budget", None, N, N, N, Y),
+    ("read spend per user and plugin", "GET", "/api/v1/spend/", None, None, N, N, N, Y),
     ("library page", "GET", "/", "draft", None, Y, Y, Y, Y),
     ("collections page", "GET", "/collections/", None, None, Y, Y, Y, Y),
     ("collection page", "GET", "/collections/{collection}/", "collection", None, Y, Y, Y, Y),
@@ -241,6 +295,16 @@ def prepare(setup: str | None, users) -> dict[str, object]:
         values["seq"] = record_event(
             "test.event", acting_user=users["admin"], target=("tests.thing", "1")
         ).seq
+    elif setup == "policy":
+        routing_policies.create_policy(
+            {"name": "matrix", "tiers": {"draft": ["procedural"]}}, acting_user=users["admin"]
+        )
+        values["policy"] = "matrix"
+    elif setup == "budget":
+        budget, _ = routing_budgets.set_budget(
+            acting_user=users["admin"], limit=Decimal("10"), user=users["creator"]
+        )
+        values["budget"] = budget.pk
     elif setup == "upload":
         values["upload"] = make_asset(users["creator"])
     return values
