@@ -44,10 +44,17 @@ def job_fields(decision: RoutingDecision | None) -> dict[str, str]:
     }
 
 
-def check_budget(*, acting_user: User, plugin: Plugin, job_id: uuid.UUID, images: int) -> None:
+def audited(decision: RoutingDecision | None) -> dict[str, Any]:
+    """What the ``generation.requested`` event adds for a routed request (``routing``)."""
+    return {"routing": decision.audit_data()} if decision is not None else {}
+
+
+def check_budget(*, acting_user: User, plugin: Plugin, images: int) -> uuid.UUID:
     """Refuse (``routing.budgets.BudgetExceeded``, a 402) a request that would overspend a budget
-    of the user or of one of their groups; reserve its estimated cost otherwise. Call inside
-    the submit transaction, before the job is created."""
+    of the user or of one of their groups; reserve its estimated cost otherwise, under the id
+    the job must be created with (returned). Call inside the submit transaction, before the
+    job is created."""
+    job_id = uuid.uuid4()
     budgets.check_and_reserve(
         user=acting_user,
         plugin_id=plugin.id,
@@ -55,6 +62,7 @@ def check_budget(*, acting_user: User, plugin: Plugin, job_id: uuid.UUID, images
         images=images,
         estimate=lambda: costs.cost_per_image(type(plugin), plugin.config),
     )
+    return job_id
 
 
 def report_end(job: GenerationJob, status: str, *, error_code: str = "", cost: Any = None) -> None:

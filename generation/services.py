@@ -10,7 +10,6 @@ does not load the worker's code and the two modules import each other in one dir
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -117,8 +116,7 @@ def submit(
     try:
         with transaction.atomic():
             _check_queue_cap(acting_user)
-            job_id = uuid.uuid4()
-            routing_hooks.check_budget(acting_user=acting_user, plugin=plugin, job_id=job_id, images=values["num_images"])
+            job_id = routing_hooks.check_budget(acting_user=acting_user, plugin=plugin, images=values["num_images"])
             job = GenerationJob.objects.create(
                 id=job_id,
                 plugin_id=plugin_id,
@@ -132,12 +130,11 @@ def submit(
                 **routing_hooks.job_fields(decision),
                 **values,
             )
-            routed = {"routing": decision.audit_data()} if decision else {}
             record_event(
                 "generation.requested",
                 acting_user=acting_user,
                 target=job,
-                data={"plugin": plugin_id, "plugin_version": plugin.version, **audited_request(values), **routed},
+                data={"plugin": plugin_id, "plugin_version": plugin.version, **audited_request(values), **routing_hooks.audited(decision)},
             )
             transaction.on_commit(lambda: enqueue(job))
     except IntegrityError:

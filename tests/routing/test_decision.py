@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from generation import services
 from generation.models import GenerationJob
 from governance.models import AuditEvent
 from plugins import services as plugin_services
@@ -120,3 +121,12 @@ def test_choose_plugin_is_callable_on_its_own(users, procedural, flaky, make_pol
         acting_user=users["creator"], tier="final", policy_name="studio", required_capabilities=["typography"]
     )
     assert typed.plugin_id == "procedural" and typed.skipped == (("flaky", "flaky lacks typography"),)
+
+
+def test_the_job_page_says_how_the_job_was_routed(client, users, procedural, flaky, make_policy) -> None:
+    make_policy("studio", draft=["flaky", "procedural"], default=True)
+    plugin_services.update_plugin("flaky", acting_user=users["admin"], enabled=False)
+    job, _ = services.submit(acting_user=users["creator"], plugin_id=None, fields={"prompt": "x", "tier": "draft"})
+    client.force_login(users["creator"])
+    page = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert "Routed by policy studio (draft tier): fallback: flaky disabled" in page
