@@ -110,7 +110,10 @@ def _skip_reason(
         return f"{plugin_id} lacks {', '.join(missing)}", Decimal(0), None, False
     # The price first (the stored configuration, one query), then availability, whose health
     # check can take a plugin's own time.
-    cost = costs.cost_per_image(entry.plugin_class, plugin_services.state(plugin_id).config)
+    priced = costs.basis_of(entry.plugin_class) == "per_image"  # only a price is configured
+    cost = costs.cost_per_image(
+        entry.plugin_class, plugin_services.state(plugin_id).config if priced else None
+    )
     ceiling = policy.max_cost_per_image_usd
     if ceiling is not None and cost > ceiling:
         return f"{plugin_id} costs ${cost:.4f} per image, over the ${ceiling:.4f} ceiling", cost, None, False
