@@ -90,10 +90,16 @@ def main() -> int:
         def submit(user: User, plugin: str | None, body: dict[str, Any]) -> Any:
             return lambda: services.submit(acting_user=user, plugin_id=plugin, fields=body)
 
-        print(f"{platform.node()}: {os.cpu_count()} cores, database {'PostgreSQL' if args.database else 'SQLite'}")
+        print(
+            f"{platform.node()}: {os.cpu_count()} cores, database {'PostgreSQL' if args.database else 'SQLite'}"
+        )
         print(_line("submit, plugin named", _timed(args.jobs, submit(plain, "procedural", fields))))
         print(_line("submit, tier (one fallback)", _timed(args.jobs, submit(plain, None, routed))))
-        print(_line("submit, plugin named, user budget", _timed(args.jobs, submit(budgeted, "procedural", fields))))
+        print(
+            _line(
+                "submit, plugin named, user budget", _timed(args.jobs, submit(budgeted, "procedural", fields))
+            )
+        )
         print(_line("submit, tier, user budget", _timed(args.jobs, submit(budgeted, None, routed))))
         job, _ = services.submit(acting_user=budgeted, plugin_id="procedural", fields=fields)
 

@@ -4,30 +4,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('generation', '0003_job_store_seconds_finished_index'),
+        ("generation", "0003_job_store_seconds_finished_index"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='generationjob',
-            name='routed_to',
+            model_name="generationjob",
+            name="routed_to",
             field=models.CharField(blank=True, max_length=63),
         ),
         migrations.AddField(
-            model_name='generationjob',
-            name='routing_policy',
+            model_name="generationjob",
+            name="routing_policy",
             field=models.CharField(blank=True, max_length=63),
         ),
         migrations.AddField(
-            model_name='generationjob',
-            name='routing_reason',
+            model_name="generationjob",
+            name="routing_reason",
             field=models.CharField(blank=True, max_length=500),
         ),
         migrations.AddField(
-            model_name='generationjob',
-            name='routing_tier',
+            model_name="generationjob",
+            name="routing_tier",
             field=models.CharField(blank=True, max_length=16),
         ),
     ]

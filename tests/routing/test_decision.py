@@ -126,7 +126,9 @@ def test_choose_plugin_is_callable_on_its_own(users, procedural, flaky, make_pol
 def test_the_job_page_says_how_the_job_was_routed(client, users, procedural, flaky, make_policy) -> None:
     make_policy("studio", draft=["flaky", "procedural"], default=True)
     plugin_services.update_plugin("flaky", acting_user=users["admin"], enabled=False)
-    job, _ = services.submit(acting_user=users["creator"], plugin_id=None, fields={"prompt": "x", "tier": "draft"})
+    job, _ = services.submit(
+        acting_user=users["creator"], plugin_id=None, fields={"prompt": "x", "tier": "draft"}
+    )
     client.force_login(users["creator"])
     page = client.get(f"/jobs/{job.pk}/").content.decode()
     assert "Routed by policy studio (draft tier): fallback: flaky disabled" in page
