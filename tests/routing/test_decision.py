@@ -132,3 +132,15 @@ def test_the_job_page_says_how_the_job_was_routed(client, users, procedural, fla
     client.force_login(users["creator"])
     page = client.get(f"/jobs/{job.pk}/").content.decode()
     assert "Routed by policy studio (draft tier): fallback: flaky disabled" in page
+
+
+def test_a_routed_request_repeated_with_its_idempotency_key_returns_the_first_job(
+    client_for, procedural, make_policy
+) -> None:
+    make_policy("studio", draft=["procedural"], default=True)
+    client = client_for("creator")
+    first = _submit(client, tier="draft", idempotency_key="k-1", seed=5)
+    again = _submit(client, tier="draft", idempotency_key="k-1", seed=5)
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert again.json()["id"] == first.json()["id"]
+    assert GenerationJob.objects.count() == 1
