@@ -16,13 +16,16 @@ from governance.api import AuditEventViewSet, PolicyView
 from operations import views as operations_views
 from plugins.api import PluginViewSet
 from routing.api import BreakerListView, BudgetViewSet, RoutingPolicyViewSet, SpendView
+from workspace import compare_views
 from workspace import views as workspace_views
 from workspace.api import CollectionViewSet, ExportView, LibraryAssetViewSet
+from workspace.experiments_api import ExperimentViewSet
 
 router = DefaultRouter()
 router.register("generations", GenerationViewSet, basename="generation")
 router.register("assets", LibraryAssetViewSet, basename="asset")
 router.register("collections", CollectionViewSet, basename="collection")
+router.register("experiments", ExperimentViewSet, basename="experiment")
 router.register("plugins", PluginViewSet, basename="plugin")
 router.register("audit", AuditEventViewSet, basename="audit")
 router.register("routing-policies", RoutingPolicyViewSet, basename="routing-policy")
@@ -37,6 +40,13 @@ urlpatterns = [
     path("library/bulk/", workspace_views.library_bulk, name="library-bulk"),
     path("collections/", workspace_views.collections, name="collections"),
     path("collections/<uuid:collection_id>/", workspace_views.collection_detail, name="collection-detail-page"),
+    path("compare/", compare_views.compare, name="compare"),
+    path("experiments/", compare_views.history, name="experiments"),
+    path("experiments/<uuid:experiment_id>/", compare_views.experiment_detail, name="experiment-page"),
+    path("experiments/<uuid:experiment_id>/cells/<int:cell_id>/", compare_views.experiment_cell, name="experiment-cell"),
+    path("experiments/<uuid:experiment_id>/winner/", compare_views.experiment_winner, name="experiment-winner"),
+    path("experiments/<uuid:experiment_id>/extend/", compare_views.experiment_extend, name="experiment-extend"),
+    path("assets/<uuid:asset_id>/rerun/", compare_views.rerun_asset, name="asset-rerun"),
     path("assets/<uuid:asset_id>/", asset_views.asset_detail, name="asset-detail-page"),
     path("assets/<uuid:asset_id>/credentials/", asset_views.asset_credentials, name="asset-credentials-panel"),
     path("generate/", generation_views.generate, name="generate"),

@@ -79,3 +79,61 @@ class CollectionItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.asset_id} in {self.collection_id}"
+
+
+class Experiment(models.Model):
+    """One prompt run across several models and seeds (or a set of existing assets), compared
+    side by side, with the winner its creator picked. Written only by ``workspace.experiments``.
+
+    ``params`` holds each plugin's own parameters, by plugin id; ``source`` says whether the
+    cells were generated for it or made from assets that already existed.
+    """
+
+    WRITERS: ClassVar[tuple[str, ...]] = ("workspace.experiments",)
+
+    class Source(models.TextChoices):
+        GENERATED = "generated"
+        ASSETS = "assets"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    prompt = models.TextField()
+    negative_prompt = models.TextField(blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.GENERATED)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="experiments")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    winner = models.ForeignKey("assets.Asset", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    winner_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    winner_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"experiment {self.id}"
+
+
+class ExperimentCell(models.Model):
+    """One plugin and seed of an experiment: the job that makes it, or an existing asset."""
+
+    WRITERS: ClassVar[tuple[str, ...]] = ("workspace.experiments",)
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="cells")
+    plugin_id = models.CharField(max_length=63, db_index=True)
+    seed = models.BigIntegerField()
+    job = models.ForeignKey(
+        "generation.GenerationJob", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # Set for a cell made from an asset that already existed (its job is then that asset's).
+    asset = models.ForeignKey("assets.Asset", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.plugin_id} seed {self.seed} in {self.experiment_id}"

@@ -25,6 +25,7 @@ from routing import budgets as routing_budgets
 from routing import policies as routing_policies
 from tests.conftest import ROOT
 from tests.governance.audit_helpers import fast_passwords, make_asset  # noqa: F401
+from workspace import experiments
 from workspace import services as workspace_services
 
 Y, N = True, False
@@ -223,9 +224,58 @@ MATRIX = [
     ),
     ("remove a budget", "DELETE", "/api/v1/budgets/{budget}/", "budget", None, N, N, N, Y),
     ("read spend per user and plugin", "GET", "/api/v1/spend/", None, None, N, N, N, Y),
+    ("list experiments", "GET", "/api/v1/experiments/", "experiment", None, Y, Y, Y, Y),
+    (
+        "run an experiment",
+        "POST",
+        "/api/v1/experiments/",
+        None,
+        {"prompt": "matrix", "plugins": ["procedural"], "seeds": [1]},
+        N,
+        Y,
+        N,
+        Y,
+    ),
+    ("show an experiment", "GET", "/api/v1/experiments/{experiment}/", "experiment", None, Y, Y, Y, Y),
+    (
+        "extend an experiment",
+        "POST",
+        "/api/v1/experiments/{experiment}/cells/",
+        "experiment",
+        {"seeds": [2]},
+        N,
+        Y,
+        N,
+        Y,
+    ),
+    (
+        "mark an experiment's winner",
+        "POST",
+        "/api/v1/experiments/{experiment}/winner/",
+        "experiment",
+        {"asset": "{asset}"},
+        N,
+        Y,
+        N,
+        Y,
+    ),
     ("library page", "GET", "/", "draft", None, Y, Y, Y, Y),
     ("collections page", "GET", "/collections/", None, None, Y, Y, Y, Y),
     ("collection page", "GET", "/collections/{collection}/", "collection", None, Y, Y, Y, Y),
+    ("compare page", "GET", "/compare/", None, None, N, Y, N, Y),
+    ("experiments page", "GET", "/experiments/", "experiment", None, Y, Y, Y, Y),
+    ("experiment page", "GET", "/experiments/{experiment}/", "experiment", None, Y, Y, Y, Y),
+    (
+        "experiment cell panel",
+        "GET",
+        "/experiments/{experiment}/cells/{cell}/",
+        "experiment",
+        None,
+        Y,
+        Y,
+        Y,
+        Y,
+    ),
     ("asset page", "GET", "/assets/{asset}/", "draft", None, Y, Y, Y, Y),
     ("asset review panel", "GET", "/assets/{asset}/review/", "draft", None, Y, Y, Y, Y),
     ("asset content-credentials panel", "GET", "/assets/{asset}/credentials/", "draft", None, Y, Y, Y, Y),
@@ -247,6 +297,10 @@ PAGES = {
     "/",
     "/collections/",
     "/collections/{collection}/",
+    "/compare/",
+    "/experiments/",
+    "/experiments/{experiment}/",
+    "/experiments/{experiment}/cells/{cell}/",
     "/assets/{asset}/",
     "/assets/{asset}/review/",
     "/assets/{asset}/credentials/",
@@ -286,6 +340,13 @@ def prepare(setup: str | None, users) -> dict[str, object]:
         collection = workspace_services.create_collection("matrix", "", acting_user=users["creator"])
         workspace_services.add_to_collection(collection.pk, [asset.pk], acting_user=users["creator"])
         values.update(asset=asset.pk, collection=collection.pk)
+    elif setup == "experiment":
+        asset = make_asset(users["creator"])
+        other = make_asset(users["creator"], seed=8)
+        experiment = experiments.create_experiment(
+            {"assets": [str(asset.pk), str(other.pk)]}, acting_user=users["creator"]
+        )
+        values.update(asset=asset.pk, experiment=experiment.pk, cell=experiment.cells.first().pk)
     elif setup == "job":
         job, _ = generation_services.submit(
             acting_user=users["creator"], plugin_id="procedural", fields={"prompt": "queued"}
@@ -391,9 +452,17 @@ def test_every_route_is_in_the_matrix() -> None:
             continue
         normal = "/" + route.replace("^", "").replace("$", "")
         normal = re.sub(r"\(\?P<\w+>[^)]*\)|<[^>]+>", "X", normal)
-        # The API root; the page buttons' targets (review, the library's bulk actions: each
+        # The API root; the page buttons' targets (review, the library's bulk actions, an
+        # experiment's winner and extend buttons, an asset's re-run: each
         # calls a service whose rules the rows above cover; tests/workspace/test_pages.py).
-        if normal in ("/api/v1/", "/assets/X/review/X/", "/library/bulk/"):
+        if normal in (
+            "/api/v1/",
+            "/assets/X/review/X/",
+            "/library/bulk/",
+            "/experiments/X/winner/",  # tests/workspace/test_experiments_pages.py
+            "/experiments/X/extend/",
+            "/assets/X/rerun/",
+        ):
             continue
         if normal not in covered:
             missing.append(normal)
