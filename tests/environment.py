@@ -22,8 +22,9 @@ import tempfile
 
 import pytest
 
-# Settings of the test tools themselves, not of Hallmark.
-_KEPT = ("HALLMARK_TEST_", "HALLMARK_CHROMIUM")
+# Settings of the test tools themselves, not of Hallmark (the browser; where e2e tests also
+# save the screenshots kept in docs/screenshots/).
+_KEPT = ("HALLMARK_TEST_", "HALLMARK_CHROMIUM", "HALLMARK_SCREENSHOTS_DIR")
 
 
 def _prepare() -> tuple[str, bool]:

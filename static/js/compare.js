@@ -25,7 +25,9 @@
     clip();
   }
 
-  function fill(select, images, fallback) {
+  // Fill a select with the ready images; keep its choice if still there, else take the first
+  // image that is not ``avoid`` (so the two sides start on different images).
+  function fill(select, images, avoid) {
     var kept = select.value;
     select.textContent = "";
     images.forEach(function (img) {
@@ -35,13 +37,29 @@
       select.appendChild(option);
     });
     var values = images.map(function (img) { return img.getAttribute("src"); });
-    select.value = values.indexOf(kept) >= 0 ? kept : (values[fallback] || values[0] || "");
+    var others = values.filter(function (value) { return value !== avoid; });
+    select.value = values.indexOf(kept) >= 0 && kept !== avoid ? kept : (others[0] || values[0] || "");
+  }
+
+  // The experiment's status from its cells' (as the server derives it), kept current as
+  // cells finish.
+  function updateStatus() {
+    var status = document.getElementById("experiment-status");
+    var cells = Array.prototype.slice.call(document.querySelectorAll(".experiment-grid .cell"));
+    if (!status || !cells.length) return;
+    var states = cells.map(function (cell) { return cell.dataset.status; });
+    var done = states.filter(function (s) { return s === "succeeded"; }).length;
+    var value = states.some(function (s) { return s === "queued" || s === "running"; }) ? "running"
+      : done === states.length ? "succeeded" : done ? "partial" : "failed";
+    status.textContent = value;
+    status.className = "status status-" + value;
   }
 
   function refresh() {
+    updateStatus();
     var images = Array.prototype.slice.call(document.querySelectorAll(".experiment-grid img[data-compare]"));
-    fill(left, images, 0);
-    fill(right, images, 1);
+    fill(left, images, null);
+    fill(right, images, left.value);
     var ready = images.length >= 2;
     frame.hidden = !ready;
     if (empty) empty.hidden = ready;

@@ -61,6 +61,7 @@ def test_compare_form_is_prefilled_from_the_query_and_makes_an_experiment(users,
     # Every cell polls for itself while its job runs; the slider and extend form are there.
     assert html.count('hx-trigger="every 1s"') == 4
     assert 'type="range"' in html and "js/compare.js" in html and "Add seeds" in html
+    assert f'action="/experiments/{experiment.pk}/extend/"' in html
     cell = experiment.cells.first()
     partial = client.get(f"/experiments/{experiment.pk}/cells/{cell.pk}/")
     assert partial.status_code == 200 and f'id="cell-{cell.pk}"' in partial.content.decode()
@@ -78,7 +79,9 @@ def test_compare_form_shows_errors_beside_fields_and_submits_nothing(users, two_
     )
     assert response.status_code == 400
     assert set(response.context["errors"]) == {"params"}  # unreadable JSON is reported before the rest
-    response = client.post("/compare/", {"prompt": "kite", "plugins": ["procedural", "dummy"], "seeds": "1, x"})
+    response = client.post(
+        "/compare/", {"prompt": "kite", "plugins": ["procedural", "dummy"], "seeds": "1, x"}
+    )
     assert response.status_code == 400 and set(response.context["errors"]) == {"seeds"}
     response = client.post("/compare/", {"prompt": "kite", "plugins": ["procedural", "nope"], "seeds": "1"})
     assert response.status_code == 400 and set(response.context["errors"]) == {"plugins"}
@@ -104,6 +107,7 @@ def test_comparing_assets_history_and_winner_from_pages(users) -> None:
     assert made["Location"] == f"/experiments/{experiment.pk}/"
     page = client.get(made["Location"]).content.decode()
     assert page.count("Mark winner</button>") == 2 and "hx-trigger" not in page
+    assert f'action="/experiments/{experiment.pk}/winner/"' in page
     assert client.post(f"/experiments/{experiment.pk}/winner/", {"asset": str(second.pk)}).status_code == 302
     experiment.refresh_from_db()
     assert experiment.winner_id == second.pk and experiment.winner_by_id == users["creator"].pk
