@@ -109,6 +109,8 @@ def library_bulk(request: HttpRequest) -> HttpResponseBase:
             services.add_tags(ids, names, acting_user=request.user)
         elif action == "collect":
             services.add_to_collection(request.POST.get("collection", ""), ids, acting_user=request.user)
+        elif action == "compare":  # side by side as an experiment, from the compare page's form
+            return redirect(reverse("compare") + "?" + urlencode({"assets": ",".join(map(str, ids))}))
         elif action == "submit":
             for asset_id in ids:
                 review.submit_for_review(asset_id, acting_user=request.user)
@@ -127,7 +129,7 @@ def library_bulk(request: HttpRequest) -> HttpResponseBase:
             response["Content-Disposition"] = f'attachment; filename="{plan.filename}"'
             return response
         else:
-            raise InvalidInput({"action": ["Choose tag, collect, submit or export."]})
+            raise InvalidInput({"action": ["Choose tag, collect, compare, submit or export."]})
     except ServiceError as error:
         return render(request, "workspace/refused.html", {"message": str(error), "back": back}, status=error.http_status)
     return redirect(back)

@@ -100,7 +100,10 @@ def test_compare_form_shows_errors_beside_fields_and_submits_nothing(users, two_
 def test_comparing_assets_history_and_winner_from_pages(users) -> None:
     first, second = make_asset(users["creator"], prompt="a tin robot"), make_asset(users["creator"], seed=8)
     client = _page_client(users["creator"])
-    form = client.get(f"/compare/?assets={first.pk},{second.pk}")
+    # Ticked in the library, they open the compare form.
+    ticked = client.post("/library/bulk/", {"action": "compare", "assets": [str(first.pk), str(second.pk)]})
+    assert ticked.status_code == 302 and ticked["Location"] == f"/compare/?assets={first.pk}%2C{second.pk}"
+    form = client.get(ticked["Location"])
     assert [a.pk for a in form.context["compared"]] == [first.pk, second.pk]
     made = client.post("/compare/", {"assets": [str(first.pk), str(second.pk)]})
     experiment = Experiment.objects.get()
