@@ -129,7 +129,8 @@ class ExperimentCell(models.Model):
         "generation.GenerationJob", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     # Set for a cell made from an asset that already existed (its job is then that asset's).
-    asset = models.ForeignKey("assets.Asset", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # SET_NULL: an experiment must not keep a deleted asset from being purged (assets.retention).
+    asset = models.ForeignKey("assets.Asset", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     position = models.PositiveSmallIntegerField(default=0)
 
     class Meta:

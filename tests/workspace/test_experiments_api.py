@@ -261,3 +261,21 @@ def test_experiments_are_in_the_openapi_schema(client_for) -> None:
     ):
         assert path in schema["paths"], path
     assert {"ExperimentCreateRequest", "Experiment", "WinnerRequest"} <= set(schema["components"]["schemas"])
+
+
+def test_a_compared_asset_deleted_and_purged_leaves_a_failed_cell(client_for, users) -> None:
+    from assets import retention
+
+    first, second = make_asset(users["creator"]), make_asset(users["creator"], seed=8)
+    creator = client_for("creator")
+    made = creator.post(
+        "/api/v1/experiments/", {"assets": [str(first.pk), str(second.pk)]}, format="json"
+    ).json()
+    retention.soft_delete(second.pk, acting_user=users["creator"])
+    shown = creator.get(f"/api/v1/experiments/{made['id']}/").json()
+    assert shown["status"] == "partial" and shown["cells"][1]["asset"] is None
+    assert shown["cells"][1]["job_status"] == "failed"
+    # The experiment does not keep the deleted asset from being purged.
+    report = retention.purge_deleted(retention_days=0)
+    assert report.purged == [str(second.pk)] and not report.skipped
+    assert creator.get(f"/api/v1/experiments/{made['id']}/").json()["cells"][1]["asset"] is None
