@@ -11,7 +11,7 @@ from rest_framework.request import Request
 
 from hallmark.sdk import MAX_SEED
 from workspace import experiment_results
-from workspace.experiments import MAX_COMPARED_ASSETS, MAX_PLUGINS, MAX_SEEDS
+from workspace.experiment_input import MAX_COMPARED_ASSETS, MAX_PLUGINS, MAX_SEEDS
 from workspace.models import Experiment
 
 

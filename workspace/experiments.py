@@ -15,8 +15,8 @@ is marked by the experiment's creator or an admin.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
@@ -31,19 +31,24 @@ from generation.models import GenerationJob, JobStatus
 from governance import roles
 from governance.audit_trail import record_event
 from hallmark.errors import InvalidInput, ServiceError
-from hallmark.sdk import MAX_SEED, RequestInvalid
+from hallmark.sdk import RequestInvalid
 from plugins import services as plugin_services
 from plugins.validation import build_request
+from workspace.experiment_input import (
+    MAX_COMPARED_ASSETS,
+    MAX_PLUGINS,
+    MAX_SEEDS,
+    clean_params,
+    clean_plugins,
+    clean_seeds,
+    collect,
+    plugin_errors,
+)
 from workspace.experiment_results import cell_assets
 from workspace.models import Experiment, ExperimentCell
 from workspace.services import clean_asset_ids, live_assets
 
 ActingUser = AbstractBaseUser | AnonymousUser
-T = TypeVar("T")
-
-MAX_PLUGINS = 8
-MAX_SEEDS = 8
-MAX_COMPARED_ASSETS = 16
 
 
 class NoSuchExperiment(NoSuchAsset):
@@ -68,71 +73,6 @@ class NoRoomInQueue(ServiceError):
 # ---------------------------------------------------------------------------------------------
 # Input
 # ---------------------------------------------------------------------------------------------
-
-
-def clean_plugins(raw: Any, *, field_name: str = "plugins", required: bool = True) -> list[str]:
-    """1 to ``MAX_PLUGINS`` distinct plugin ids, each installed and able to take a job now."""
-    if raw is None and not required:
-        return []
-    if not isinstance(raw, list) or not raw or not all(isinstance(p, str) and p for p in raw):
-        raise InvalidInput({field_name: ["Must be a non-empty list of plugin ids."]})
-    if len(raw) > MAX_PLUGINS:
-        raise InvalidInput({field_name: [f"At most {MAX_PLUGINS} plugins."]})
-    if len(set(raw)) != len(raw):
-        raise InvalidInput({field_name: ["Each plugin may be listed once."]})
-    return list(raw)
-
-
-def clean_seeds(raw: Any, *, field_name: str = "seeds", required: bool = True) -> list[int]:
-    """1 to ``MAX_SEEDS`` distinct integer seeds in 0..``MAX_SEED``."""
-    if raw is None and not required:
-        return []
-    if not isinstance(raw, list) or not raw:
-        raise InvalidInput({field_name: ["Must be a non-empty list of integer seeds."]})
-    if len(raw) > MAX_SEEDS:
-        raise InvalidInput({field_name: [f"At most {MAX_SEEDS} seeds."]})
-    for seed in raw:
-        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-            raise InvalidInput(
-                {field_name: [f"{seed!r:.40} is not a seed: an integer from 0 to {MAX_SEED}."]}
-            )
-    if len(set(raw)) != len(raw):
-        raise InvalidInput({field_name: ["Each seed may be listed once."]})
-    return list(raw)
-
-
-def clean_params(raw: Any, plugins: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """``{plugin: {...}}`` for chosen plugins only (a plugin's own validation checks the rest)."""
-    if raw is None:
-        return {}
-    if not isinstance(raw, Mapping):
-        raise InvalidInput({"params": ["Must be an object mapping plugin ids to their parameters."]})
-    chosen = set(plugins)
-    errors: dict[str, list[str]] = {}
-    for key, value in raw.items():
-        if key not in chosen:
-            errors[f"params.{key}"] = [f"{key!r:.80} is not one of the chosen plugins."]
-        elif not isinstance(value, Mapping):
-            errors[f"params.{key}"] = ["Must be an object."]
-    if errors:
-        raise InvalidInput(errors)
-    return {str(k): dict(v) for k, v in raw.items()}
-
-
-def _plugin_errors(plugin_id: str, errors: Mapping[str, list[str]]) -> dict[str, list[str]]:
-    """A plugin's validation errors under the experiment's field names: ``params.steps`` of
-    ``sd35-medium`` is ``params.sd35-medium.steps``; a bad seed is ``seeds``; other fields keep
-    their name, each message saying which plugin refused it."""
-    named: dict[str, list[str]] = {}
-    for field, messages in errors.items():
-        head, _, rest = field.partition(".")
-        if head == "params":
-            name, shown = (f"params.{plugin_id}.{rest}" if rest else f"params.{plugin_id}"), list(messages)
-        else:
-            name = {"seed": "seeds", "plugin": "plugins"}.get(field, field)
-            shown = [f"{plugin_id}: {m}" for m in messages]
-        named.setdefault(name, []).extend(m for m in shown if m not in named.get(name, []))
-    return named
 
 
 def _fields(experiment: Experiment | Mapping[str, Any], plugin_id: str, seed: int) -> dict[str, Any]:
@@ -169,7 +109,7 @@ def _validate_cells(
             try:
                 build_request(plugin, **_fields(shared, plugin_id, seed))
             except RequestInvalid as exc:
-                for name, messages in _plugin_errors(plugin_id, exc.errors).items():
+                for name, messages in plugin_errors(plugin_id, exc.errors).items():
                     errors.setdefault(name, []).extend(m for m in messages if m not in errors.get(name, []))
     if errors:
         raise InvalidInput(errors)
@@ -213,7 +153,7 @@ def _submit_cells(
                 acting_user=user, plugin_id=plugin_id, fields=_fields(experiment, plugin_id, seed)
             )
         except RequestInvalid as exc:
-            raise InvalidInput(_plugin_errors(plugin_id, exc.errors)) from None
+            raise InvalidInput(plugin_errors(plugin_id, exc.errors)) from None
         except generation_services.QueueFull as exc:
             raise NoRoomInQueue(str(exc), limit=exc.limit) from None
         made.append(
@@ -222,15 +162,6 @@ def _submit_cells(
             )
         )
     return made
-
-
-def _collect(errors: dict[str, list[str]], clean: Callable[[Any], T], raw: Any) -> T | None:
-    """``clean(raw)``, or ``None`` with its errors added to ``errors`` (to report all at once)."""
-    try:
-        return clean(raw)
-    except InvalidInput as exc:
-        errors.update(exc.errors)
-        return None
 
 
 def _audited_cells(cells: Iterable[ExperimentCell]) -> list[dict[str, Any]]:
@@ -260,9 +191,9 @@ def create_experiment(body: Mapping[str, Any], *, acting_user: ActingUser) -> Ex
             raise InvalidInput({given[0]: ["Give either assets or plugins and seeds, not both."]})
         return _compare_assets(body.get("assets"), user)
     errors: dict[str, list[str]] = {}
-    plugins = _collect(errors, clean_plugins, body.get("plugins")) or []
-    seeds = _collect(errors, clean_seeds, body.get("seeds")) or []
-    params = _collect(errors, lambda raw: clean_params(raw, plugins), body.get("params")) or {}
+    plugins = collect(errors, clean_plugins, body.get("plugins")) or []
+    seeds = collect(errors, clean_seeds, body.get("seeds")) or []
+    params = collect(errors, lambda raw: clean_params(raw, plugins), body.get("params")) or {}
     if errors:
         raise InvalidInput(errors)
     shared = {k: body.get(k) for k in ("prompt", "negative_prompt", "width", "height")}
@@ -346,8 +277,8 @@ def extend_experiment(
     if not may_decide(experiment, user):
         raise NotPermitted("Only the experiment's creator or an admin may extend it.")
     errors: dict[str, list[str]] = {}
-    new_plugins = _collect(errors, lambda raw: clean_plugins(raw, required=False), body.get("plugins")) or []
-    new_seeds = _collect(errors, lambda raw: clean_seeds(raw, required=False), body.get("seeds")) or []
+    new_plugins = collect(errors, lambda raw: clean_plugins(raw, required=False), body.get("plugins")) or []
+    new_seeds = collect(errors, lambda raw: clean_seeds(raw, required=False), body.get("seeds")) or []
     if not errors and not new_plugins and not new_seeds:
         errors["plugins"] = ["Give plugins or seeds to add."]
     if errors:
