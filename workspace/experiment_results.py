@@ -71,9 +71,8 @@ class CellResult:
         return dict(self.job.params) if self.job is not None else {}
 
 
-def cell_assets(experiment: Experiment) -> dict[int, Asset]:
+def _assets_of(cells: list[ExperimentCell]) -> dict[int, Asset]:
     """Each cell's live asset by cell id: the compared asset, or the first image of its job."""
-    cells = list(ExperimentCell.objects.filter(experiment=experiment))
     job_ids = [c.job_id for c in cells if c.asset_id is None and c.job_id]
     by_job: dict[Any, Asset] = {}
     for made in Asset.objects.live().filter(job_id__in=job_ids).order_by("-index_in_job"):
@@ -88,15 +87,31 @@ def cell_assets(experiment: Experiment) -> dict[int, Asset]:
     return found
 
 
+def cell_assets(experiment: Experiment) -> dict[int, Asset]:
+    """Each cell's live asset by cell id (the assets a winner may be chosen from)."""
+    return _assets_of(list(ExperimentCell.objects.filter(experiment=experiment)))
+
+
+def results_for(experiments: list[Experiment]) -> dict[Any, list[CellResult]]:
+    """Each experiment's cells in order, with their jobs and assets, by experiment id; three
+    queries however many experiments (a page of the history)."""
+    cells = list(
+        ExperimentCell.objects.filter(experiment__in=experiments)
+        .select_related("job")
+        .order_by("position", "id")
+    )
+    assets = _assets_of(cells)
+    found: dict[Any, list[CellResult]] = {e.pk: [] for e in experiments}
+    for cell in cells:
+        found[cell.experiment_id].append(CellResult(cell, cell.job, assets.get(cell.pk)))
+    return found
+
+
 def results(experiment: Experiment, cells: list[ExperimentCell] | None = None) -> list[CellResult]:
-    """The experiment's cells in order, with their jobs and assets (three queries)."""
+    """The experiment's cells in order (or only ``cells``), with their jobs and assets."""
     if cells is None:
-        cells = list(
-            ExperimentCell.objects.filter(experiment=experiment)
-            .select_related("job")
-            .order_by("position", "id")
-        )
-    assets = cell_assets(experiment)
+        return results_for([experiment])[experiment.pk]
+    assets = _assets_of(cells)
     return [CellResult(cell, cell.job, assets.get(cell.pk)) for cell in cells]
 
 
@@ -114,7 +129,7 @@ def status_of(cells: list[CellResult]) -> str:
 def search(q: str = "", plugin: str = "", created_by: str = "") -> QuerySet[Experiment]:
     """Experiments, newest first, whose prompt holds ``q``, with a cell of ``plugin``, made by
     the user named ``created_by`` (each optional)."""
-    found = Experiment.objects.select_related("created_by", "winner")
+    found = Experiment.objects.select_related("created_by", "winner", "winner_by")
     if q:
         found = found.filter(Q(prompt__icontains=q) | Q(negative_prompt__icontains=q))
     if plugin:

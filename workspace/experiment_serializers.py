@@ -129,9 +129,13 @@ def _cell(result: experiment_results.CellResult, request: Request) -> dict[str, 
     }
 
 
-def experiment_data(experiment: Experiment, request: Request) -> dict[str, Any]:
-    """The experiment as the API returns it (``ExperimentSerializer``'s shape)."""
-    cells = experiment_results.results(experiment)
+def experiment_data(
+    experiment: Experiment, request: Request, cells: list[experiment_results.CellResult] | None = None
+) -> dict[str, Any]:
+    """The experiment as the API returns it (``ExperimentSerializer``'s shape); ``cells`` when
+    they were read already (``experiment_results.results_for``)."""
+    if cells is None:
+        cells = experiment_results.results(experiment)
     return {
         "id": str(experiment.pk),
         "url": request.build_absolute_uri(reverse("experiment-page", args=[experiment.pk])),

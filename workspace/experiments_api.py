@@ -78,7 +78,8 @@ class ExperimentViewSet(viewsets.GenericViewSet[Experiment]):
         """Experiments, newest first, with page links."""
         page = self.paginate_queryset(self.get_queryset())
         assert page is not None  # the API always paginates (hallmark.api.StandardPagination)
-        return self.get_paginated_response([experiment_data(e, request) for e in page])
+        cells = experiment_results.results_for(page)
+        return self.get_paginated_response([experiment_data(e, request, cells[e.pk]) for e in page])
 
     @extend_schema(responses={200: ExperimentSerializer})
     def retrieve(self, request: Request, pk: str | None = None) -> Response:

@@ -279,3 +279,24 @@ def test_a_compared_asset_deleted_and_purged_leaves_a_failed_cell(client_for, us
     report = retention.purge_deleted(retention_days=0)
     assert report.purged == [str(second.pk)] and not report.skipped
     assert creator.get(f"/api/v1/experiments/{made['id']}/").json()["cells"][1]["asset"] is None
+
+
+def test_the_list_reads_cells_and_assets_in_a_fixed_number_of_queries(client_for, users) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    viewer = client_for("viewer")
+    creator = client_for("creator")
+
+    def queries_for_list() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert viewer.get("/api/v1/experiments/").status_code == 200
+        return len(captured.captured_queries)
+
+    pair = [str(make_asset(users["creator"]).pk), str(make_asset(users["creator"], seed=8).pk)]
+    creator.post("/api/v1/experiments/", {"assets": pair}, format="json")
+    one = queries_for_list()
+    for _ in range(3):
+        creator.post("/api/v1/experiments/", {"assets": pair}, format="json")
+    assert len(viewer.get("/api/v1/experiments/").json()["results"]) == 4
+    assert queries_for_list() == one
