@@ -333,12 +333,14 @@ def mark_winner(experiment_id: Any, asset_id: Any, *, acting_user: ActingUser) -
 
 
 def rerun_asset(asset_id: Any, *, acting_user: ActingUser) -> GenerationJob:
-    """Submit the asset's request again (plugin, prompt, seed, size, parameters), one image,
+    """Submit the asset's request again (plugin, prompt, seed, size, its job's parameters), one image,
     through the normal path; the new job is returned."""
     user = _require_creator(acting_user, "generate images")
-    asset = Asset.objects.live().filter(pk=asset_id).first()
+    asset = Asset.objects.live().select_related("job").filter(pk=asset_id).first()
     if asset is None:
         raise NoSuchAsset("No such asset.")
+    # The job's parameters, as requested: the asset's also hold what the plugin reported back
+    # (a sampler's name, a palette), which are not parameters a request may set.
     fields = {
         "prompt": asset.prompt,
         "negative_prompt": asset.negative_prompt,
@@ -346,7 +348,7 @@ def rerun_asset(asset_id: Any, *, acting_user: ActingUser) -> GenerationJob:
         "height": asset.height,
         "seed": asset.seed,
         "num_images": 1,
-        "params": asset.params,
+        "params": asset.job.params,
     }
     try:
         job, _ = generation_services.submit(acting_user=user, plugin_id=asset.plugin_id, fields=fields)

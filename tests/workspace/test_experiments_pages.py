@@ -134,7 +134,17 @@ def test_comparing_assets_history_and_winner_from_pages(users) -> None:
 
 
 def test_asset_page_reruns_the_same_request_and_links_to_compare(users, procedural) -> None:
-    asset = make_asset(users["creator2"], prompt="a glass whale", seed=11)
+    from generation import runner
+    from generation import services as generation_services
+
+    made, _ = generation_services.submit(
+        acting_user=users["creator2"],
+        plugin_id="procedural",
+        fields={"prompt": "a glass whale", "seed": 11, "width": 64, "height": 64, "params": {"steps": 2}},
+    )
+    runner.run(str(made.pk))
+    asset = made.assets.get()
+    assert set(asset.params) > {"steps"}  # the plugin reported more than was asked
     client = _page_client(users["creator"])
     html = client.get(f"/assets/{asset.pk}/").content.decode()
     assert f'action="/assets/{asset.pk}/rerun/"' in html
@@ -149,7 +159,7 @@ def test_asset_page_reruns_the_same_request_and_links_to_compare(users, procedur
         64,
         "procedural",
     )
-    assert job.requested_by_id == users["creator"].pk
+    assert job.params == made.params and job.requested_by_id == users["creator"].pk
     assert AuditEvent.objects.filter(action="generation.requested", target_id=str(job.pk)).exists()
     # Viewers see neither action and may not re-run.
     assert "rerun" not in _page_client(users["viewer"]).get(f"/assets/{asset.pk}/").content.decode()
