@@ -100,6 +100,12 @@ def test_compare_two_models_slide_and_mark_a_winner(
     assert experiment.winner is not None and experiment.winner.plugin_id == "dummy"
     assert AuditEvent.objects.filter(action="experiment.winner", target_id=str(experiment.pk)).count() == 1
 
+    # Readable on a phone: nothing wider than the screen.
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=str(tmp_path / "compare-phone.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+
     # The history lists it and reopens it.
     page.get_by_role("link", name="Experiments", exact=True).click()
     page.get_by_role("link", name="a lantern in a pine forest").click()
