@@ -1,4 +1,6 @@
-"""Taking an ordinary job in one statement: the worker's fast path into ``generation.runner``.
+"""Taking an ordinary job in one statement: the worker's fast path into ``generation.runner``;
+taking the queued jobs that can share its model call (``claim_companions``, for
+``generation.batching``); the taken job's plugin (``plugin_for``).
 
 A writer of ``GenerationJob`` (``WRITERS``) beside the runner, which falls back to its locked
 claim for anything out of the ordinary.
@@ -21,8 +23,13 @@ from django.db import connection
 from django.utils import timezone
 
 from assets import services as asset_services
+from generation.job_monitor import retrying_database
 from generation.models import GenerationJob, JobStatus
+from hallmark.sdk import Plugin
+from plugins import registry
+from plugins import services as plugin_services
 from plugins.models import PluginSetting
+from plugins.runtime import warm_cache
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +117,92 @@ def claim_fast(job_id: str, me: str) -> Claimed | None:
     return Claimed(job, bool(enabled), dict(config or {}))
 
 
+def plugin_for(claimed: Claimed) -> Plugin:
+    """The taken job's plugin, from this worker's warm cache, configured as the claim read it.
+
+    Raises ``PluginUnavailable`` when the plugin was disabled meanwhile, ``LookupError`` when
+    it is not installed here, ``ConfigInvalid`` when its configuration no longer passes.
+    """
+    job = claimed.job
+    entry = registry.get_entry(job.plugin_id)
+    if not claimed.enabled:
+        raise plugin_services.PluginUnavailable(
+            f"Plugin {job.plugin_id} was disabled before the job ran.", code="disabled"
+        )
+    plugin_class = entry.get_class()
+    if plugin_class.version != job.plugin_version:
+        # Workers were upgraded while the job waited: its assets name the version that ran.
+        job.plugin_version = plugin_class.version
+        retrying_database(
+            lambda: GenerationJob.objects.filter(pk=job.pk).update(plugin_version=plugin_class.version), job
+        )
+    return warm_cache().get(job.plugin_id, plugin_class.clean_config(claimed.config))
+
+
 def worker_name() -> str:
     """This process, as recorded on the jobs it runs."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _companions_sql(limit: int) -> str:
+    # The queued jobs that can share the leader's model call: same plugin, size, number of
+    # images, negative prompt and parameters (compared with the leader's stored row, so both
+    # databases compare like with like: jsonb on PostgreSQL, the stored text on SQLite), oldest
+    # first. PostgreSQL skips rows another worker has locked (its own claim of one of them)
+    # instead of waiting; SQLite runs one writer at a time. The outer conditions are checked
+    # again on the row as it is when updated.
+    quote = connection.ops.quote_name
+    job = quote(GenerationJob._meta.db_table)
+    user = quote(User._meta.db_table)
+    columns = ", ".join(f"{job}.{quote(str(f.column))}" for f in GenerationJob._meta.concrete_fields)
+    locking = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    return (
+        f"UPDATE {job} SET attempts = attempts + 1, status = %s, worker = %s, plugin_version = %s, "
+        "started_at = COALESCE(started_at, %s), heartbeat_at = %s "
+        f"WHERE id IN (SELECT candidate.id FROM {job} candidate, {job} leader "
+        "WHERE leader.id = %s AND candidate.id <> leader.id AND candidate.status = %s "
+        "AND candidate.plugin_id = leader.plugin_id "
+        "AND candidate.width = leader.width AND candidate.height = leader.height "
+        "AND candidate.num_images = leader.num_images "
+        "AND candidate.negative_prompt = leader.negative_prompt AND candidate.params = leader.params "
+        "AND candidate.cancel_requested = %s AND candidate.attempts < candidate.max_attempts "
+        f"ORDER BY candidate.created_at LIMIT {int(limit)}{locking}) "
+        "AND status = %s AND cancel_requested = %s "
+        f"RETURNING {columns}, "
+        f"(SELECT username FROM {user} WHERE {user}.id = {job}.requested_by_id) AS claim_username"
+        # No WAL flush of its own, as for the leader's claim (``_claim_sql``).
+        + (
+            ", set_config('synchronous_commit', 'off', true) AS claim_async"
+            if connection.vendor == "postgresql"
+            else ""
+        )
+    )
+
+
+def claim_companions(leader: GenerationJob, me: str, limit: int, *, version: str) -> list[GenerationJob]:
+    """Take up to ``limit`` queued jobs that can run in one model call with ``leader``.
+
+    One statement, like the leader's own claim; the jobs taken are running on this worker
+    (attempts counted, heartbeat set) and their own queue messages later find them taken.
+    ``version`` is the plugin version that will run them (recorded on them, as for the leader).
+    Their order is the queue's: oldest first.
+    """
+    if limit < 1:
+        return []
+    now = timezone.now()
+    when = GenerationJob._meta.get_field("heartbeat_at")
+    queued, running = JobStatus.QUEUED.value, JobStatus.RUNNING.value
+    stamp = when.get_db_prep_value(now, connection)
+    leader_pk = GenerationJob._meta.pk.get_db_prep_value(leader.pk, connection)
+    params = [running, me, version, stamp, stamp, leader_pk, queued, False, queued, False]
+    jobs = list(GenerationJob.objects.raw(_companions_sql(limit), params))
+    for job in jobs:
+        username = job.claim_username  # type: ignore[attr-defined]
+        job.requested_by = User.from_db(connection.alias, ["id", "username"], [job.requested_by_id, username])
+        if job.pending_files:
+            # Not left by a normal queued job; removed as the leader's claim would.
+            asset_services.discard_files(list(job.pending_files))
+            GenerationJob.objects.filter(pk=job.pk, worker=me).update(pending_files=[])
+            job.pending_files = []
+    jobs.sort(key=lambda job: job.created_at)
+    return jobs

@@ -36,17 +36,15 @@ from django.utils import timezone
 from assets import services as asset_services
 from assets import soft_binding
 from generation.background_stores import BackgroundStores
-from generation.claim import Claimed, claim_fast, worker_name
+from generation.claim import Claimed, claim_fast, plugin_for, worker_name
 from generation.job_monitor import JobMonitor, retrying_database
 from generation.models import GenerationJob, JobStatus
 from generation.routing_hooks import report_end
 from governance.audit_trail import PendingEvent, record_event
 from governance.provenance.c2pa_signing import ProvenanceError
 from hallmark.sdk import Cancelled, ConfigInvalid, GenerationResult, PluginError, RequestInvalid
-from plugins import registry
 from plugins import services as plugin_services
 from plugins.models import PluginSetting
-from plugins.runtime import warm_cache
 from plugins.validation import REQUEST_FIELD_NAMES, build_request
 
 logger = logging.getLogger(__name__)
@@ -179,24 +177,17 @@ def run(job_id: str, *, store_in_background: bool = False) -> None:
     claimed = _take(job_id, me)
     if claimed is None:
         return
+    run_claimed(claimed, me, store_in_background=store_in_background)
+
+
+def run_claimed(claimed: Claimed, me: str, *, store_in_background: bool = False) -> None:
+    """``run`` for a job this worker has just taken (``generation.batching`` takes its own)."""
     job = claimed.job
     # The heartbeat starts before the plugin loads (loading large weights can take minutes)
     # and lasts until the images are stored.
     monitor = JobMonitor(job).start()
     try:
-        entry = registry.get_entry(job.plugin_id)
-        if not claimed.enabled:
-            raise plugin_services.PluginUnavailable(
-                f"Plugin {job.plugin_id} was disabled before the job ran.", code="disabled"
-            )
-        plugin_class = entry.get_class()
-        if plugin_class.version != job.plugin_version:
-            # Workers were upgraded while the job waited: its assets name the version that ran.
-            job.plugin_version = plugin_class.version
-            retrying_database(
-                lambda: GenerationJob.objects.filter(pk=job.pk).update(plugin_version=plugin_class.version), job
-            )
-        plugin = warm_cache().get(job.plugin_id, plugin_class.clean_config(claimed.config))
+        plugin = plugin_for(claimed)
         request = build_request(
             plugin, job_id=str(job.id), **{name: getattr(job, name) for name in REQUEST_FIELD_NAMES}
         )

@@ -1,4 +1,4 @@
-"""Celery tasks: thin wrappers over ``generation.runner``.
+"""Celery tasks: thin wrappers over ``generation.batching`` and ``generation.runner``.
 
 ``generation.services.enqueue`` sends ``run_generation`` by its name (``RUN_GENERATION_TASK``).
 """
@@ -9,7 +9,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 
-from generation import runner
+from generation import batching
 from generation.services import RUN_GENERATION_TASK
 
 
@@ -26,10 +26,11 @@ from generation.services import RUN_GENERATION_TASK
     max_retries=8,
 )
 def run_generation(job_id: str) -> None:
-    """Run one generation job; safe to deliver more than once."""
+    """Run one generation job (with compatible queued ones, where its plugin batches); safe to
+    deliver more than once."""
     # Workers live long and databases restart: drop a dead connection before and after.
     close_old_connections()
     try:
-        runner.run(job_id, store_in_background=settings.HALLMARK_STORE_IN_BACKGROUND)
+        batching.run(job_id, store_in_background=settings.HALLMARK_STORE_IN_BACKGROUND)
     finally:
         close_old_connections()

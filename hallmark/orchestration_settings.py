@@ -29,3 +29,7 @@ HALLMARK_ROUTING_BREAKER_FAILURES = env_int("HALLMARK_ROUTING_BREAKER_FAILURES",
 # --- Scorecards (scorecards/) -----------------------------------------------------------------
 
 # --- Batching and the latent cache (generation/, plugins/builtin/sd35/) ---------------------------
+
+# The most jobs a worker runs as one model call (generation.batching), for plugins that declare
+# ``Capabilities.max_batch``; the smaller of the two limits applies. 1 turns batching off.
+HALLMARK_BATCH_MAX = env_int("HALLMARK_BATCH_MAX", 4, minimum=1, maximum=64)

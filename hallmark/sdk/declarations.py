@@ -162,6 +162,9 @@ class Capabilities:
     # What else the model is good at, as short lower-case names (SDK 1.2), e.g. ``"typography"``
     # for a model that renders the text a prompt asks for. Routing policies require them by name.
     features: tuple[str, ...] = ()
+    #: How many compatible jobs one ``Plugin.generate_batch`` call may take (1: the plugin does
+    #: not batch, and ``generate_batch`` is never called). SDK 1.3.
+    max_batch: int = 1
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -176,6 +179,7 @@ class Capabilities:
             "cost": asdict(self.cost),
             "max_prompt_length": self.max_prompt_length,
             "features": list(self.features),
+            "max_batch": self.max_batch,
         }
 
 

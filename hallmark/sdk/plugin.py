@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from hallmark.sdk.compat import DEFAULT_SDK_COMPAT
 from hallmark.sdk.declarations import Capabilities, Health, License, ModelIdentity, ParamSpec
-from hallmark.sdk.errors import ConfigInvalid
+from hallmark.sdk.errors import Cancelled, ConfigInvalid
 from hallmark.sdk.jobs import CancelCheck, GenerationRequest, GenerationResult, ProgressCallback
 
 PLUGIN_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
@@ -121,6 +121,40 @@ class Plugin(ABC):
         the user should see. Never log or raise secrets.
         """
 
+    def generate_batch(
+        self,
+        requests: Sequence[GenerationRequest],
+        on_progress: Sequence[ProgressCallback],
+        is_cancelled: Sequence[CancelCheck],
+    ) -> list[GenerationResult | None]:
+        """Make the images of several compatible jobs in one call (SDK 1.3, optional).
+
+        Called only when ``capabilities.max_batch`` is above 1, with 2 to ``max_batch``
+        requests that differ in ``prompt``, ``seed`` and ``job_id`` only (same size, number of
+        images, negative prompt and ``params``). Each request's images must be those that
+        ``generate`` would make for it alone, from its own seeds.
+
+        ``on_progress[i](step, total)`` reports job *i*'s progress (a call that advances all
+        jobs together reports the same step to each); ``is_cancelled[i]()`` says whether job *i*
+        was cancelled, and is asked at least once per step.
+        Return one entry per request, in order: its ``GenerationResult``, or None for a job
+        that was cancelled (its images are dropped, never stored). Raise ``Cancelled`` when
+        every job is cancelled, and ``PluginError`` when the call fails: every job of the
+        batch then fails with it.
+
+        The default runs ``generate`` once per request, which is correct but gains nothing;
+        a plugin that declares ``max_batch`` overrides it with one model call.
+        """
+        results: list[GenerationResult | None] = []
+        for request, progress, cancelled in zip(requests, on_progress, is_cancelled, strict=True):
+            try:
+                results.append(self.generate(request, progress, cancelled))
+            except Cancelled:
+                results.append(None)
+        if all(result is None for result in results):
+            raise Cancelled()
+        return results
+
     def health(self) -> Health:
         """Say whether the plugin can take jobs now (weights present, key set, provider up).
 
@@ -159,6 +193,8 @@ def check_declarations(cls: type[Plugin]) -> list[str]:
             isinstance(f, str) and FEATURE_PATTERN.fullmatch(f) for f in caps.features
         ):
             problems.append("capabilities.features must be a tuple of lower-case names (a-z, 0-9, -, _)")
+        if not isinstance(caps.max_batch, int) or caps.max_batch < 1:
+            problems.append("capabilities.max_batch must be an integer of at least 1")
     for schema_name in ("params_schema", "config_schema"):
         for key, spec in getattr(cls, schema_name).items():
             if not isinstance(spec, ParamSpec):

@@ -6,14 +6,14 @@ import pytest
 from celery.exceptions import Retry
 from django.db import OperationalError
 
-from generation import runner, tasks
+from generation import batching, tasks
 
 
 def test_database_error_while_claiming_retries_the_task(monkeypatch, django_db_blocker) -> None:
     def database_down(job_id: str, **kwargs: object) -> None:
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(runner, "run", database_down)
+    monkeypatch.setattr(batching, "run", database_down)
     retried: list[dict] = []
 
     def fake_retry(*args: object, **kwargs: object) -> Retry:

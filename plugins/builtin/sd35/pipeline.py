@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from importlib import util
 from pathlib import Path
@@ -315,6 +315,18 @@ class SD35Plugin(Plugin):
             "num_inference_steps": int(request.params["steps"]),
             "guidance_scale": float(request.params["guidance_scale"]),
         }
+
+    def generate_batch(
+        self,
+        requests: Sequence[GenerationRequest],
+        on_progress: Sequence[ProgressCallback],
+        is_cancelled: Sequence[CancelCheck],
+    ) -> list[GenerationResult | None]:
+        """Every image of a batch of compatible jobs in one pipeline call (``sd35.batch``)."""
+        from plugins.builtin.sd35.batch import generate_batch
+
+        self.load()
+        return generate_batch(self, self._pipe, self._device, requests, on_progress, is_cancelled)
 
     def generate(
         self, request: GenerationRequest, on_progress: ProgressCallback, is_cancelled: CancelCheck

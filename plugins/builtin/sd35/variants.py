@@ -31,6 +31,7 @@ class SD35MediumPlugin(SD35Plugin):
         seed_deterministic=True,
         fidelity="final",
         cost=CostModel(per_image=0.0, basis="compute"),
+        max_batch=4,  # one pipeline call for up to 4 compatible jobs (SD35Plugin.generate_batch)
     )
     params_schema = {
         "steps": ParamSpec(
@@ -82,6 +83,7 @@ class SD35LargeTurboPlugin(SD35Plugin):
         seed_deterministic=True,
         fidelity="draft",
         cost=CostModel(per_image=0.0, basis="compute"),
+        max_batch=4,  # one pipeline call for up to 4 compatible jobs (SD35Plugin.generate_batch)
     )
     params_schema = {
         "steps": ParamSpec("int", default=4, minimum=1, maximum=16, help="Denoising steps (model card: 4)."),

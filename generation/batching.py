@@ -1,0 +1,127 @@
+"""Running compatible queued jobs as one model call, where the plugin batches.
+
+The worker's entry point for a job (``generation.tasks.run_generation`` calls ``run``). A
+worker takes the job as ``generation.runner`` does; when its plugin declares
+``Capabilities.max_batch`` above 1 and ``HALLMARK_BATCH_MAX`` allows, it also takes up to
+``limit - 1`` queued jobs that can share the call (same plugin, size, number of images,
+negative prompt and parameters: ``generation.claim.claim_companions``, one statement) and
+hands them all to ``Plugin.generate_batch`` at once. Their own queue messages later find them
+taken and do nothing.
+
+Each job of a batch keeps everything a lone job has: its own seed and images, heartbeat,
+progress and cancellation (``JobMonitor``), its own store, assets and audit events
+(``runner._store_then_stop``). A job cancelled during the call is dropped from the results and
+ends cancelled; a call that fails fails every job of the batch. A worker that dies mid-batch
+leaves every job running with a stale heartbeat (and its pending files recorded), which the
+recovery sweep hands to another worker like any lost job.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+from django.conf import settings
+
+from assets import soft_binding
+from generation.claim import Claimed, claim_companions, plugin_for, worker_name
+from generation.job_monitor import JobMonitor, retrying_database
+from generation.models import GenerationJob
+from generation.runner import Generated, _background_stores, _fail_for, _store_then_stop, _take, run_claimed
+from hallmark.sdk import Cancelled, GenerationResult, PluginError
+from plugins import registry
+from plugins.validation import REQUEST_FIELD_NAMES, build_request
+
+logger = logging.getLogger(__name__)
+
+
+def run(job_id: str, *, store_in_background: bool = False) -> None:
+    """Run a job, with the compatible queued jobs its plugin can take in the same call.
+
+    Without batching (the plugin does not batch, ``HALLMARK_BATCH_MAX`` is 1, or nothing
+    compatible is queued) this is ``generation.runner.run``.
+    """
+    me = worker_name()
+    claimed = _take(job_id, me)
+    if claimed is None:
+        return
+    limit = batch_limit(claimed)
+    companions: list[GenerationJob] = []
+    if limit > 1:
+        version = registry.get_entry(claimed.job.plugin_id).get_class().version
+        companions = retrying_database(
+            lambda: claim_companions(claimed.job, me, limit - 1, version=version), claimed.job
+        )
+    if not companions:
+        run_claimed(claimed, me, store_in_background=store_in_background)
+        return
+    logger.info("job %s: running with %d compatible jobs in one call", claimed.job.pk, len(companions))
+    run_batch(claimed, companions, me, store_in_background=store_in_background)
+
+
+def batch_limit(claimed: Claimed) -> int:
+    """How many jobs the claimed job's plugin may run in one call here (1: no batching)."""
+    if settings.HALLMARK_BATCH_MAX <= 1 or not claimed.enabled:
+        return 1
+    try:
+        plugin_class = registry.get_entry(claimed.job.plugin_id).get_class()
+    except Exception:
+        return 1  # unknown or broken here: the lone path reports it on the job
+    return max(1, min(settings.HALLMARK_BATCH_MAX, plugin_class.capabilities.max_batch))
+
+
+def run_batch(
+    claimed: Claimed, companions: list[GenerationJob], me: str, *, store_in_background: bool
+) -> None:
+    """Generate the leader's and its companions' images in one call, then store each job's own."""
+    jobs = [claimed.job, *companions]
+    monitors = [JobMonitor(job).start() for job in jobs]
+    try:
+        plugin = plugin_for(claimed)
+        requests = [
+            build_request(
+                plugin, job_id=str(job.id), **{name: getattr(job, name) for name in REQUEST_FIELD_NAMES}
+            )
+            for job in jobs
+        ]
+        identity = plugin.identity().as_dict()
+        results: list[GenerationResult | None] = plugin.generate_batch(
+            requests,
+            [monitor.on_progress for monitor in monitors],
+            [monitor.is_cancelled for monitor in monitors],
+        )
+        if len(results) != len(jobs):
+            raise PluginError(
+                f"The plugin returned {len(results)} results for a batch of {len(jobs)} jobs.",
+                code="plugin_contract",
+            )
+    except BaseException as exc:
+        # The whole call failed (or every job was cancelled): each job ends as a lone job would.
+        for job, monitor in zip(jobs, monitors, strict=True):
+            try:
+                retrying_database(functools.partial(_fail_for, job, me, exc), job)
+            finally:
+                monitor.stop()
+        if not isinstance(exc, Exception):
+            raise
+        return
+    for job, monitor, result in zip(jobs, monitors, results, strict=True):
+        if result is None:
+            # Cancelled during the call: its images, if any were made, are never stored.
+            try:
+                retrying_database(functools.partial(_fail_for, job, me, Cancelled()), job)
+            finally:
+                monitor.stop()
+            continue
+        output = Generated(
+            result=result,
+            identity=identity,
+            license=plugin.license.as_dict(),
+            is_ai_model=plugin.is_ai_model,
+            watermark=soft_binding.should_watermark(type(plugin)),
+        )
+        store = functools.partial(_store_then_stop, monitor, job, me, output)
+        if store_in_background:
+            _background_stores.submit(store)
+        else:
+            store()
