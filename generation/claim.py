@@ -155,11 +155,13 @@ def _companions_sql(limit: int) -> str:
     job = quote(GenerationJob._meta.db_table)
     user = quote(User._meta.db_table)
     columns = ", ".join(f"{job}.{quote(str(f.column))}" for f in GenerationJob._meta.concrete_fields)
-    locking = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    postgresql = connection.vendor == "postgresql"
+    # The candidates are picked once, in a CTE: as a subquery of the UPDATE, PostgreSQL may run
+    # a LIMIT ... SKIP LOCKED again per row and take more than the limit.
+    materialized = "MATERIALIZED " if postgresql else ""
+    locking = " FOR UPDATE OF candidate SKIP LOCKED" if postgresql else ""
     return (
-        f"UPDATE {job} SET attempts = attempts + 1, status = %s, worker = %s, plugin_version = %s, "
-        "started_at = COALESCE(started_at, %s), heartbeat_at = %s "
-        f"WHERE id IN (SELECT candidate.id FROM {job} candidate, {job} leader "
+        f"WITH picked AS {materialized}(SELECT candidate.id FROM {job} candidate, {job} leader "
         "WHERE leader.id = %s AND candidate.id <> leader.id AND candidate.status = %s "
         "AND candidate.plugin_id = leader.plugin_id "
         "AND candidate.width = leader.width AND candidate.height = leader.height "
@@ -167,15 +169,13 @@ def _companions_sql(limit: int) -> str:
         "AND candidate.negative_prompt = leader.negative_prompt AND candidate.params = leader.params "
         "AND candidate.cancel_requested = %s AND candidate.attempts < candidate.max_attempts "
         f"ORDER BY candidate.created_at LIMIT {int(limit)}{locking}) "
-        "AND status = %s AND cancel_requested = %s "
+        f"UPDATE {job} SET attempts = attempts + 1, status = %s, worker = %s, plugin_version = %s, "
+        "started_at = COALESCE(started_at, %s), heartbeat_at = %s "
+        "WHERE id IN (SELECT id FROM picked) AND status = %s AND cancel_requested = %s "
         f"RETURNING {columns}, "
         f"(SELECT username FROM {user} WHERE {user}.id = {job}.requested_by_id) AS claim_username"
         # No WAL flush of its own, as for the leader's claim (``_claim_sql``).
-        + (
-            ", set_config('synchronous_commit', 'off', true) AS claim_async"
-            if connection.vendor == "postgresql"
-            else ""
-        )
+        + (", set_config('synchronous_commit', 'off', true) AS claim_async" if postgresql else "")
     )
 
 
@@ -194,7 +194,7 @@ def claim_companions(leader: GenerationJob, me: str, limit: int, *, version: str
     queued, running = JobStatus.QUEUED.value, JobStatus.RUNNING.value
     stamp = when.get_db_prep_value(now, connection)
     leader_pk = GenerationJob._meta.pk.get_db_prep_value(leader.pk, connection)
-    params = [running, me, version, stamp, stamp, leader_pk, queued, False, queued, False]
+    params = [leader_pk, queued, False, running, me, version, stamp, stamp, queued, False]
     jobs = list(GenerationJob.objects.raw(_companions_sql(limit), params))
     for job in jobs:
         username = job.claim_username  # type: ignore[attr-defined]

@@ -56,9 +56,10 @@ def test_a_batch_reproduces_each_job_run_alone(tiny_weights, plugin_id: str) -> 
         alone = p.generate(request, lambda *_: None, lambda: False)
         assert result is not None and [image.seed for image in result.images] == [request.seed]
         assert result.images[0].parameters == alone.images[0].parameters
-        # Same pixels up to the last bits of a larger matrix product (measured: identical or
-        # one level apart in a few pixels on CPU).
-        assert np.abs(array(result) - array(alone)).max() <= 2
+        # Same pixels up to the last bits of a larger matrix product: on CPU, at most one level
+        # apart, in under 1 % of the pixels (docs/benchmarks.md).
+        difference = np.abs(array(result) - array(alone))
+        assert difference.max() <= 1 and (difference.max(axis=2) > 0).mean() < 0.02
     # Different prompts and seeds do give different images.
     assert np.abs(array(batch[0]) - array(batch[1])).mean() > 1
 
@@ -70,7 +71,7 @@ def test_several_images_per_job_keep_their_seeds(tiny_weights) -> None:
     assert [[image.seed for image in r.images] for r in batch if r] == [[5, 6], [40, 41]]
     alone = p.generate(requests[1], lambda *_: None, lambda: False)
     for index in range(2):
-        assert np.abs(array(batch[1], index) - array(alone, index)).max() <= 2
+        assert np.abs(array(batch[1], index) - array(alone, index)).max() <= 1
 
 
 def test_a_cancelled_job_is_dropped_and_all_cancelled_stops_within_a_step(tiny_weights) -> None:
