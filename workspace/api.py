@@ -70,7 +70,10 @@ _ZIP = {
 
 
 def tags_by_asset(assets: list[Asset]) -> dict[Any, list[str]]:
-    """Each asset's tag names, alphabetically, in one query."""
+    """Each asset's tag names, alphabetically, in one query (none when the library's rows
+    already carry them: ``tag_names``, read with the rows on PostgreSQL)."""
+    if assets and all(hasattr(asset, "tag_names") for asset in assets):
+        return {asset.pk: list(asset.tag_names) for asset in assets}  # type: ignore[attr-defined]
     tags: dict[Any, list[str]] = defaultdict(list)
     links = AssetTag.objects.filter(asset__in=[a.pk for a in assets]).order_by("tag__name")
     for asset_id, name in links.values_list("asset_id", "tag__name"):
