@@ -232,8 +232,9 @@ def _json_text(column: str, key: str) -> Cast:
 def fetch(query: LibraryQuery) -> LibraryPage:
     """The page of assets ``query`` asks for, with the cursors of the pages around it.
 
-    Two statements: the page's ids (from an index alone where one covers the filters), then
-    those rows with their creators.
+    Newest or oldest first, one statement: the page's ids (from an index alone where one
+    covers the filters) as a subquery of the rows' (with their creators' names and, on
+    PostgreSQL, their tag names). Ranked, two: the ranked ids, then those rows.
     """
     small = _is_small(query)
     if query.ordering == "relevance":
