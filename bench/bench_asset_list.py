@@ -85,7 +85,7 @@ def main() -> None:
     for _ in range(args.runs):
         for url, _ in URLS:
             samples[url].append(ask(url))
-    print(f"| request | queries | median ms | p90 ms |\n| --- | ---: | ---: | ---: |")
+    print("| request | queries | median ms | p90 ms |\n| --- | ---: | ---: | ---: |")
     for url, label in URLS:
         with CaptureQueriesContext(connection) as captured:
             ask(url)

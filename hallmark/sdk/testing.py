@@ -21,7 +21,9 @@ It raises ``AssertionError`` naming the first problem. What it checks, in order:
    two images) passes Hallmark's validation and the plugin's ``validate``; ``generate`` returns
    that many images of the requested size, each with an integer seed, and reports progress that
    rises to its total; with ``is_cancelled()`` true from the start it raises ``Cancelled``;
-   ``unload`` then runs cleanly.
+   ``unload`` then runs cleanly; a plugin that declares ``max_batch`` above 1 gets one result
+   per request from ``generate_batch`` (each checked as above, the first with the seeds
+   ``generate`` gave it), ``None`` for a cancelled request, and ``Cancelled`` when all are.
 
 Everything runs in the calling process, without a database. Steps 4 and 5 call the plugin's
 hooks: pass ``identity=False`` and ``generate=False`` for a plugin that needs weights or a
@@ -33,6 +35,7 @@ reads Hallmark's settings: run it where Hallmark is installed (``DJANGO_SETTINGS
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from typing import Any, NoReturn
@@ -187,8 +190,34 @@ def _check_generate(name: str, plugin: Plugin, prompt: str, params: dict[str, An
             _fail(name, "cancellation", f"raised {type(exc).__name__} instead of Cancelled: {exc}")
         else:
             _fail(name, "cancellation", "generate returned although is_cancelled() was true throughout")
+        if plugin.capabilities.max_batch > 1:
+            _check_batch(name, plugin, request, result)
     finally:
         plugin.unload()
+
+
+def _check_batch(name: str, plugin: Plugin, request: GenerationRequest, alone: GenerationResult) -> None:
+    """``generate_batch`` keeps its contract: one result per request, each request's own seeds."""
+    other = dataclasses.replace(request, prompt=f"{request.prompt} (second)", seed=request.seed + 100)
+    try:
+        results = plugin.generate_batch([request, other], [lambda *_: None] * 2, [lambda: False] * 2)
+    except Exception as exc:
+        _fail(name, "generate_batch", f"raised {type(exc).__name__} on two compatible requests: {exc}")
+    if not isinstance(results, list) or len(results) != 2:
+        _fail(name, "generate_batch", "did not return a list with one result per request")
+    for given, result in zip((request, other), results, strict=True):
+        _check_result(name, given, result)
+    first = results[0]
+    if first is None or [image.seed for image in first.images] != [image.seed for image in alone.images]:
+        _fail(name, "generate_batch", "the first request's images do not have the seeds generate gives them")
+    dropped = plugin.generate_batch([request, other], [lambda *_: None] * 2, [lambda: True, lambda: False])
+    if dropped[0] is not None or dropped[1] is None:
+        _fail(name, "generate_batch", "a cancelled request must give None, the others their results")
+    try:
+        plugin.generate_batch([request, other], [lambda *_: None] * 2, [lambda: True] * 2)
+    except Cancelled:
+        return
+    _fail(name, "generate_batch", "returned although every request was cancelled (raise Cancelled)")
 
 
 def _check_result(name: str, request: GenerationRequest, result: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -38,6 +39,33 @@ def test_hosted_plugins_are_checked_without_the_network(plugin_class: Any) -> No
 @pytest.mark.parametrize("plugin_class", [SD35MediumPlugin, SD35LargeTurboPlugin])
 def test_weighted_plugins_are_checked_without_weights(plugin_class: Any) -> None:
     check_plugin(plugin_class, identity=False, generate=False)
+
+
+class _Batching(DummyPlugin):
+    id = "tiles-batching"
+    capabilities = dataclasses.replace(DummyPlugin.capabilities, max_batch=4)
+
+
+class _BatchTooShort(_Batching):
+    id = "tiles-batch-short"
+
+    def generate_batch(self, requests: Any, on_progress: Any, is_cancelled: Any) -> list[GenerationResult | None]:
+        return super().generate_batch(requests, on_progress, is_cancelled)[:1]
+
+
+class _BatchKeepsCancelled(_Batching):
+    id = "tiles-batch-keeps"
+
+    def generate_batch(self, requests: Any, on_progress: Any, is_cancelled: Any) -> list[GenerationResult | None]:
+        return [self.generate(r, p, lambda: False) for r, p in zip(requests, on_progress, strict=True)]
+
+
+def test_a_batching_plugin_keeps_the_batch_contract() -> None:
+    check_plugin(_Batching)  # the SDK's default generate_batch
+    with pytest.raises(AssertionError, match="generate_batch: did not return a list with one result per request"):
+        check_plugin(_BatchTooShort)
+    with pytest.raises(AssertionError, match="generate_batch: a cancelled request must give None"):
+        check_plugin(_BatchKeepsCancelled)
 
 
 def test_a_plugin_for_another_sdk_fails_the_check() -> None:
