@@ -162,6 +162,13 @@ class Capabilities:
     # What else the model is good at, as short lower-case names (SDK 1.2), e.g. ``"typography"``
     # for a model that renders the text a prompt asks for. Routing policies require them by name.
     features: tuple[str, ...] = ()
+    #: Image-to-image refinement (SDK 1.3): the plugin accepts a request carrying
+    #: ``init_image`` and ``strength`` and redraws that image instead of starting from noise.
+    refine: bool = False
+    #: The latent space the plugin works in (SDK 1.3), e.g. ``"sd3-vae-16ch"``; "" for none. A
+    #: plugin that names one returns each image's final latents (``GeneratedImage.latents``) and,
+    #: when it also refines, accepts ``init_latents`` from any plugin that names the same space.
+    latent_space: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -176,6 +183,8 @@ class Capabilities:
             "cost": asdict(self.cost),
             "max_prompt_length": self.max_prompt_length,
             "features": list(self.features),
+            "refine": self.refine,
+            "latent_space": self.latent_space,
         }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hallmark.sdk import Capabilities, CostModel, GenerationRequest, ParamSpec, SizeRange
+from plugins.builtin.sd35.latents import SD3_LATENT_SPACE
 from plugins.builtin.sd35.pipeline import SD35Plugin
 
 
@@ -31,6 +32,8 @@ class SD35MediumPlugin(SD35Plugin):
         seed_deterministic=True,
         fidelity="final",
         cost=CostModel(per_image=0.0, basis="compute"),
+        refine=True,
+        latent_space=SD3_LATENT_SPACE,
     )
     params_schema = {
         "steps": ParamSpec(
@@ -82,6 +85,8 @@ class SD35LargeTurboPlugin(SD35Plugin):
         seed_deterministic=True,
         fidelity="draft",
         cost=CostModel(per_image=0.0, basis="compute"),
+        refine=True,
+        latent_space=SD3_LATENT_SPACE,
     )
     params_schema = {
         "steps": ParamSpec("int", default=4, minimum=1, maximum=16, help="Denoising steps (model card: 4)."),
