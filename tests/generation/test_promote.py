@@ -186,6 +186,27 @@ def test_rerender_adapts_the_size_to_the_target(users, procedural, enable_plugin
     assert width > height and (width, height) in IdeogramV2Plugin.capabilities.aspect_ratios.values()
 
 
+def test_only_parameters_chosen_for_the_draft_are_carried_to_another_model(users) -> None:
+    from generation.promote import derived_fields
+    from plugins.builtin.sd35 import SD35LargeTurboPlugin, SD35MediumPlugin
+
+    medium = SD35MediumPlugin({"device": "cpu"})
+    draft = Asset(
+        plugin_id=SD35LargeTurboPlugin.id,
+        prompt="a quay",
+        negative_prompt="",
+        seed=12,
+        width=1024,
+        height=1024,
+        params={"steps": 4, "guidance_scale": 0.0, "sampler": "FlowMatchEulerDiscreteScheduler"},
+    )
+    # Turbo's defaults (4 steps, no guidance) are no guide for Medium: its own defaults apply.
+    assert derived_fields(draft, medium)["params"] == {}
+    draft.params = {"steps": 12, "guidance_scale": 3.0}
+    assert derived_fields(draft, medium)["params"] == {"steps": 12, "guidance_scale": 3.0}
+    assert derived_fields(draft, medium)["seed"] == 12
+
+
 def test_a_parent_is_kept_by_the_purge_until_its_children_are_gone(users, procedural) -> None:
     from datetime import timedelta
 
