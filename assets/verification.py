@@ -189,7 +189,11 @@ def read_verified_file(asset: Asset) -> bytes:
         with asset.file.storage.open(name, "rb") as handle:
             data: bytes = handle.read()
     except (OSError, ValueError) as exc:
-        raise StoredFileUnusable(f"The stored file of asset {asset.pk} cannot be read ({type(exc).__name__}).") from None
+        raise StoredFileUnusable(
+            f"The stored file of asset {asset.pk} cannot be read ({type(exc).__name__})."
+        ) from None
     if hashlib.sha256(data).hexdigest() != asset.sha256:
-        raise StoredFileUnusable(f"The stored file of asset {asset.pk} no longer matches its recorded sha256.")
+        raise StoredFileUnusable(
+            f"The stored file of asset {asset.pk} no longer matches its recorded sha256."
+        )
     return data

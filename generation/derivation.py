@@ -17,7 +17,11 @@ class DerivedFrom:
 
     def job_fields(self) -> dict[str, Any]:
         """The job row's lineage fields."""
-        return {"source_asset_id": self.source_asset_id, "derivation": self.derivation, "strength": self.strength}
+        return {
+            "source_asset_id": self.source_asset_id,
+            "derivation": self.derivation,
+            "strength": self.strength,
+        }
 
     def audited(self) -> dict[str, Any]:
         """What the job's ``generation.requested`` event says about it: the parent, by id."""

@@ -105,4 +105,3 @@ def keep_latents(asset_ids: Sequence[str], images: Sequence[GeneratedImage], lat
             latent_cache.put(asset_id, latents, latent_space)
         except (OSError, ValueError) as exc:
             logger.warning("latent cache: could not keep the latents of asset %s (%s)", asset_id, exc)
-

@@ -84,10 +84,16 @@ def promote(asset_id: Any, *, acting_user: User, body: Any) -> tuple[GenerationJ
     asset = Asset.objects.live().filter(pk=asset_id).first()
     if asset is None:
         raise AssetNotFound("No such asset.")
-    plugin_id = body["plugin"] if has_plugin else _choose_final_plugin(asset, tier=body["tier"], acting_user=acting_user)
+    plugin_id = (
+        body["plugin"]
+        if has_plugin
+        else _choose_final_plugin(asset, tier=body["tier"], acting_user=acting_user)
+    )
     plugin = _target(plugin_id, acting_user)
     if mode == Derivation.REFINE and not plugin.capabilities.refine:
-        raise InvalidInput({"mode": [f"{plugin_id} cannot refine an image (it does not declare refine); use rerender."]})
+        raise InvalidInput(
+            {"mode": [f"{plugin_id} cannot refine an image (it does not declare refine); use rerender."]}
+        )
     return services.submit(
         acting_user=acting_user,
         plugin_id=plugin_id,
@@ -119,7 +125,7 @@ def _choose_final_plugin(asset: Asset, *, tier: str, acting_user: User) -> str:
     No routing policy is wired into promotion in this build, so a tier is refused (400 naming
     ``tier``); name a plugin instead.
     """
-    raise InvalidInput({"tier": ["No routing policy resolves a tier here: name a plugin instead."]})
+    raise InvalidInput({"tier": [f"No routing policy resolves the {tier} tier here: name a plugin instead."]})
 
 
 def _target(plugin_id: str, acting_user: User) -> Plugin:
@@ -186,7 +192,7 @@ def adapted_size(plugin: Plugin, width: int, height: int) -> tuple[int, int]:
 
     def fit(value: float) -> int:
         step = sizes.multiple_of
-        rounded = int(round(value / step)) * step
+        rounded = round(value / step) * step
         low = math.ceil(sizes.minimum / step) * step
         high = (sizes.maximum // step) * step
         return min(max(rounded, low), high)

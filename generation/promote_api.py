@@ -28,7 +28,9 @@ class PromoteRequestSerializer(serializers.Serializer[Any]):
 
     plugin = serializers.CharField(required=False, help_text="Target plugin id, e.g. `sd35-medium`.")
     tier = serializers.ChoiceField(
-        choices=promotion.TIERS, required=False, help_text="Instead of plugin: the tier a routing policy resolves."
+        choices=promotion.TIERS,
+        required=False,
+        help_text="Instead of plugin: the tier a routing policy resolves.",
     )
     mode = serializers.ChoiceField(
         choices=promotion.MODES,

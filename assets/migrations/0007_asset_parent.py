@@ -5,15 +5,20 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('assets', '0006_library_indexes'),
+        ("assets", "0006_library_indexes"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='asset',
-            name='parent',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='children', to='assets.asset'),
+            model_name="asset",
+            name="parent",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="children",
+                to="assets.asset",
+            ),
         ),
     ]

@@ -5,26 +5,36 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('assets', '0007_asset_parent'),
-        ('generation', '0003_job_store_seconds_finished_index'),
+        ("assets", "0007_asset_parent"),
+        ("generation", "0003_job_store_seconds_finished_index"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='generationjob',
-            name='derivation',
-            field=models.CharField(blank=True, choices=[('', 'none'), ('rerender', 'Rerender'), ('refine', 'Refine')], default='', max_length=16),
+            model_name="generationjob",
+            name="derivation",
+            field=models.CharField(
+                blank=True,
+                choices=[("", "none"), ("rerender", "Rerender"), ("refine", "Refine")],
+                default="",
+                max_length=16,
+            ),
         ),
         migrations.AddField(
-            model_name='generationjob',
-            name='source_asset',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='derived_jobs', to='assets.asset'),
+            model_name="generationjob",
+            name="source_asset",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="derived_jobs",
+                to="assets.asset",
+            ),
         ),
         migrations.AddField(
-            model_name='generationjob',
-            name='strength',
+            model_name="generationjob",
+            name="strength",
             field=models.FloatField(blank=True, null=True),
         ),
     ]

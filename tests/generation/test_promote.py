@@ -58,7 +58,11 @@ def test_rerender_keeps_prompt_seed_and_size_and_links_the_parent(users, procedu
     job = GenerationJob.objects.get(pk=response.json()["id"])
     assert (job.source_asset_id, job.derivation, job.strength) == (draft.pk, "rerender", None)
     assert (job.prompt, job.negative_prompt, job.seed, job.width, job.height) == (
-        draft.prompt, "blur", draft.seed, draft.width, draft.height
+        draft.prompt,
+        "blur",
+        draft.seed,
+        draft.width,
+        draft.height,
     )
     assert job.params["palette"] == "sea"  # the target accepts it: carried over
     requested = AuditEvent.objects.get(action="generation.requested", target_id=str(job.pk))
@@ -69,7 +73,9 @@ def test_rerender_keeps_prompt_seed_and_size_and_links_the_parent(users, procedu
     assert final.parent_id == draft.pk
     # Same generator, same prompt, seed and size: the same pixels, a new asset and manifest.
     assert _pixels(_file(final)) == _pixels(_file(draft)) and final.sha256 != draft.sha256
-    assert AuditEvent.objects.get(action="asset.created", target_id=str(final.pk)).data["parent"] == str(draft.pk)
+    assert AuditEvent.objects.get(action="asset.created", target_id=str(final.pk)).data["parent"] == str(
+        draft.pk
+    )
 
     client = client_for("viewer")
     assert client.get(f"/api/v1/assets/{final.pk}/").json()["parent"] == str(draft.pk)
@@ -95,13 +101,17 @@ def test_the_final_file_names_the_draft_as_its_parent_ingredient(users, procedur
     drafted = reader["manifests"][parent_manifest]
     generation = next(a for a in drafted["assertions"] if a["label"] == "org.hallmark.generation")
     assert generation["data"]["asset_id"] == str(draft.pk)
-    actions = next(a for a in manifest["assertions"] if a["label"].startswith("c2pa.actions"))["data"]["actions"]
+    actions = next(a for a in manifest["assertions"] if a["label"].startswith("c2pa.actions"))["data"][
+        "actions"
+    ]
     assert [a["action"] for a in actions] == ["c2pa.opened", "c2pa.edited"]
     ours = next(a for a in manifest["assertions"] if a["label"] == "org.hallmark.generation")["data"]
     assert ours["parent"] == {"asset_id": str(draft.pk), "derivation": "refine", "strength": 0.5}
 
 
-def _submit_promotion(users: dict[str, Any], draft: Asset, body: dict[str, Any]) -> tuple[GenerationJob, bool]:
+def _submit_promotion(
+    users: dict[str, Any], draft: Asset, body: dict[str, Any]
+) -> tuple[GenerationJob, bool]:
     from generation import promote
 
     return promote.promote(draft.pk, acting_user=users["creator"], body=body)
@@ -112,7 +122,9 @@ def test_refine_redraws_more_with_more_strength(users, procedural) -> None:
     original = Image.open(io.BytesIO(_file(draft))).convert("L")
 
     def changed(strength: float) -> float:
-        job, _ = _submit_promotion(users, draft, {"plugin": "procedural", "mode": "refine", "strength": strength})
+        job, _ = _submit_promotion(
+            users, draft, {"plugin": "procedural", "mode": "refine", "strength": strength}
+        )
         runner.run(str(job.pk))
         job.refresh_from_db()
         assert job.status == "succeeded", job.error
@@ -154,7 +166,9 @@ def test_a_refine_from_a_tampered_file_fails_and_makes_nothing(users, procedural
         ({"plugin": "procedural", "mode": "rerender", "colour": "red"}, "colour"),
     ],
 )
-def test_bad_promotions_are_400s_naming_the_field(users, procedural, enable_plugin, client_for, body, field) -> None:
+def test_bad_promotions_are_400s_naming_the_field(
+    users, procedural, enable_plugin, client_for, body, field
+) -> None:
     enable_plugin("dummy")
     draft = _draft(users)
     before = GenerationJob.objects.count()
@@ -168,7 +182,10 @@ def test_unknown_or_deleted_assets_are_404_and_viewers_may_not_promote(users, pr
     client = client_for("creator")
     assert _promote(client, uuid.uuid4(), {"plugin": "procedural", "mode": "rerender"}).status_code == 404
     draft = _draft(users)
-    assert _promote(client_for("viewer"), draft.pk, {"plugin": "procedural", "mode": "rerender"}).status_code == 403
+    assert (
+        _promote(client_for("viewer"), draft.pk, {"plugin": "procedural", "mode": "rerender"}).status_code
+        == 403
+    )
     retention.soft_delete(draft.pk, acting_user=users["creator"])
     assert _promote(client, draft.pk, {"plugin": "procedural", "mode": "rerender"}).status_code == 404
 
@@ -231,7 +248,9 @@ def test_a_parent_is_kept_by_the_purge_until_its_children_are_gone(users, proced
 def test_promote_through_the_api_and_a_real_worker(celery_worker, client_for, procedural) -> None:
     client = client_for("creator")
     made = client.post(
-        "/api/v1/generations/", {"plugin": "procedural", "prompt": "QUAY", "seed": 5, "width": 128, "height": 128}, format="json"
+        "/api/v1/generations/",
+        {"plugin": "procedural", "prompt": "QUAY", "seed": 5, "width": 128, "height": 128},
+        format="json",
     ).json()
 
     def finished(job_id: str) -> dict[str, Any] | None:
@@ -252,6 +271,8 @@ def test_promote_through_the_api_and_a_real_worker(celery_worker, client_for, pr
         state, manifest = _manifest(body)
         assert state in ("Valid", "Trusted") and manifest["ingredients"][0]["relationship"] == "parentOf"
     assert finals["refine"]["params"]["strength"] == 0.3
-    assert sorted(client.get(f"/api/v1/assets/{draft_id}/").json()["children"]) == sorted(f["id"] for f in finals.values())
+    assert sorted(client.get(f"/api/v1/assets/{draft_id}/").json()["children"]) == sorted(
+        f["id"] for f in finals.values()
+    )
     page = client.get(f"/assets/{draft_id}/")
     assert page.status_code == 200 or page.status_code == 302

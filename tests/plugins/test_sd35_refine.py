@@ -29,7 +29,10 @@ SIZE = {"width": 256, "height": 256}
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("tiny-sd3-refine")
-    return {"a": build_tiny_sd3(root / "a", seed=0, with_t5=False), "b": build_tiny_sd3(root / "b", seed=1, with_t5=False)}
+    return {
+        "a": build_tiny_sd3(root / "a", seed=0, with_t5=False),
+        "b": build_tiny_sd3(root / "b", seed=1, with_t5=False),
+    }
 
 
 @pytest.fixture
@@ -75,20 +78,30 @@ def test_generated_images_come_with_their_final_latents(weights) -> None:
     pipe = plugin._pipe
     with torch.no_grad():
         scaled = torch.from_numpy(latents) / pipe.vae.config.scaling_factor + pipe.vae.config.shift_factor
-        decoded = pipe.image_processor.postprocess(pipe.vae.decode(scaled, return_dict=False)[0], output_type="pil")[0]
+        decoded = pipe.image_processor.postprocess(
+            pipe.vae.decode(scaled, return_dict=False)[0], output_type="pil"
+        )[0]
     assert np.array_equal(np.asarray(decoded), np.asarray(result.images[0].image))
 
 
-def test_refine_starts_from_latents_without_encoding_and_falls_back_to_the_image(weights, monkeypatch) -> None:
+def test_refine_starts_from_latents_without_encoding_and_falls_back_to_the_image(
+    weights, monkeypatch
+) -> None:
     plugin = _turbo(weights["a"])
     base = build_request(plugin, prompt="a lighthouse", seed=3, params={"steps": 4}, **SIZE)
     draft = plugin.generate(base, lambda *_: None, lambda: False).images[0]
     encodes = _count_encodes(plugin._pipe, monkeypatch)
     refined: dict[str, Any] = {}
-    for name, latents in (("latents", draft.latents), ("image", None), ("wrong shape", np.zeros((1, 16, 8, 8), np.float32))):
+    for name, latents in (
+        ("latents", draft.latents),
+        ("image", None),
+        ("wrong shape", np.zeros((1, 16, 8, 8), np.float32)),
+    ):
         progress: list[tuple[int, int]] = []
         request = dataclasses.replace(base, init_image=draft.image, strength=0.5, init_latents=latents)
-        result = plugin.generate(request, lambda step, total, progress=progress: progress.append((step, total)), lambda: False)
+        result = plugin.generate(
+            request, lambda step, total, progress=progress: progress.append((step, total)), lambda: False
+        )
         refined[name] = result.images[0]
         assert progress[-1] == (steps_run(4, 0.5), steps_run(4, 0.5)) == (2, 2)
     assert len(encodes) == 2  # the image and the misfit latents were encoded; the cached latents were not
@@ -132,7 +145,9 @@ def test_promoting_an_sd35_draft_refines_it_from_the_cached_latents(
 
     def refine() -> Asset:
         made, _ = promote.promote(
-            draft.pk, acting_user=users["creator"], body={"plugin": "sd35-medium", "mode": "refine", "strength": 0.5}
+            draft.pk,
+            acting_user=users["creator"],
+            body={"plugin": "sd35-medium", "mode": "refine", "strength": 0.5},
         )
         run(made.pk)
         made.refresh_from_db()

@@ -387,7 +387,10 @@ class SD35Plugin(Plugin):
                 parameters["skip_guidance_layers"] = list(kwargs["skip_guidance_layers"])
             images.append(
                 GeneratedImage(
-                    image=output.images[0], seed=seed, parameters=parameters, latents=latents_array(last.pop("latents", None))
+                    image=output.images[0],
+                    seed=seed,
+                    parameters=parameters,
+                    latents=latents_array(last.pop("latents", None)),
                 )
             )
         return GenerationResult(images=images, cost=0.0)

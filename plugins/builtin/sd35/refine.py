@@ -44,7 +44,7 @@ def img2img_pipeline(pipe: Any) -> Any:
     """An img2img pipeline sharing ``pipe``'s components (same modules, same memory)."""
     from diffusers import StableDiffusion3Img2ImgPipeline
 
-    img2img = StableDiffusion3Img2ImgPipeline(**pipe.components)
+    img2img: Any = StableDiffusion3Img2ImgPipeline(**pipe.components)
     img2img.set_progress_bar_config(disable=True)
     return img2img
 
@@ -127,7 +127,10 @@ def refine(
         }
         images.append(
             GeneratedImage(
-                image=output.images[0], seed=seed, parameters=parameters, latents=latents_array(last.pop("latents", None))
+                image=output.images[0],
+                seed=seed,
+                parameters=parameters,
+                latents=latents_array(last.pop("latents", None)),
             )
         )
     return GenerationResult(images=images, cost=0.0)
