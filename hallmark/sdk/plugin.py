@@ -159,6 +159,10 @@ def check_declarations(cls: type[Plugin]) -> list[str]:
             isinstance(f, str) and FEATURE_PATTERN.fullmatch(f) for f in caps.features
         ):
             problems.append("capabilities.features must be a tuple of lower-case names (a-z, 0-9, -, _)")
+        if not isinstance(caps.refine, bool):
+            problems.append("capabilities.refine must be true or false")
+        if not isinstance(caps.latent_space, str) or len(caps.latent_space) > 64:
+            problems.append("capabilities.latent_space must be a name of at most 64 characters")
     for schema_name in ("params_schema", "config_schema"):
         for key, spec in getattr(cls, schema_name).items():
             if not isinstance(spec, ParamSpec):
