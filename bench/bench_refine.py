@@ -48,9 +48,11 @@ def _ms(samples: list[float]) -> str:
     return f"{statistics.median(ordered) * 1000:.1f} ({p90 * 1000:.1f})"
 
 
-def _timed(call: Callable[[], Any]) -> float:
-    began = time.perf_counter()
+def _timed(call: Callable[[], Any], cpu: list[float]) -> float:
+    """Wall time of ``call``; its CPU time (all of this process's threads) goes to ``cpu``."""
+    began, began_cpu = time.perf_counter(), time.process_time()
     call()
+    cpu.append(time.process_time() - began_cpu)
     return time.perf_counter() - began
 
 
@@ -62,6 +64,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--strength", type=float, default=0.5)
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (1: steadier on a shared machine)"
+    )
     args = parser.parse_args()
 
     import django
@@ -69,6 +74,7 @@ def main() -> None:
     django.setup()
     import torch
 
+    torch.set_num_threads(args.threads)
     from generation import latent_cache
     from plugins.builtin.sd35 import SD35LargeTurboPlugin
     from plugins.validation import build_request
@@ -109,28 +115,35 @@ def main() -> None:
         def cache_read() -> None:
             assert latent_cache.get(asset_id, plugin.capabilities.latent_space) is not None
 
-        timings: dict[str, list[float]] = {
-            name: [] for name in ("from_image", "from_cache", "encode", "cache_read")
-        }
+        names = ("from_image", "from_cache", "encode", "cache_read")
+        timings: dict[str, list[float]] = {name: [] for name in names}
+        cpu: dict[str, list[float]] = {name: [] for name in names}
         refine_from_image()  # warm up both paths once
         refine_from_cache()
-        for _ in range(args.runs):
-            timings["from_image"].append(_timed(refine_from_image))
-            timings["from_cache"].append(_timed(refine_from_cache))
-            timings["encode"].append(_timed(encode))
-            timings["cache_read"].append(_timed(cache_read))
+        calls = {"from_image": refine_from_image, "from_cache": refine_from_cache, "encode": encode}
+        for round_number in range(args.runs):
+            # Alternate the order, so that a burst of load elsewhere hits both paths alike.
+            pair = ["from_image", "from_cache"][:: 1 if round_number % 2 == 0 else -1]
+            order = [*pair, "encode"]
+            for name in order:
+                timings[name].append(_timed(calls[name], cpu[name]))
+            timings["cache_read"].append(_timed(cache_read, cpu["cache_read"]))
         print(
             f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
             f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
         )
         print(
             f"sd35-large-turbo (tiny), {args.size}x{args.size}, {args.steps} steps, strength "
-            f"{args.strength}, {args.runs} rounds; median (p90) ms"
+            f"{args.strength}, {args.runs} rounds; median (p90) ms, wall | CPU"
         )
-        print(f"refine from the image (VAE encode)      {_ms(timings['from_image'])}")
-        print(f"refine from the latent cache (no encode) {_ms(timings['from_cache'])}")
-        print(f"VAE encode alone                         {_ms(timings['encode'])}")
-        print(f"latent cache read alone                  {_ms(timings['cache_read'])}")
+        labels = {
+            "from_image": "refine from the image (VAE encode)",
+            "from_cache": "refine from the latent cache (no encode)",
+            "encode": "VAE encode alone",
+            "cache_read": "latent cache read alone",
+        }
+        for name, label in labels.items():
+            print(f"{label:42} {_ms(timings[name]):>20} | {_ms(cpu[name])}")
     finally:
         shutil.rmtree(SCRATCH, ignore_errors=True)
 
