@@ -95,6 +95,15 @@ def test_the_final_file_names_the_draft_as_its_parent_ingredient(users, procedur
     [ingredient] = manifest["ingredients"]
     assert ingredient["relationship"] == "parentOf"
     assert ingredient["title"] == f"{draft.pk}.png"
+    assert ingredient["format"] == "image/png"
+    # The ingredient's own manifest (the draft's signature and hash binding) validated too; its
+    # signer is the development CA's, untrusted here as for every file (no trust anchor given).
+    checked = ingredient["validation_results"]["activeManifest"]
+    failures = {entry["code"] for entry in checked.get("failure", [])}
+    assert failures <= {"signingCredential.untrusted"} and {
+        "claimSignature.validated",
+        "assertion.dataHash.match",
+    } <= {entry["code"] for entry in checked["success"]}
     # The ingredient is the draft's own signed file: its manifest travels inside the final's.
     parent_manifest = ingredient["active_manifest"]
     reader = json.loads(c2pa.Reader("image/png", io.BytesIO(_file(final))).json())
