@@ -40,6 +40,8 @@ PUBLIC_ERROR_CODES = frozenset(
         "download_failed",
         "download_too_large",
         "disabled",
+        # A promoted job's source asset is gone or its file no longer matches its record.
+        "source_unavailable",
     }
 )
 

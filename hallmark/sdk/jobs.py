@@ -25,8 +25,8 @@ class GenerationRequest:
 
     A refinement (SDK 1.2, only for plugins declaring ``Capabilities.refine``) also carries
     ``init_image``, the image to redraw (already verified against its recorded hash), and
-    ``strength`` (0 < strength <= 1: how much of it is redrawn; 1 keeps only its composition's
-    seed of noise). ``init_latents``, when set, are that image's final latents in the plugin's
+    ``strength`` (0 < strength <= 1: how much of it is redrawn; 1 redraws it from noise).
+    ``init_latents``, when set, are that image's final latents in the plugin's
     declared ``latent_space`` (a float32 numpy array, batch first): a plugin may start from them
     and skip encoding ``init_image``, which is always given as well.
     """
