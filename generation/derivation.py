@@ -26,3 +26,13 @@ class DerivedFrom:
     def audited(self) -> dict[str, Any]:
         """What the job's ``generation.requested`` event says about it: the parent, by id."""
         return {"parent": self.source_asset_id, "derivation": self.derivation, "strength": self.strength}
+
+
+def lineage_fields(derived: DerivedFrom | None) -> dict[str, Any]:
+    """The job row's lineage fields (none for an ordinary job)."""
+    return derived.job_fields() if derived else {}
+
+
+def audited_lineage(derived: DerivedFrom | None) -> dict[str, Any]:
+    """What ``generation.requested`` says about the parent (nothing for an ordinary job)."""
+    return derived.audited() if derived else {}

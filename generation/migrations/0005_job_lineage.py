@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("assets", "0007_asset_parent"),
-        ("generation", "0003_job_store_seconds_finished_index"),
+        ("generation", "0004_job_routing"),
     ]
 
     operations = [
