@@ -89,6 +89,12 @@ class Asset(models.Model):
     deleted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # The asset this one was derived from (promoted: re-rendered or refined), also named in its
+    # C2PA manifest as the parentOf ingredient. PROTECT: a parent is evidence of where its
+    # children came from, so the purge keeps it until every child is purged (assets.retention).
+    parent = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="children"
+    )
 
     objects = AssetQuerySet.as_manager()
 

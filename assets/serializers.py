@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from assets.models import Asset
@@ -25,8 +26,34 @@ _PK_PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
 _DATETIME = serializers.DateTimeField()
 
 
+class AssetListSerializer(serializers.ListSerializer[Asset]):
+    """Rows of assets whose children (lineage) are read in one query for the whole page."""
+
+    def to_representation(self, data: Any) -> list[Any]:
+        rows = list(data.all() if hasattr(data, "all") else data)
+        self.child.__dict__["_children"] = children_by_parent([row.pk for row in rows])
+        return super().to_representation(rows)
+
+
+def children_by_parent(asset_ids: list[Any]) -> dict[Any, list[str]]:
+    """The ids of the live assets derived from each of ``asset_ids`` (one query), oldest first."""
+    children: dict[Any, list[str]] = {}
+    if not asset_ids:
+        return children
+    rows = (
+        Asset.objects.live()
+        .filter(parent_id__in=asset_ids)
+        .order_by("created_at", "id")
+        .values_list("parent_id", "pk")
+    )
+    for parent_id, child_id in rows:
+        children.setdefault(parent_id, []).append(str(child_id))
+    return children
+
+
 class AssetSerializer(serializers.ModelSerializer[Asset]):
-    """An asset with its model identity and licence snapshot."""
+    """An asset with its model identity and licence snapshot, and its lineage: ``parent`` (the
+    asset it was promoted from) and ``children`` (the live assets promoted from it)."""
 
     plugin = serializers.CharField(source="plugin_id")
     model = serializers.SerializerMethodField()
@@ -34,6 +61,7 @@ class AssetSerializer(serializers.ModelSerializer[Asset]):
     file = serializers.SerializerMethodField()
     thumbnail = serializers.SerializerMethodField()
     job = serializers.UUIDField(source="job_id")
+    children = serializers.SerializerMethodField()
 
     class Meta:
         model = Asset
@@ -62,8 +90,14 @@ class AssetSerializer(serializers.ModelSerializer[Asset]):
             "created_at",
             "file",
             "thumbnail",
+            "parent",
+            "children",
         ]
         read_only_fields = fields
+        list_serializer_class = AssetListSerializer
+        # ``parent`` as its id in the same form as ``id`` (``parent`` is also a DRF field's
+        # attribute name, so it is not declared on the class).
+        extra_kwargs = {"parent": {"pk_field": serializers.UUIDField()}}
 
     def to_representation(self, asset: Asset) -> dict[str, Any]:
         """The row, built directly: DRF's walk over 25 declared fields took about 0.8 ms an
@@ -94,6 +128,8 @@ class AssetSerializer(serializers.ModelSerializer[Asset]):
             "created_at": _DATETIME.to_representation(asset.created_at),
             "file": self.get_file(asset),
             "thumbnail": self.get_thumbnail(asset),
+            "parent": str(asset.parent_id) if asset.parent_id else None,
+            "children": self.get_children(asset),
         }
 
     def get_model(self, asset: Asset) -> dict[str, Any]:
@@ -105,6 +141,14 @@ class AssetSerializer(serializers.ModelSerializer[Asset]):
             "libraries": identity.get("libraries", {}),
             "extra": identity.get("extra", {}),
         }
+
+    @extend_schema_field(serializers.ListField(child=serializers.UUIDField()))
+    def get_children(self, asset: Asset) -> list[str]:
+        """The live assets promoted from this one (read for a whole page at once in lists)."""
+        cached: dict[Any, list[str]] | None = self.__dict__.get("_children")
+        if cached is None:
+            return children_by_parent([asset.pk]).get(asset.pk, [])
+        return cached.get(asset.pk, [])
 
     def get_file(self, asset: Asset) -> str:
         return self._url("asset-file", asset)

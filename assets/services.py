@@ -96,8 +96,11 @@ def prepare(
     license: dict[str, Any],
     is_ai_model: bool,
     watermark: bool = False,
+    parent: stamping.ParentIngredient | None = None,
 ) -> list[PreparedAsset]:
     """Encode and stamp each image with its provenance, and hash the final bytes.
+
+    ``parent`` (a promoted job's source asset) goes into each manifest as its parentOf ingredient.
 
     With ``watermark`` the pixels first get the invisible watermark naming the asset; the
     fingerprint and ``pixel_sha256`` are of the pixels stored, and the manifest declares both
@@ -132,6 +135,7 @@ def prepare(
             parameters=generated.parameters,
             fingerprint=fingerprint,
             watermark=payload,
+            parent=parent,
         )
         data, mime_type = stamping.stamp(image, context)
         prepared.append(
@@ -232,6 +236,7 @@ def create_assets(
             model_identity=identity,
             license=license,
             created_by_id=job.requested_by_id,
+            parent_id=job.source_asset_id,
         )
         for item in prepared
     ]
@@ -253,6 +258,7 @@ def create_assets(
                 "model": identity,
                 "license": license,
                 "seed": item.seed,
+                **({"parent": str(job.source_asset_id)} if job.source_asset_id else {}),
                 # Audit exports and evidence packs leave the building: the same rule as the
                 # manifest (an HMAC, not a plain sha256, when prompts are withheld).
                 **digest,

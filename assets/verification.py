@@ -174,3 +174,26 @@ def check_stored_asset(asset: Asset) -> StoredAssetCheck:
             else "The manifest carries no Hallmark assertion."
         )
     return StoredAssetCheck(asset_id, asset.sha256, actual, report, problems)
+
+
+class StoredFileUnusable(Exception):
+    """An asset's stored file is missing or no longer hashes to the sha256 recorded for it."""
+
+
+def read_verified_file(asset: Asset) -> bytes:
+    """``asset``'s stored bytes, read through the storage API, after checking that they still
+    hash to the sha256 recorded when it was made (what a refinement or a C2PA ingredient is
+    built from must be the file the record names). Raises ``StoredFileUnusable``."""
+    name = str(asset.file.name)
+    try:
+        with asset.file.storage.open(name, "rb") as handle:
+            data: bytes = handle.read()
+    except (OSError, ValueError) as exc:
+        raise StoredFileUnusable(
+            f"The stored file of asset {asset.pk} cannot be read ({type(exc).__name__})."
+        ) from None
+    if hashlib.sha256(data).hexdigest() != asset.sha256:
+        raise StoredFileUnusable(
+            f"The stored file of asset {asset.pk} no longer matches its recorded sha256."
+        )
+    return data

@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
+from assets.lineage import lineage_of
 from assets.models import Asset
 from assets.verification import check_stored_asset
 from governance import roles
@@ -28,7 +29,8 @@ def asset_detail(request: HttpRequest, asset_id: UUID) -> HttpResponse:
     _require_viewer(request)
     asset = get_object_or_404(Asset.objects.live().select_related("created_by", "job"), pk=asset_id)
     events = AuditEvent.objects.filter(target_type="assets.asset", target_id=str(asset.pk)).order_by("seq")
-    return render(request, "assets/detail.html", {"asset": asset, "events": events})
+    context = {"asset": asset, "events": events, "lineage": lineage_of(asset)}
+    return render(request, "assets/detail.html", context)
 
 
 # Plain words for what a manifest says (IPTC digital source types; C2PA assertion labels).

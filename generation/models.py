@@ -40,8 +40,18 @@ PUBLIC_ERROR_CODES = frozenset(
         "download_failed",
         "download_too_large",
         "disabled",
+        # A promoted job's source asset is gone or its file no longer matches its record.
+        "source_unavailable",
     }
 )
+
+
+class Derivation(models.TextChoices):
+    """How a promoted job derives its image from its source asset (``generation.promote``)."""
+
+    NONE = "", "none"
+    RERENDER = "rerender"
+    REFINE = "refine"
 
 
 class GenerationJob(models.Model):
@@ -110,6 +120,15 @@ class GenerationJob(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Promotion (generation.promote): the asset this job derives from, how, and for a
+    # refinement how much of it is redrawn. Its assets get ``parent`` = ``source_asset``. SET_NULL:
+    # the lineage itself is kept by the assets' parent link and the audit trail, and a job must
+    # never stop a purge.
+    source_asset = models.ForeignKey(
+        "assets.Asset", on_delete=models.SET_NULL, null=True, blank=True, related_name="derived_jobs"
+    )
+    derivation = models.CharField(max_length=16, choices=Derivation.choices, default="", blank=True)
+    strength = models.FloatField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

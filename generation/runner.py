@@ -38,6 +38,7 @@ from assets import soft_binding
 from generation.background_stores import BackgroundStores
 from generation.claim import Claimed, claim_fast, plugin_for, worker_name
 from generation.job_monitor import JobMonitor, retrying_database
+from generation.lineage import Source, derive_request, keep_latents
 from generation.models import GenerationJob, JobStatus
 from generation.routing_hooks import report_end
 from governance.audit_trail import PendingEvent, record_event
@@ -65,6 +66,9 @@ class Generated:
     is_ai_model: bool
     watermark: bool = False
     """Embed the invisible watermark (``assets.soft_binding.should_watermark``)."""
+    # A promoted job's source (each manifest's parentOf ingredient); the latent cache's space.
+    source: Source | None = None
+    latent_space: str = ""
 
 
 def _take(job_id: str, me: str) -> Claimed | None:
@@ -191,6 +195,7 @@ def run_claimed(claimed: Claimed, me: str, *, store_in_background: bool = False)
         request = build_request(
             plugin, job_id=str(job.id), **{name: getattr(job, name) for name in REQUEST_FIELD_NAMES}
         )
+        request, source = derive_request(job, request, plugin)
         identity = plugin.identity().as_dict()
         result = plugin.generate(request, monitor.on_progress, monitor.is_cancelled)
     except BaseException as exc:
@@ -209,6 +214,8 @@ def run_claimed(claimed: Claimed, me: str, *, store_in_background: bool = False)
         license=plugin.license.as_dict(),
         is_ai_model=plugin.is_ai_model,
         watermark=soft_binding.should_watermark(type(plugin)),
+        source=source,
+        latent_space=plugin.capabilities.latent_space,
     )
     store = functools.partial(_store_then_stop, monitor, job, me, output)
     if store_in_background:
@@ -327,6 +334,7 @@ def _store(job: GenerationJob, me: str, output: Generated, *, progress: tuple[in
         license=license,
         is_ai_model=output.is_ai_model,
         watermark=output.watermark,
+        parent=output.source.ingredient() if output.source else None,
     )
     names = [name for item in prepared for name in item.file_names]
     # Record the names before writing, so that a worker taking over after a crash can remove
@@ -363,6 +371,7 @@ def _store(job: GenerationJob, me: str, output: Generated, *, progress: tuple[in
         if finished:
             report_end(job, JobStatus.SUCCEEDED, cost=result.cost)
             asset_ids = [str(item.asset_id) for item in prepared]
+            transaction.on_commit(lambda: keep_latents(asset_ids, result.images, output.latent_space))
             asset_services.create_assets(
                 job,
                 prepared,

@@ -21,6 +21,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from generation import routing_hooks
+from generation.derivation import DerivedFrom, audited_lineage, lineage_fields
 from generation.models import GenerationJob, JobStatus
 from governance import roles
 from governance.audit_trail import ActingUser, record_event
@@ -76,6 +77,7 @@ def submit(
     plugin_id: Any,
     fields: Mapping[str, Any],
     idempotency_key: Any = None,
+    derived_from: DerivedFrom | None = None,
 ) -> tuple[GenerationJob, bool]:
     """Validate a request and queue a job for it; return ``(job, created)``.
 
@@ -85,7 +87,7 @@ def submit(
     repeated with the same idempotency key returns the first job instead of making another
     (even at the cap: it queues nothing new). A request that names ``tier`` and/or ``policy``
     in ``fields`` instead of a plugin is routed (``generation.routing_hooks``); every request
-    passes the budgets (``routing.budgets.BudgetExceeded``, a 402).
+    passes the budgets (``routing.budgets.BudgetExceeded``, a 402). ``derived_from``: a promotion's source.
     """
     decision = routing_hooks.route(acting_user=acting_user, plugin_id=plugin_id, fields=fields)
     if decision is not None:
@@ -129,12 +131,14 @@ def submit(
                 enqueued_at=timezone.now(),
                 **routing_hooks.job_fields(decision),
                 **values,
+                **lineage_fields(derived_from),
             )
             record_event(
                 "generation.requested",
                 acting_user=acting_user,
                 target=job,
-                data={"plugin": plugin_id, "plugin_version": plugin.version, **audited_request(values), **routing_hooks.audited(decision)},
+                data={"plugin": plugin_id, "plugin_version": plugin.version, **audited_request(values), **routing_hooks.audited(decision)}
+                | audited_lineage(derived_from),
             )
             transaction.on_commit(lambda: enqueue(job))
     except IntegrityError:

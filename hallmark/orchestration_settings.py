@@ -7,6 +7,9 @@ Every name here starts with ``HALLMARK_`` (``hallmark.settings`` takes them all)
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from hallmark.environment import env_decimal, env_int
 
 # --- Routing (routing/) -----------------------------------------------------------------------
@@ -33,3 +36,10 @@ HALLMARK_ROUTING_BREAKER_FAILURES = env_int("HALLMARK_ROUTING_BREAKER_FAILURES",
 # The most jobs a worker runs as one model call (generation.batching), for plugins that declare
 # ``Capabilities.max_batch``; the smaller of the two limits applies. 1 turns batching off.
 HALLMARK_BATCH_MAX = env_int("HALLMARK_BATCH_MAX", 4, minimum=1, maximum=64)
+# The latent cache (generation.latent_cache): each image's final latents from plugins that
+# declare a latent space, per host, so refining it skips the VAE encode. Empty directory: under
+# HALLMARK_VAR_DIR ("latents"). The bound is in MB (0 turns the cache off); the least recently
+# used entries go first.
+_latent_cache_dir = os.environ.get("HALLMARK_LATENT_CACHE_DIR", "").strip()
+HALLMARK_LATENT_CACHE_DIR: Path | None = Path(_latent_cache_dir) if _latent_cache_dir else None
+HALLMARK_LATENT_CACHE_MAX_MB = env_int("HALLMARK_LATENT_CACHE_MAX_MB", 2048, minimum=0, maximum=1_048_576)

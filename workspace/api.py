@@ -27,6 +27,7 @@ from rest_framework.views import APIView
 
 from assets.api import AssetViewSet
 from assets.models import Asset, AssetStatus
+from generation.promote_api import PromoteActionMixin
 from governance.permissions import IsCreator, IsViewer
 from hallmark.throttling import ExportThrottle
 from workspace import export, library, services
@@ -81,7 +82,7 @@ def tags_by_asset(assets: list[Asset]) -> dict[Any, list[str]]:
     return tags
 
 
-class LibraryAssetViewSet(AssetViewSet):
+class LibraryAssetViewSet(PromoteActionMixin, AssetViewSet):
     """Assets, newest first, with the library's filters, ranked search and cursor pages; and
     each asset's tags. Reading needs any role; tagging the creator role (docs/roles.md)."""
 

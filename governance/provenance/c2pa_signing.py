@@ -186,12 +186,20 @@ def manifest_definition(context: ProvenanceContext) -> dict[str, Any]:
         },
         "created_at": context.created_at.isoformat(),
     }
+    actions: list[dict[str, Any]] = [created]
+    if context.parent is not None:
+        actions = derived_actions(context, created)
+        generation["parent"] = {
+            "asset_id": context.parent.asset_id,
+            "derivation": context.parent.derivation,
+            "strength": context.parent.strength,
+        }
     return {
         "claim_generator_info": [{"name": "Hallmark", "version": hallmark.__version__}],
         "title": f"{context.asset_id}.png",
         "format": PNG_MIME,
         "assertions": [
-            {"label": "c2pa.actions", "data": {"actions": [created]}},
+            {"label": "c2pa.actions", "data": {"actions": actions}},
             {"label": HALLMARK_ASSERTION, "data": generation},
             {
                 "label": TRAINING_MINING_LABEL,
@@ -203,6 +211,38 @@ def manifest_definition(context: ProvenanceContext) -> dict[str, Any]:
             *soft_binding.assertions(context.fingerprint, context.watermark),
         ],
     }
+
+
+#: The label of the parent's ingredient assertion, which the ``c2pa.opened`` action points to.
+PARENT_INGREDIENT_LABEL = "c2pa.ingredient.v3"
+
+
+def derived_actions(context: ProvenanceContext, created: dict[str, Any]) -> list[dict[str, Any]]:
+    """The actions of an image derived from a parent asset: the parent ``c2pa.opened`` (the
+    ``parentOf`` ingredient), then the model's work on it as ``c2pa.edited``, with the same
+    agent, source type and time as a fresh image's ``c2pa.created``."""
+    parent = context.parent
+    assert parent is not None
+    if parent.derivation == "refine":
+        how = f"refined image to image from asset {parent.asset_id} (strength {parent.strength:g})"
+    else:
+        how = f"re-rendered from the prompt and seed of asset {parent.asset_id}"
+    edited = {**created, "action": "c2pa.edited", "description": how}
+    opened = {"action": "c2pa.opened", "parameters": {"ingredientIds": [PARENT_INGREDIENT_LABEL]}}
+    return [opened, edited]
+
+
+def _add_parent(builder: c2pa.Builder, context: ProvenanceContext) -> None:
+    """Add the parent's stored file as the ``parentOf`` ingredient (its manifest goes with it)."""
+    parent = context.parent
+    if parent is None:
+        return
+    ingredient = {
+        "title": f"{parent.asset_id}.{parent.mime_type.rsplit('/', 1)[-1]}",
+        "relationship": "parentOf",
+        "label": PARENT_INGREDIENT_LABEL,
+    }
+    builder.add_ingredient(ingredient, parent.mime_type, io.BytesIO(parent.data))
 
 
 def signer_configured() -> bool:
@@ -228,6 +268,7 @@ def sign_c2pa(data: bytes, context: ProvenanceContext) -> bytes:
         return data
     try:
         builder = c2pa.Builder(manifest_definition(context), context=_builder_context())
+        _add_parent(builder, context)
         output = io.BytesIO()
         builder.sign(signer, PNG_MIME, io.BytesIO(data), output)
     except c2pa.C2paError as exc:

@@ -24,6 +24,21 @@ ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/algorithmicM
 
 
 @dataclass(frozen=True)
+class ParentIngredient:
+    """The asset an image was derived from (promoted), as its manifest names it: a C2PA
+    ``parentOf`` ingredient made from the parent's stored bytes (its own manifest included).
+
+    ``derivation`` is ``rerender`` or ``refine``; ``strength`` how much a refinement redrew.
+    """
+
+    asset_id: str
+    data: bytes
+    mime_type: str
+    derivation: str
+    strength: float | None = None
+
+
+@dataclass(frozen=True)
 class ProvenanceContext:
     """What an image's provenance says: who made it, with which model, from what."""
 
@@ -47,6 +62,8 @@ class ProvenanceContext:
     #: ("" when there is none).
     fingerprint: str = ""
     watermark: str = ""
+    #: The asset this image was derived from, when it was (``ParentIngredient``).
+    parent: ParentIngredient | None = None
 
     @property
     def digital_source_type(self) -> str:

@@ -19,8 +19,11 @@ if TYPE_CHECKING:
 
 #: The plugin SDK's version. 1.1 added ``sdk_compat``, ``hallmark.sdk.hosted``,
 #: ``hallmark.sdk.egress`` and ``hallmark.sdk.testing``; 1.2 ``Capabilities.features``; 1.3
-#: batching (``Capabilities.max_batch`` and ``Plugin.generate_batch``).
-SDK_VERSION = "1.3"
+#: batching (``Capabilities.max_batch`` and ``Plugin.generate_batch``); 1.4
+#: refinement (``Capabilities.refine``, ``GenerationRequest.init_image`` and ``strength``) and
+#: latents (``Capabilities.latent_space``, ``GeneratedImage.latents``,
+#: ``GenerationRequest.init_latents``).
+SDK_VERSION = "1.4"
 #: What a plugin that declares no ``sdk_compat`` is taken to work with: any 1.x SDK.
 DEFAULT_SDK_COMPAT = ">=1,<2"
 

@@ -165,6 +165,13 @@ class Capabilities:
     #: How many compatible jobs one ``Plugin.generate_batch`` call may take (1: the plugin does
     #: not batch, and ``generate_batch`` is never called). SDK 1.3.
     max_batch: int = 1
+    #: Image-to-image refinement (SDK 1.4): the plugin accepts a request carrying
+    #: ``init_image`` and ``strength`` and redraws that image instead of starting from noise.
+    refine: bool = False
+    #: The latent space the plugin works in (SDK 1.4), e.g. ``"sd3-vae-16ch"``; "" for none. A
+    #: plugin that names one returns each image's final latents (``GeneratedImage.latents``) and,
+    #: when it also refines, accepts ``init_latents`` from any plugin that names the same space.
+    latent_space: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -180,6 +187,8 @@ class Capabilities:
             "max_prompt_length": self.max_prompt_length,
             "features": list(self.features),
             "max_batch": self.max_batch,
+            "refine": self.refine,
+            "latent_space": self.latent_space,
         }
 
 

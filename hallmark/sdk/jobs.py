@@ -21,7 +21,15 @@ CancelCheck = Callable[[], bool]
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """A validated request, as a plugin receives it. ``params`` has every declared default filled."""
+    """A validated request, as a plugin receives it. ``params`` has every declared default filled.
+
+    A refinement (SDK 1.2, only for plugins declaring ``Capabilities.refine``) also carries
+    ``init_image``, the image to redraw (already verified against its recorded hash), and
+    ``strength`` (0 < strength <= 1: how much of it is redrawn; 1 redraws it from noise).
+    ``init_latents``, when set, are that image's final latents in the plugin's
+    declared ``latent_space`` (a float32 numpy array, batch first): a plugin may start from them
+    and skip encoding ``init_image``, which is always given as well.
+    """
 
     prompt: str
     negative_prompt: str
@@ -32,6 +40,14 @@ class GenerationRequest:
     params: Mapping[str, Any]
     job_id: str = ""
     aspect_ratio: str | None = None
+    init_image: Image.Image | None = None
+    strength: float | None = None
+    init_latents: Any = None
+
+    @property
+    def is_refinement(self) -> bool:
+        """Whether this request redraws ``init_image`` (image-to-image) rather than starting afresh."""
+        return self.init_image is not None
 
 
 @dataclass
@@ -41,12 +57,15 @@ class GeneratedImage:
     ``seed`` is the seed that reproduces this image. ``parameters`` feeds the A1111-style
     ``parameters`` text (steps, sampler, guidance, ...). ``provider`` holds what a hosted model
     reported (its rewritten prompt, resolution); it is kept on the asset beside the user's own.
+    ``latents`` (SDK 1.2, plugins declaring a ``latent_space``): the image's final latents before
+    decoding, as a float32 numpy array; Hallmark keeps them in its latent cache for refinements.
     """
 
     image: Image.Image
     seed: int
     parameters: dict[str, Any] = field(default_factory=dict)
     provider: dict[str, Any] = field(default_factory=dict)
+    latents: Any = None
 
 
 @dataclass

@@ -195,6 +195,10 @@ def check_declarations(cls: type[Plugin]) -> list[str]:
             problems.append("capabilities.features must be a tuple of lower-case names (a-z, 0-9, -, _)")
         if not isinstance(caps.max_batch, int) or caps.max_batch < 1:
             problems.append("capabilities.max_batch must be an integer of at least 1")
+        if not isinstance(caps.refine, bool):
+            problems.append("capabilities.refine must be true or false")
+        if not isinstance(caps.latent_space, str) or len(caps.latent_space) > 64:
+            problems.append("capabilities.latent_space must be a name of at most 64 characters")
     for schema_name in ("params_schema", "config_schema"):
         for key, spec in getattr(cls, schema_name).items():
             if not isinstance(spec, ParamSpec):

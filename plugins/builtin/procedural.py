@@ -82,6 +82,7 @@ class ProceduralPlugin(Plugin):
         fidelity="draft",
         cost=CostModel(per_image=0.0, basis="free"),
         features=("typography",),  # it sets the prompt as type, letter for letter
+        refine=True,
     )
     params_schema = {
         "steps": ParamSpec("int", default=4, minimum=1, maximum=50, help="Drawing passes (progress steps)."),
@@ -129,34 +130,57 @@ class ProceduralPlugin(Plugin):
     def generate(
         self, request: GenerationRequest, on_progress: ProgressCallback, is_cancelled: CancelCheck
     ) -> GenerationResult:
-        """Draw ``num_images`` images; image *i* uses seed ``request.seed + i``."""
+        """Draw ``num_images`` images; image *i* uses seed ``request.seed + i``.
+
+        A refinement starts from ``init_image`` (resized to the request's size) instead of a
+        plain background and draws only the last ``round(steps * strength)`` passes (at least
+        one): the late passes draw the smallest shapes, so a low strength touches up the image
+        and strength 1 redraws it with every pass.
+        """
         steps = int(request.params.get("steps", 4))
+        passes = steps
+        if request.is_refinement:
+            passes = max(1, round(steps * float(request.strength or 1.0)))
         palette_name = str(request.params.get("palette") or self.config.get("default_palette") or "dusk")
         palette = PALETTES[palette_name]
         delay = min(float(request.params.get("step_delay", 0.0)), MAX_STEP_DELAY)
-        total = steps * request.num_images
+        total = passes * request.num_images
         images: list[GeneratedImage] = []
         on_progress(0, total)
         for index in range(request.num_images):
             seed = (request.seed + index) % (self.capabilities.seed_max + 1)
             rng = random.Random(seed)
-            canvas = Image.new("RGB", (request.width, request.height), palette[0])
-            for step in range(steps):
+            canvas = self._start(request, palette)
+            for done, step in enumerate(range(steps - passes, steps)):
                 if is_cancelled():
                     raise Cancelled()
                 self._draw_pass(canvas, rng, palette, step, steps)
                 if delay:
                     time.sleep(delay)
-                on_progress(index * steps + step + 1, total)
+                on_progress(index * passes + done + 1, total)
             self._draw_prompt(canvas, request.prompt, palette)
             images.append(
                 GeneratedImage(
                     image=canvas,
                     seed=seed,
-                    parameters={"steps": steps, "sampler": "procedural", "palette": palette_name},
+                    parameters={
+                        "steps": steps,
+                        "sampler": "procedural",
+                        "palette": palette_name,
+                        **({"strength": request.strength} if request.is_refinement else {}),
+                    },
                 )
             )
         return GenerationResult(images=images, cost=0.0)
+
+    @staticmethod
+    def _start(request: GenerationRequest, palette: list[tuple[int, int, int]]) -> Image.Image:
+        """The canvas drawn on: a plain background, or for a refinement the image to refine."""
+        size = (request.width, request.height)
+        if request.init_image is None:
+            return Image.new("RGB", size, palette[0])
+        start = request.init_image.convert("RGB")
+        return start if start.size == size else start.resize(size, Image.Resampling.LANCZOS)
 
     @staticmethod
     def _draw_pass(

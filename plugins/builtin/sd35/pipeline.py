@@ -34,6 +34,7 @@ from hallmark.sdk import (
     RequestInvalid,
 )
 from plugins.builtin.sd35.identity import model_identity
+from plugins.builtin.sd35.latents import latents_array
 from plugins.builtin.weights.folder import (
     WeightsFolderInvalid,
     check_pipeline_folder,
@@ -337,6 +338,10 @@ class SD35Plugin(Plugin):
         also checks for cancellation and leaves the loop within one step.
         """
         self.load()
+        if request.is_refinement:
+            from plugins.builtin.sd35.refine import refine
+
+            return refine(self, request, on_progress, is_cancelled)
         import torch
 
         pipe = self._pipe
@@ -346,6 +351,7 @@ class SD35Plugin(Plugin):
         sampler = type(pipe.scheduler).__name__
         images: list[GeneratedImage] = []
         on_progress(0, total)
+        last: dict[str, Any] = {}  # the latest step's latents: the last are the image's (latent cache)
         for index in range(request.num_images):
             if is_cancelled():
                 raise Cancelled()
@@ -353,8 +359,9 @@ class SD35Plugin(Plugin):
             done = index * steps
 
             def step_end(
-                _pipe: Any, step: int, _timestep: Any, _tensors: dict[str, Any], done: int = done
+                _pipe: Any, step: int, _timestep: Any, tensors: dict[str, Any], done: int = done
             ) -> dict[str, Any]:
+                last["latents"] = tensors.get("latents")
                 on_progress(min(done + step + 1, total), total)
                 if is_cancelled():
                     raise _StopDenoising()
@@ -390,5 +397,12 @@ class SD35Plugin(Plugin):
             }
             if kwargs.get("skip_guidance_layers"):
                 parameters["skip_guidance_layers"] = list(kwargs["skip_guidance_layers"])
-            images.append(GeneratedImage(image=output.images[0], seed=seed, parameters=parameters))
+            images.append(
+                GeneratedImage(
+                    image=output.images[0],
+                    seed=seed,
+                    parameters=parameters,
+                    latents=latents_array(last.pop("latents", None)),
+                )
+            )
         return GenerationResult(images=images, cost=0.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hallmark.sdk import Capabilities, CostModel, GenerationRequest, ParamSpec, SizeRange
+from plugins.builtin.sd35.latents import SD3_LATENT_SPACE
 from plugins.builtin.sd35.pipeline import SD35Plugin
 
 
@@ -32,6 +33,8 @@ class SD35MediumPlugin(SD35Plugin):
         fidelity="final",
         cost=CostModel(per_image=0.0, basis="compute"),
         max_batch=4,  # one pipeline call for up to 4 compatible jobs (SD35Plugin.generate_batch)
+        refine=True,
+        latent_space=SD3_LATENT_SPACE,
     )
     params_schema = {
         "steps": ParamSpec(
@@ -84,6 +87,8 @@ class SD35LargeTurboPlugin(SD35Plugin):
         fidelity="draft",
         cost=CostModel(per_image=0.0, basis="compute"),
         max_batch=4,  # one pipeline call for up to 4 compatible jobs (SD35Plugin.generate_batch)
+        refine=True,
+        latent_space=SD3_LATENT_SPACE,
     )
     params_schema = {
         "steps": ParamSpec("int", default=4, minimum=1, maximum=16, help="Denoising steps (model card: 4)."),
