@@ -63,6 +63,8 @@ def batch_limit(claimed: Claimed) -> int:
     """How many jobs the claimed job's plugin may run in one call here (1: no batching)."""
     if settings.HALLMARK_BATCH_MAX <= 1 or not claimed.enabled:
         return 1
+    if claimed.job.source_asset_id is not None or claimed.job.derivation:
+        return 1  # a promoted job runs alone: its request is derived from its source asset
     try:
         plugin_class = registry.get_entry(claimed.job.plugin_id).get_class()
     except Exception:
@@ -119,6 +121,7 @@ def run_batch(
             license=plugin.license.as_dict(),
             is_ai_model=plugin.is_ai_model,
             watermark=soft_binding.should_watermark(type(plugin)),
+            latent_space=plugin.capabilities.latent_space,
         )
         store = functools.partial(_store_then_stop, monitor, job, me, output)
         if store_in_background:

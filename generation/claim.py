@@ -146,7 +146,7 @@ def worker_name() -> str:
 
 def _companions_sql(limit: int) -> str:
     # The queued jobs that can share the leader's model call: same plugin, size, number of
-    # images, negative prompt and parameters (compared with the leader's stored row, so both
+    # images, negative prompt and parameters, none derived from an asset (compared with the leader's stored row, so both
     # databases compare like with like: jsonb on PostgreSQL, the stored text on SQLite), oldest
     # first. PostgreSQL skips rows another worker has locked (its own claim of one of them)
     # instead of waiting; SQLite runs one writer at a time. The outer conditions are checked
@@ -168,6 +168,8 @@ def _companions_sql(limit: int) -> str:
         "AND candidate.num_images = leader.num_images "
         "AND candidate.negative_prompt = leader.negative_prompt AND candidate.params = leader.params "
         "AND candidate.cancel_requested = %s AND candidate.attempts < candidate.max_attempts "
+        # A promoted job derives from its source asset (lineage, ingredient, refinement): alone.
+        "AND candidate.source_asset_id IS NULL AND candidate.derivation = '' "
         f"ORDER BY candidate.created_at LIMIT {int(limit)}{locking}) "
         f"UPDATE {job} SET attempts = attempts + 1, status = %s, worker = %s, plugin_version = %s, "
         "started_at = COALESCE(started_at, %s), heartbeat_at = %s "

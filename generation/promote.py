@@ -34,9 +34,10 @@ from hallmark.errors import InvalidInput, ServiceError
 from hallmark.sdk import Plugin, RequestInvalid
 from plugins import registry
 from plugins import services as plugin_services
+from routing.services import RoutingDecision, choose_plugin
 
 #: The fields a promote request may have.
-PROMOTE_FIELDS = frozenset({"tier", "plugin", "mode", "strength", "idempotency_key"})
+PROMOTE_FIELDS = frozenset({"tier", "policy", "plugin", "mode", "strength", "idempotency_key"})
 MODES = (Derivation.RERENDER.value, Derivation.REFINE.value)
 TIERS = ("draft", "final")
 MIN_STRENGTH = 0.05
@@ -79,16 +80,21 @@ def promote(asset_id: Any, *, acting_user: User, body: Any) -> tuple[GenerationJ
         errors["tier"] = [f"Must be one of {', '.join(TIERS)}."]
     elif has_plugin and not isinstance(body.get("plugin"), str):
         errors["plugin"] = ["Must be a plugin id."]
+    if body.get("policy") is not None and (has_plugin or not isinstance(body.get("policy"), str)):
+        errors["policy"] = ["A policy name goes with tier, not with plugin."]
     if errors:
         raise InvalidInput(errors)
     asset = Asset.objects.live().filter(pk=asset_id).first()
     if asset is None:
         raise AssetNotFound("No such asset.")
-    plugin_id = (
-        body["plugin"]
-        if has_plugin
-        else _choose_final_plugin(asset, tier=body["tier"], acting_user=acting_user)
-    )
+    decision = None
+    if has_plugin:
+        plugin_id = body["plugin"]
+    else:
+        decision = _choose_final_plugin(
+            tier=body["tier"], policy=body.get("policy"), mode=str(mode), acting_user=acting_user
+        )
+        plugin_id = decision.plugin_id
     plugin = _target(plugin_id, acting_user)
     if mode == Derivation.REFINE and not plugin.capabilities.refine:
         raise InvalidInput(
@@ -100,6 +106,7 @@ def promote(asset_id: Any, *, acting_user: User, body: Any) -> tuple[GenerationJ
         fields=derived_fields(asset, plugin),
         idempotency_key=body.get("idempotency_key"),
         derived_from=DerivedFrom(str(asset.pk), str(mode), strength),
+        routed=decision,
     )
 
 
@@ -119,13 +126,16 @@ def _strength(body: Mapping[str, Any], mode: Any, errors: dict[str, list[str]]) 
     return None
 
 
-def _choose_final_plugin(asset: Asset, *, tier: str, acting_user: User) -> str:
-    """The plugin a tier resolves to for promoting ``asset``: the one call site of routing.
+def _choose_final_plugin(*, tier: str, policy: str | None, mode: str, acting_user: User) -> RoutingDecision:
+    """The routing decision for a promotion that names a tier: the one call site of routing.
 
-    No routing policy is wired into promotion in this build, so a tier is refused (400 naming
-    ``tier``); name a plugin instead.
+    The tier's plugins under ``policy`` (the default policy when None), as for a generation
+    request; a refinement skips plugins that cannot refine, so that the fallback order of the
+    policy still applies. Raises ``InvalidInput`` naming ``tier`` (or ``policy``) when nothing
+    qualifies. The job records the decision (``routed_to``, ``routing_reason``).
     """
-    raise InvalidInput({"tier": [f"No routing policy resolves the {tier} tier here: name a plugin instead."]})
+    needs = ("refine",) if mode == Derivation.REFINE else ()
+    return choose_plugin(acting_user=acting_user, tier=tier, policy_name=policy, required_capabilities=needs)
 
 
 def _target(plugin_id: str, acting_user: User) -> Plugin:

@@ -30,6 +30,7 @@ from hallmark.celery import app
 from hallmark.sdk import RequestInvalid
 from plugins import services as plugin_services
 from plugins.validation import REQUEST_FIELD_NAMES, build_request, request_values
+from routing.services import RoutingDecision
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ def submit(
     fields: Mapping[str, Any],
     idempotency_key: Any = None,
     derived_from: DerivedFrom | None = None,
+    routed: RoutingDecision | None = None,
 ) -> tuple[GenerationJob, bool]:
     """Validate a request and queue a job for it; return ``(job, created)``.
 
@@ -87,9 +89,10 @@ def submit(
     repeated with the same idempotency key returns the first job instead of making another
     (even at the cap: it queues nothing new). A request that names ``tier`` and/or ``policy``
     in ``fields`` instead of a plugin is routed (``generation.routing_hooks``); every request
-    passes the budgets (``routing.budgets.BudgetExceeded``, a 402). ``derived_from``: a promotion's source.
+    passes the budgets (``routing.budgets.BudgetExceeded``, a 402). ``derived_from``: a promotion's source;
+    ``routed``: the decision that chose ``plugin_id`` (a promotion by tier), recorded on the job.
     """
-    decision = routing_hooks.route(acting_user=acting_user, plugin_id=plugin_id, fields=fields)
+    decision = routing_hooks.route(acting_user=acting_user, plugin_id=plugin_id, fields=fields) or routed
     if decision is not None:
         plugin_id = decision.plugin_id
     if not isinstance(plugin_id, str) or not plugin_id:

@@ -93,6 +93,8 @@ def _has_capability(plugin_class: type[Plugin], name: str) -> bool:
         return caps.negative_prompt
     if name == "seed_deterministic":
         return caps.seed_deterministic
+    if name == "refine":
+        return caps.refine
     return name in caps.features
 
 

@@ -211,3 +211,36 @@ def test_batching_off_runs_each_job_alone(users, procedural, calls, settings) ->
         batching.run(job_id)
     assert calls.calls == [[job_id] for job_id in job_ids]
     assert set(GenerationJob.objects.filter(pk__in=job_ids).values_list("status", flat=True)) == {"succeeded"}
+
+
+def test_a_promoted_job_is_never_batched(users, procedural, settings) -> None:
+    """A job derived from an asset (lineage, ingredient, refinement) runs alone: it is never taken
+    as a companion, and as a leader it takes none."""
+    from generation.derivation import DerivedFrom
+
+    settings.HALLMARK_BATCH_MAX = 8
+    draft_job, _ = generation_services.submit(
+        acting_user=users["creator"], plugin_id="procedural", fields=small("draft", 1)
+    )
+    runner.run(str(draft_job.pk))
+    draft = Asset.objects.get(job=draft_job)
+    with transaction.atomic():
+        plain = [
+            generation_services.submit(
+                acting_user=users["creator"], plugin_id="procedural", fields=small(p, 2)
+            )[0]
+            for p in ("leader", "companion")
+        ]
+        promoted, _ = generation_services.submit(
+            acting_user=users["creator"],
+            plugin_id="procedural",
+            fields=small("draft", 1),
+            derived_from=DerivedFrom(str(draft.pk), "rerender", None),
+        )
+    leader = claim.claim_fast(str(plain[0].pk), "test-worker")
+    assert leader is not None
+    taken = claim.claim_companions(leader.job, "test-worker", 7, version=leader.job.plugin_version)
+    assert [job.pk for job in taken] == [plain[1].pk]
+
+    as_leader = claim.claim_fast(str(promoted.pk), "test-worker")
+    assert as_leader is not None and batching.batch_limit(as_leader) == 1
