@@ -32,6 +32,9 @@ class PromoteRequestSerializer(serializers.Serializer[Any]):
         required=False,
         help_text="Instead of plugin: the tier a routing policy resolves.",
     )
+    policy = serializers.CharField(
+        required=False, help_text="With tier: the routing policy to use (default: the default policy)."
+    )
     mode = serializers.ChoiceField(
         choices=promotion.MODES,
         help_text="rerender: same prompt, negative prompt and seed with the target model; refine: "
