@@ -1,8 +1,9 @@
-"""Pages: the generate form and a job's live progress (htmx polling)."""
+"""Pages: the generate form (fields from the chosen plugin's declarations) and a job's live
+progress (htmx polling)."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
@@ -14,14 +15,22 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from assets.models import Asset
 from generation import services
+from generation.form_fields import (
+    ASPECT_RATIO_PARAM,
+    PARAM_PREFIX,
+    PluginFields,
+    plugin_fields,
+    read_params,
+    size_fields,
+)
 from generation.models import GenerationJob
 from governance import roles
-from hallmark.sdk import RequestInvalid
+from hallmark.sdk import Plugin, RequestInvalid
 from plugins import services as plugin_services
 from plugins.validation import REQUEST_FIELD_NAMES, REQUEST_FIELDS
 
 # Form fields that show their own errors beside them; anything else is listed above the form.
-_FORM_FIELDS = ("plugin", *REQUEST_FIELD_NAMES)
+_FORM_FIELDS = ("plugin", *REQUEST_FIELD_NAMES, "size")
 
 
 def _errors_by_field(errors: dict[str, list[str]]) -> tuple[dict[str, list[str]], list[str]]:
@@ -34,7 +43,9 @@ def _errors_by_field(errors: dict[str, list[str]]) -> tuple[dict[str, list[str]]
     other: list[str] = []
     for name, messages in errors.items():
         head, _, key = name.partition(".")
-        if head in _FORM_FIELDS:
+        if name.startswith(PARAM_PREFIX):
+            by_field.setdefault(name, []).extend(messages)
+        elif head in _FORM_FIELDS:
             by_field.setdefault(head, []).extend(f"{key}: {m}" if key else m for m in messages)
         elif name == "non_field_errors":
             other.extend(messages)
@@ -52,68 +63,143 @@ def _int_or_none(value: str | None) -> int | str | None:
         return value  # validation reports the field
 
 
-def _request_fields(values: dict[str, str]) -> tuple[dict[str, Any], dict[str, list[str]]]:
-    """The request fields typed from the form's text, and the fields that could not be read.
+def _request_fields(values: Mapping[str, str]) -> dict[str, Any]:
+    """The request fields but ``params``, typed from the form's text.
 
     A blank number means the field's default (one image for ``num_images``); text that is not
     a number reaches validation as it is, which names the field ("0" is refused, not taken as
-    one). ``params`` is JSON, left out when blank.
+    one). ``params`` comes from ``form_fields.read_params``.
     """
     fields: dict[str, Any] = {}
-    errors: dict[str, list[str]] = {}
     for field in REQUEST_FIELDS:
-        text = values[field.name]
+        text = values.get(field.name, "")
         if field.kind == "string":
             fields[field.name] = text
         elif field.kind == "integer":
             number = _int_or_none(text)
             fields[field.name] = field.default if number is None else number
-        elif text.strip():
-            try:
-                fields[field.name] = json.loads(text)
-            except json.JSONDecodeError as exc:
-                errors[field.name] = [f"Not valid JSON: {exc.msg}."]
-            except (ValueError, RecursionError):
-                # An integer of thousands of digits, or nesting deeper than Python recurses.
-                errors[field.name] = ["Not JSON that Hallmark accepts (a number too long or nesting too deep)."]
-    return fields, errors
+    return fields
+
+
+def _form_values(data: Mapping[str, str], names: list[str], *, prefill: bool = False) -> dict[str, str]:
+    """The form's text by name. In a pre-fill from the URL, NUL is dropped (a link can carry
+    it; a form submission keeps it, so that validation names the field)."""
+    return {name: data[name].replace("\x00", "") if prefill else data[name] for name in names if name in data}
+
+
+def _value_names(data: Mapping[str, str]) -> list[str]:
+    return [*_FORM_FIELDS, *(k for k in data if k.startswith(PARAM_PREFIX))]
+
+
+def _field_errors_for_form(errors: dict[str, list[str]], fields: PluginFields | None) -> dict[str, list[str]]:
+    """Move errors to the input that shows them: a declared parameter's own input, and the
+    size select (for plugins with named aspect ratios) for width, height and the ratio."""
+    moved: dict[str, list[str]] = {}
+    shown = {item.key for item in fields.params} if fields else set()
+    for name, messages in errors.items():
+        head, _, key = name.partition(".")
+        if fields and fields.size_choices and name in ("width", "height", f"params.{ASPECT_RATIO_PARAM}"):
+            moved.setdefault("size", []).extend(messages)
+        elif head == "params" and key in shown:
+            moved.setdefault(PARAM_PREFIX + key, []).extend(messages)
+        else:
+            moved.setdefault(name, []).extend(messages)
+    return moved
+
+
+def _enabled_plugins() -> dict[str, type[Plugin]]:
+    """Enabled, loadable plugins by id, in the registry's order."""
+    return {
+        s.id: s.entry.get_class()
+        for s in plugin_services.states()
+        if s.enabled and not s.entry.broken and s.entry.plugin_class is not None
+    }
+
+
+def _submit(request: HttpRequest, plugin_class: type[Plugin], values: dict[str, str]) -> tuple[Any, dict[str, list[str]], int]:
+    """Submit the form's request: ``(job, {}, 0)``, or ``(None, errors, status)``."""
+    fields = _request_fields({**values, **size_fields(values)})
+    params, errors = read_params(plugin_class, values, values.get("params", ""))
+    if params is not None:
+        fields["params"] = params
+    if errors:
+        return None, errors, 400
+    try:
+        job, _ = services.submit(acting_user=request.user, plugin_id=plugin_class.id, fields=fields)  # type: ignore[arg-type]
+    except RequestInvalid as exc:
+        return None, exc.errors, 400
+    except services.QueueFull as exc:
+        return None, {"non_field_errors": [str(exc)]}, 429
+    return job, {}, 0
 
 
 @login_required
 def generate(request: HttpRequest) -> HttpResponse:
-    """The generate form: choose an enabled plugin, write a prompt, watch the job."""
+    """The generate form: choose an enabled plugin, write a prompt, watch the job.
+
+    The fields follow the chosen plugin's declarations. A GET may pre-fill it from the query
+    string (``?plugin=&prompt=&seed=&width=&height=``: "re-run" links). A POST whose fields were
+    drawn for another plugin than the one chosen (the plugin select changed without script, or
+    its "Choose" button) shows the chosen plugin's fields, keeping what was typed, and submits
+    nothing.
+    """
     if not roles.has_role(request.user, roles.CREATOR):
         raise PermissionDenied("You need the creator role to generate images.")
-    enabled = [s for s in plugin_services.states() if s.enabled and not s.entry.broken]
+    enabled = _enabled_plugins()
+    data = request.POST if request.method == "POST" else request.GET
+    values = _form_values(data, _value_names(data), prefill=request.method != "POST")
+    values.setdefault("num_images", "1")
     errors: dict[str, list[str]] = {}
-    status = 400  # when there are errors: bad input, unless the user's queue is full (429)
-    values: dict[str, Any] = {"plugin": enabled[0].id if enabled else "", "num_images": 1}
-    if request.method == "POST":
-        values = {k: request.POST.get(k, "") for k in _FORM_FIELDS}
-        fields, errors = _request_fields(values)
-        if not errors:
-            try:
-                job, _ = services.submit(acting_user=request.user, plugin_id=values["plugin"], fields=fields)  # type: ignore[arg-type]
-            except RequestInvalid as exc:
-                errors = exc.errors
-            except services.QueueFull as exc:
-                errors = {"non_field_errors": [str(exc)]}
-                status = 429
-            else:
+    notice = ""
+    status = 200
+    chosen = values.get("plugin", "")
+    if chosen not in enabled:
+        if chosen and enabled:
+            errors["plugin"] = [f"{chosen} is not an enabled plugin; choose one of those listed."]
+            status = 400 if request.method == "POST" else 200
+        chosen = next(iter(enabled), "")
+        values["plugin"] = chosen
+    elif request.method == "POST":
+        if "choose" in request.POST or request.POST.get("fields_for") != chosen:
+            notice = f"The fields below are those of {enabled[chosen].name}: check them, then generate."
+        else:
+            job, errors, status = _submit(request, enabled[chosen], values)
+            if job is not None:
                 return redirect("job-detail-page", job_id=job.pk)
+    shown = plugin_fields(enabled[chosen], values) if chosen else None
+    field_errors, other_errors = _errors_by_field(_field_errors_for_form(errors, shown))
+    fields = plugin_fields(enabled[chosen], values, field_errors) if chosen else None
     recent = GenerationJob.objects.filter(requested_by_id=request.user.pk).order_by("-created_at")[:10]
-    field_errors, other_errors = _errors_by_field(errors)
     return render(
         request,
         "generation/generate.html",
         {
-            "plugins": enabled,
+            "plugins": [(plugin_id, cls.name) for plugin_id, cls in enabled.items()],
+            "fields": fields,
             "errors": field_errors,
             "other_errors": other_errors,
+            "notice": notice,
             "values": values,
             "recent": recent,
         },
         status=status if errors else 200,
+    )
+
+
+@login_required
+def generate_fields(request: HttpRequest) -> HttpResponse:
+    """The plugin-dependent fields alone, for htmx to swap in when the plugin select changes."""
+    if not roles.has_role(request.user, roles.CREATOR):
+        raise PermissionDenied("You need the creator role to generate images.")
+    enabled = _enabled_plugins()
+    values = _form_values(request.GET, _value_names(request.GET), prefill=True)
+    plugin_class = enabled.get(values.get("plugin", ""))
+    if plugin_class is None:
+        return HttpResponse("Choose one of the enabled plugins.", status=400, content_type="text/plain")
+    return render(
+        request,
+        "generation/_plugin_fields.html",
+        {"fields": plugin_fields(plugin_class, values), "values": values, "errors": {}},
     )
 
 

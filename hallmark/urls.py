@@ -14,6 +14,7 @@ from generation.api import GenerationViewSet
 from governance import views as governance_views
 from governance.api import AuditEventViewSet, PolicyView
 from operations import views as operations_views
+from plugins import views as plugin_views
 from plugins.api import PluginViewSet
 from routing.api import BreakerListView, BudgetViewSet, RoutingPolicyViewSet, SpendView
 from workspace import compare_views
@@ -52,6 +53,10 @@ urlpatterns = [
     path("generate/", generation_views.generate, name="generate"),
     path("jobs/<uuid:job_id>/", generation_views.job_detail, name="job-detail-page"),
     path("jobs/<uuid:job_id>/progress/", generation_views.job_progress, name="job-progress"),
+    path("generate/fields/", generation_views.generate_fields, name="generate-fields"),
+    path("plugins/", plugin_views.plugin_list, name="plugins-page"),
+    path("plugins/<slug:plugin_id>/", plugin_views.plugin_detail, name="plugin-detail-page"),
+    path("plugins/<slug:plugin_id>/enabled/", plugin_views.plugin_enabled, name="plugin-enabled-page"),
     path("review/", review_views.review_queue, name="review-queue"),
     path("assets/<uuid:asset_id>/review/", review_views.review_panel, name="asset-review-panel"),
     path(
