@@ -15,8 +15,10 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 from hallmark.sdk import Plugin, SizeRange
+from plugins import registry
 
 #: Prefix of a declared parameter's input name: ``param.steps``.
 PARAM_PREFIX = "param."
@@ -63,7 +65,9 @@ class ParamInput:
     @property
     def described_by(self) -> str:
         """Ids of the error (first) and the help text, for ``aria-describedby``."""
-        ids = (["e-param-" + self.key] if self.errors else []) + (["h-param-" + self.key] if self.help else [])
+        ids = (["e-param-" + self.key] if self.errors else []) + (
+            ["h-param-" + self.key] if self.help else []
+        )
         return " ".join(ids)
 
 
@@ -112,7 +116,9 @@ def _ratio_label(name: str, size: tuple[int, int]) -> str:
     return f"{words} ({size[0]} \N{MULTIPLICATION SIGN} {size[1]})"
 
 
-def _param_input(key: str, spec: Any, values: Mapping[str, str], errors: Mapping[str, list[str]]) -> ParamInput:
+def _param_input(
+    key: str, spec: Any, values: Mapping[str, str], errors: Mapping[str, list[str]]
+) -> ParamInput:
     given = values.get(PARAM_PREFIX + key)
     common: dict[str, Any] = {
         "key": key,
@@ -219,7 +225,9 @@ def read_params(
             return None, {"params": [f"Not valid JSON: {exc.msg}."]}
         except (ValueError, RecursionError):
             # An integer of thousands of digits, or nesting deeper than Python recurses.
-            return None, {"params": ["Not JSON that Hallmark accepts (a number too long or nesting too deep)."]}
+            return None, {
+                "params": ["Not JSON that Hallmark accepts (a number too long or nesting too deep)."]
+            }
         if not isinstance(loaded, dict):
             return None, {"params": ["Must be a JSON object."]}
         params.update(loaded)
@@ -241,3 +249,28 @@ def read_params(
     if errors:
         return None, errors
     return (params or None), {}
+
+
+def rerun_query(job: Any) -> str:
+    """The generate form's query string that asks again for what ``job`` asked for.
+
+    Declared parameters fill their own inputs (``param.steps=4``); any other goes in the JSON
+    box. The seed is the one the job ran with, so a deterministic plugin repeats the image.
+    """
+    query: dict[str, str] = {"plugin": job.plugin_id, "prompt": job.prompt, "seed": str(job.seed)}
+    if job.negative_prompt:
+        query["negative_prompt"] = job.negative_prompt
+    query.update(width=str(job.width), height=str(job.height), num_images=str(job.num_images))
+    try:
+        declared = registry.get_entry(job.plugin_id).get_class().params_schema
+    except LookupError:  # an uninstalled or broken plugin: every parameter goes in the JSON box
+        declared = {}
+    rest: dict[str, Any] = {}
+    for key, value in dict(job.params or {}).items():
+        if key in declared and key != ASPECT_RATIO_PARAM:
+            query[PARAM_PREFIX + key] = _text(value)
+        elif key != ASPECT_RATIO_PARAM:
+            rest[key] = value
+    if rest:
+        query["params"] = json.dumps(rest)
+    return urlencode(query)

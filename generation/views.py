@@ -10,8 +10,9 @@ from uuid import UUID
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
 from assets.models import Asset
 from generation import services
@@ -21,6 +22,7 @@ from generation.form_fields import (
     PluginFields,
     plugin_fields,
     read_params,
+    rerun_query,
     size_fields,
 )
 from generation.models import GenerationJob
@@ -116,7 +118,9 @@ def _enabled_plugins() -> dict[str, type[Plugin]]:
     }
 
 
-def _submit(request: HttpRequest, plugin_class: type[Plugin], values: dict[str, str]) -> tuple[Any, dict[str, list[str]], int]:
+def _submit(
+    request: HttpRequest, plugin_class: type[Plugin], values: dict[str, str]
+) -> tuple[Any, dict[str, list[str]], int]:
     """Submit the form's request: ``(job, {}, 0)``, or ``(None, errors, status)``."""
     fields = _request_fields({**values, **size_fields(values)})
     params, errors = read_params(plugin_class, values, values.get("params", ""))
@@ -223,6 +227,25 @@ def job_progress(request: HttpRequest, job_id: UUID) -> HttpResponse:
     return render(request, "generation/_progress.html", _job_context(request, job_id))
 
 
+@login_required
+@require_POST
+def job_cancel(request: HttpRequest, job_id: UUID) -> HttpResponseBase:
+    """Cancel a job (its requester or an admin; audited by the service), then back to its page."""
+    job = _job_for(request, job_id)
+    try:
+        services.cancel(job.pk, acting_user=request.user)
+    except services.CancelNotPermitted:
+        raise PermissionDenied("Only the job's requester or an admin may cancel it.") from None
+    return redirect("job-detail-page", job_id=job.pk)
+
+
 def _job_context(request: HttpRequest, job_id: UUID) -> dict[str, object]:
     job = _job_for(request, job_id)
-    return {"job": job, "job_error": job.error_for(sees_configuration=roles.has_role(request.user, roles.ADMIN))}
+    return {
+        "job": job,
+        "job_error": job.error_for(sees_configuration=roles.has_role(request.user, roles.ADMIN)),
+        "may_cancel": not job.is_terminal
+        and not job.cancel_requested
+        and services.may_cancel(job, request.user),
+        "rerun_query": rerun_query(job) if roles.has_role(request.user, roles.CREATOR) else "",
+    }

@@ -53,6 +53,7 @@ urlpatterns = [
     path("generate/", generation_views.generate, name="generate"),
     path("jobs/<uuid:job_id>/", generation_views.job_detail, name="job-detail-page"),
     path("jobs/<uuid:job_id>/progress/", generation_views.job_progress, name="job-progress"),
+    path("jobs/<uuid:job_id>/cancel/", generation_views.job_cancel, name="job-cancel-page"),
     path("generate/fields/", generation_views.generate_fields, name="generate-fields"),
     path("plugins/", plugin_views.plugin_list, name="plugins-page"),
     path("plugins/<slug:plugin_id>/", plugin_views.plugin_detail, name="plugin-detail-page"),

@@ -103,7 +103,11 @@ def config_inputs(
             "errors": tuple((errors or {}).get(key, ())),
         }
         if spec.type == "bool":
-            checked = (text in ("true", "on")) if text is not None else bool(spec.default if current is None else current)
+            checked = (
+                (text in ("true", "on"))
+                if text is not None
+                else bool(spec.default if current is None else current)
+            )
             inputs.append(ConfigInput(kind="checkbox", checked=checked, **common))
         elif spec.type == "choice":
             choices = tuple(_text(c) for c in spec.choices)
@@ -111,7 +115,14 @@ def config_inputs(
         elif spec.type in ("int", "float"):
             step = "1" if spec.type == "int" else "any"
             inputs.append(
-                ConfigInput(kind="number", minimum=spec.minimum, maximum=spec.maximum, step=step, value=value, **common)
+                ConfigInput(
+                    kind="number",
+                    minimum=spec.minimum,
+                    maximum=spec.maximum,
+                    step=step,
+                    value=value,
+                    **common,
+                )
             )
         elif spec.type == "env":
             # The state of the saved name: what a worker would read now.
@@ -159,9 +170,7 @@ def read_config(plugin_class: type[Plugin], form: Mapping[str, str]) -> dict[str
 
 def typed_values(plugin_class: type[Plugin], form: Mapping[str, str]) -> dict[str, str]:
     """What the admin typed, by input name, to show again beside the errors of a refused save."""
-    return {
-        CONFIG_PREFIX + key: form.get(CONFIG_PREFIX + key, "") for key in plugin_class.config_schema
-    }
+    return {CONFIG_PREFIX + key: form.get(CONFIG_PREFIX + key, "") for key in plugin_class.config_schema}
 
 
 def capability_words(caps: Capabilities) -> list[str]:
@@ -180,17 +189,21 @@ def capability_words(caps: Capabilities) -> list[str]:
     if caps.negative_prompt:
         words.append("Takes a negative prompt.")
     else:
-        words.append(f"No negative prompt.{' ' + caps.negative_prompt_note if caps.negative_prompt_note else ''}")
+        words.append(
+            f"No negative prompt.{' ' + caps.negative_prompt_note if caps.negative_prompt_note else ''}"
+        )
     words.append(
         "The same seed gives the same image."
         if caps.seed_deterministic
         else "The same seed may give a different image (results are not reproducible)."
     )
     words.append("Draft quality (for trying ideas)." if caps.fidelity == "draft" else "Final quality.")
-    if caps.cost.basis == "free" or not caps.cost.per_image and caps.cost.basis != "compute":
+    if caps.cost.basis == "free" or (not caps.cost.per_image and caps.cost.basis != "compute"):
         words.append("Free to run.")
     elif caps.cost.basis == "compute":
         words.append("Costs the compute it runs on (local GPU time).")
     else:
-        words.append(f"{caps.cost.per_image:g} {caps.cost.currency} per image (the configuration may change it).")
+        words.append(
+            f"{caps.cost.per_image:g} {caps.cost.currency} per image (the configuration may change it)."
+        )
     return words

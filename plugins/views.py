@@ -72,7 +72,9 @@ def _detail(
     context = {
         "plugin": _summary(state),
         "inputs": config_inputs(cls, state.config, typed, errors) if cls else (),
-        "other_errors": [f"{k}: {' '.join(v)}" for k, v in (errors or {}).items() if cls and k not in cls.config_schema],
+        "other_errors": [
+            f"{k}: {' '.join(v)}" for k, v in (errors or {}).items() if cls and k not in cls.config_schema
+        ],
         "problem": problem,
         "saved": request.GET.get("saved") == "1" and not errors,
     }
@@ -107,7 +109,9 @@ def plugin_enabled(request: HttpRequest, plugin_id: str) -> HttpResponseBase:
     state = _state(plugin_id)
     wanted = request.POST.get("enabled")
     if wanted not in ("true", "false"):
-        return _detail(request, state, problem="Say whether to enable (true) or disable (false) it.", status=400)
+        return _detail(
+            request, state, problem="Say whether to enable (true) or disable (false) it.", status=400
+        )
     try:
         services.update_plugin(plugin_id, acting_user=request.user, enabled=wanted == "true")
     except ConfigInvalid as exc:

@@ -28,7 +28,10 @@ def test_only_admins_see_the_plugins_pages(users: dict[str, Any]) -> None:
         assert client.get("/plugins/procedural/").status_code == 403
         assert client.post("/plugins/procedural/enabled/", {"enabled": "true"}).status_code == 403
         assert client.post("/plugins/procedural/", {"config.default_palette": "sea"}).status_code == 403
-    assert not PluginSetting.objects.exists() and not AuditEvent.objects.filter(action__startswith="plugin.").exists()
+    assert (
+        not PluginSetting.objects.exists()
+        and not AuditEvent.objects.filter(action__startswith="plugin.").exists()
+    )
     admin = _client(users["admin"])
     assert admin.get("/plugins/").status_code == 200
     assert admin.get("/plugins/no-such-plugin/").status_code == 404
@@ -44,7 +47,10 @@ def test_the_list_shows_licence_capabilities_health_and_state(users: dict[str, A
     assert by_id["procedural"]["enabled"] and not by_id["ideogram-v2"]["enabled"]
     html = response.content.decode()
     assert "MIT License" in html and "LicenseRef-Ideogram-API-Terms" in html
-    assert "Any size from 64 to 2048 pixels a side, in multiples of 8 (default 512)." in by_id["procedural"]["capabilities"]
+    assert (
+        "Any size from 64 to 2048 pixels a side, in multiples of 8 (default 512)."
+        in by_id["procedural"]["capabilities"]
+    )
     assert "11 fixed aspect ratios" in by_id["ideogram-v2"]["capabilities"][0]
     assert any(c.startswith("No negative prompt.") for c in by_id["ideogram-v2a-turbo"]["capabilities"])
     assert "health-green" in html
@@ -59,7 +65,9 @@ def test_enable_and_disable_are_audited(users: dict[str, Any]) -> None:
     assert services.state("procedural").enabled
     admin.post("/plugins/procedural/enabled/", {"enabled": "false"})
     assert not services.state("procedural").enabled
-    actions = list(AuditEvent.objects.filter(target_id="procedural").order_by("seq").values_list("action", flat=True))
+    actions = list(
+        AuditEvent.objects.filter(target_id="procedural").order_by("seq").values_list("action", flat=True)
+    )
     assert actions == ["plugin.enabled", "plugin.disabled"]
     assert admin.post("/plugins/procedural/enabled/", {"enabled": "maybe"}).status_code == 400
 
@@ -78,9 +86,14 @@ def test_the_config_form_comes_from_the_schema_and_saving_is_audited(
     admin = _client(users["admin"])
     page = admin.get("/plugins/ideogram-v2/")
     kinds = {i.key: i.kind for i in page.context["inputs"]}
-    assert kinds["base_url"] == "text" and kinds["api_key_env"] == "secret" and kinds["max_attempts"] == "number"
+    assert (
+        kinds["base_url"] == "text" and kinds["api_key_env"] == "secret" and kinds["max_attempts"] == "number"
+    )
     html = page.content.decode()
-    assert 'id="f-config-max_attempts" name="config.max_attempts" type="number" min="1" max="10" step="1"' in html
+    assert (
+        'id="f-config-max_attempts" name="config.max_attempts" type="number" min="1" max="10" step="1"'
+        in html
+    )
     assert "Secret: <strong>not set</strong>" in html  # IDEOGRAM_API_KEY, the default name, is unset
     response = admin.post(
         "/plugins/ideogram-v2/",
@@ -131,7 +144,9 @@ def test_hostile_values_are_refused_beside_their_fields_and_nothing_is_saved(
 
 def test_a_checkbox_setting_round_trips(users: dict[str, Any]) -> None:
     admin = _client(users["admin"])
-    response = admin.post("/plugins/sd35-medium/", {"config.drop_t5": ["false", "true"], "config.device": "cpu"})
+    response = admin.post(
+        "/plugins/sd35-medium/", {"config.drop_t5": ["false", "true"], "config.device": "cpu"}
+    )
     assert response.status_code == 302
     assert services.state("sd35-medium").config["drop_t5"] is True
     admin.post("/plugins/sd35-medium/", {"config.drop_t5": "false", "config.device": "cpu"})
