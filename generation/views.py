@@ -93,11 +93,18 @@ def _value_names(data: Mapping[str, str]) -> list[str]:
     return [*_FORM_FIELDS, *(k for k in data if k.startswith(PARAM_PREFIX))]
 
 
-def _field_errors_for_form(errors: dict[str, list[str]], fields: PluginFields | None) -> dict[str, list[str]]:
-    """Move errors to the input that shows them: a declared parameter's own input, and the
-    size select (for plugins with named aspect ratios) for width, height and the ratio."""
+def _field_errors_for_form(
+    errors: dict[str, list[str]], fields: PluginFields | None, values: Mapping[str, str]
+) -> dict[str, list[str]]:
+    """Move errors to the input that shows them: a declared parameter's own input (when the
+    value came from it, not the JSON box), and the size select (for plugins with named aspect
+    ratios) for width, height and the ratio."""
     moved: dict[str, list[str]] = {}
-    shown = {item.key for item in fields.params} if fields else set()
+    shown = {
+        item.key
+        for item in (fields.params if fields else ())
+        if item.kind == "checkbox" or values.get(item.name, "").strip()
+    }
     for name, messages in errors.items():
         head, _, key = name.partition(".")
         if fields and fields.size_choices and name in ("width", "height", f"params.{ASPECT_RATIO_PARAM}"):
@@ -164,14 +171,15 @@ def generate(request: HttpRequest) -> HttpResponse:
         chosen = next(iter(enabled), "")
         values["plugin"] = chosen
     elif request.method == "POST":
-        if "choose" in request.POST or request.POST.get("fields_for") != chosen:
+        drawn_for = request.POST.get("fields_for", chosen)  # absent: a form without the swap
+        if "choose" in request.POST or drawn_for != chosen:
             notice = f"The fields below are those of {enabled[chosen].name}: check them, then generate."
         else:
             job, errors, status = _submit(request, enabled[chosen], values)
             if job is not None:
                 return redirect("job-detail-page", job_id=job.pk)
     shown = plugin_fields(enabled[chosen], values) if chosen else None
-    field_errors, other_errors = _errors_by_field(_field_errors_for_form(errors, shown))
+    field_errors, other_errors = _errors_by_field(_field_errors_for_form(errors, shown, values))
     fields = plugin_fields(enabled[chosen], values, field_errors) if chosen else None
     recent = GenerationJob.objects.filter(requested_by_id=request.user.pk).order_by("-created_at")[:10]
     return render(
@@ -197,7 +205,8 @@ def generate_fields(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied("You need the creator role to generate images.")
     enabled = _enabled_plugins()
     values = _form_values(request.GET, _value_names(request.GET), prefill=True)
-    plugin_class = enabled.get(values.get("plugin", ""))
+    # No plugin named: the one the page chooses first.
+    plugin_class = enabled.get(values.get("plugin") or next(iter(enabled), ""))
     if plugin_class is None:
         return HttpResponse("Choose one of the enabled plugins.", status=400, content_type="text/plain")
     return render(

@@ -72,7 +72,8 @@ def test_fields_partial_for_an_aspect_ratio_plugin_and_negative_prompt_only_wher
     # Disabled, unknown or missing: no fields.
     services.update_plugin("ideogram-v2", acting_user=users["admin"], enabled=False)
     assert client.get("/generate/fields/", {"plugin": "ideogram-v2"}).status_code == 400
-    assert client.get("/generate/fields/").status_code == 400
+    assert client.get("/generate/fields/", {"plugin": "no-such-plugin"}).status_code == 400
+    assert client.get("/generate/fields/").context["fields"].plugin_id == "ideogram-v2a-turbo"  # the first
 
 
 def test_only_enabled_plugins_are_offered_and_the_url_prefills_the_form(

@@ -291,8 +291,11 @@ MATRIX = [
     ("asset review panel", "GET", "/assets/{asset}/review/", "draft", None, Y, Y, Y, Y),
     ("asset content-credentials panel", "GET", "/assets/{asset}/credentials/", "draft", None, Y, Y, Y, Y),
     ("generate page", "GET", "/generate/", None, None, N, Y, N, Y),
+    ("generate form fields", "GET", "/generate/fields/", None, None, N, Y, N, Y),
     ("job page", "GET", "/jobs/{job}/", "job", None, Y, Y, Y, Y),
     ("job progress panel", "GET", "/jobs/{job}/progress/", "job", None, Y, Y, Y, Y),
+    ("plugins page", "GET", "/plugins/", None, None, N, N, N, Y),
+    ("plugin page", "GET", "/plugins/procedural/", None, None, N, N, N, Y),
     ("review queue page", "GET", "/review/", "in_review", None, N, N, Y, Y),
     ("audit log page", "GET", "/audit/", "event", None, N, N, Y, Y),
     ("verify the chain from the audit page", "POST", "/audit/verify/", "event", None, N, N, Y, Y),
@@ -316,11 +319,14 @@ PAGES = {
     "/assets/{asset}/review/",
     "/assets/{asset}/credentials/",
     "/generate/",
+    "/generate/fields/",
     "/jobs/{job}/",
     "/jobs/{job}/progress/",
     "/review/",
     "/audit/",
     "/audit/verify/",
+    "/plugins/",
+    "/plugins/procedural/",
 }
 
 
@@ -464,8 +470,9 @@ def test_every_route_is_in_the_matrix() -> None:
         normal = "/" + route.replace("^", "").replace("$", "")
         normal = re.sub(r"\(\?P<\w+>[^)]*\)|<[^>]+>", "X", normal)
         # The API root; the page buttons' targets (review, the library's bulk actions, an
-        # experiment's winner and extend buttons, an asset's re-run: each
-        # calls a service whose rules the rows above cover; tests/workspace/test_pages.py).
+        # experiment's winner and extend buttons, an asset's re-run, cancel a job, enable a
+        # plugin: each calls a service whose rules the rows above cover;
+        # tests/workspace/test_pages.py).
         if normal in (
             "/api/v1/",
             "/assets/X/review/X/",
@@ -473,6 +480,8 @@ def test_every_route_is_in_the_matrix() -> None:
             "/experiments/X/winner/",  # tests/workspace/test_experiments_pages.py
             "/experiments/X/extend/",
             "/assets/X/rerun/",
+            "/jobs/X/cancel/",  # tests/generation/test_generate_form.py
+            "/plugins/X/enabled/",  # tests/plugins/test_plugins_pages.py
         ):
             continue
         if normal not in covered:
