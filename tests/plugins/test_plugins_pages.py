@@ -152,3 +152,13 @@ def test_a_checkbox_setting_round_trips(users: dict[str, Any]) -> None:
     admin.post("/plugins/sd35-medium/", {"config.drop_t5": "false", "config.device": "cpu"})
     assert services.state("sd35-medium").config["drop_t5"] is False
     assert AuditEvent.objects.filter(action="plugin.configured", target_id="sd35-medium").count() == 2
+
+
+def test_a_broken_plugin_is_listed_with_its_error_and_cannot_be_enabled(users: dict[str, Any]) -> None:
+    admin = _client(users["admin"])
+    listed = {p["id"]: p for p in admin.get("/plugins/").context["plugins"]}
+    assert listed["dummy-broken"]["broken"] and "import failed" in listed["dummy-broken"]["error"]
+    response = admin.post("/plugins/dummy-broken/enabled/", {"enabled": "true"})
+    assert response.status_code == 400 and "cannot be enabled" in response.content.decode()
+    assert admin.post("/plugins/dummy-broken/", {}).status_code == 400
+    assert not AuditEvent.objects.filter(target_id="dummy-broken").exists()
