@@ -32,8 +32,10 @@ def _image_loaded(page: Any, selector: str) -> int:
 def _provenance(page: Any) -> dict[str, str]:
     """The provenance panel as ``{term: description}``."""
     panel = page.get_by_role("region", name="Provenance")
-    terms = panel.locator("dt").all_inner_texts()
-    values = panel.locator("dd").all_inner_texts()
+    # Its own list only: the content-credentials panel, loaded into it by htmx, has one too, and
+    # reading while it lands could pair one list's terms with the other's values.
+    terms = panel.locator(":scope > dl > dt").all_inner_texts()
+    values = panel.locator(":scope > dl > dd").all_inner_texts()
     assert len(terms) == len(values)
     return dict(zip(terms, values, strict=True))
 
