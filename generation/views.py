@@ -32,7 +32,9 @@ from plugins import services as plugin_services
 from plugins.validation import REQUEST_FIELD_NAMES, REQUEST_FIELDS
 
 # Form fields that show their own errors beside them; anything else is listed above the form.
-_FORM_FIELDS = ("plugin", *REQUEST_FIELD_NAMES, "size")
+_FORM_FIELDS = ("plugin", *REQUEST_FIELD_NAMES)
+# And the page's own: the aspect-ratio select that stands for width and height.
+_PAGE_FIELDS = (*_FORM_FIELDS, "size")
 
 
 def _errors_by_field(errors: dict[str, list[str]]) -> tuple[dict[str, list[str]], list[str]]:
@@ -47,7 +49,7 @@ def _errors_by_field(errors: dict[str, list[str]]) -> tuple[dict[str, list[str]]
         head, _, key = name.partition(".")
         if name.startswith(PARAM_PREFIX):
             by_field.setdefault(name, []).extend(messages)
-        elif head in _FORM_FIELDS:
+        elif head in _PAGE_FIELDS:
             by_field.setdefault(head, []).extend(f"{key}: {m}" if key else m for m in messages)
         elif name == "non_field_errors":
             other.extend(messages)
@@ -90,7 +92,7 @@ def _form_values(data: Mapping[str, str], names: list[str], *, prefill: bool = F
 
 
 def _value_names(data: Mapping[str, str]) -> list[str]:
-    return [*_FORM_FIELDS, *(k for k in data if k.startswith(PARAM_PREFIX))]
+    return [*_PAGE_FIELDS, *(k for k in data if k.startswith(PARAM_PREFIX))]
 
 
 def _field_errors_for_form(
