@@ -186,6 +186,8 @@ def capability_words(caps: Capabilities) -> list[str]:
             f"{caps.sizes.multiple_of} (default {default})."
         )
     words.append(f"Up to {caps.max_images} image{'s' if caps.max_images != 1 else ''} per request.")
+    if caps.max_batch > 1:
+        words.append(f"Runs up to {caps.max_batch} compatible queued jobs as one model call.")
     if caps.negative_prompt:
         words.append("Takes a negative prompt.")
     else:

@@ -52,6 +52,8 @@ def test_the_list_shows_licence_capabilities_health_and_state(users: dict[str, A
         in by_id["procedural"]["capabilities"]
     )
     assert "11 fixed aspect ratios" in by_id["ideogram-v2"]["capabilities"][0]
+    assert not any("model call" in c for c in by_id["procedural"]["capabilities"])
+    assert "Runs up to 4 compatible queued jobs as one model call." in by_id["sd35-medium"]["capabilities"]
     assert any(c.startswith("No negative prompt.") for c in by_id["ideogram-v2a-turbo"]["capabilities"])
     assert "health-green" in html
     assert 'aria-label="Disable Procedural' in html and 'aria-label="Enable Ideogram 2.0 (hosted)"' in html
