@@ -95,15 +95,9 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "governance",
-    "plugins",
-    "routing",
-    "acceptance",
-    "generation",
-    "assets",
-    "operations",
-    "workspace",
-    "scorecards",
+    # Hallmark's apps (which may import which: the import contracts in pyproject.toml).
+    *("governance", "plugins", "routing", "acceptance", "generation", "assets"),
+    *("operations", "workspace", "scorecards"),
     # After governance, whose receivers for failed logins then run before django-axes' own.
     "axes",
 ]
