@@ -47,7 +47,7 @@ class GenerationViewSet(
 
     def get_queryset(self) -> QuerySet[GenerationJob]:
         return (
-            GenerationJob.objects.select_related("requested_by")
+            GenerationJob.objects.select_related("requested_by", "checklist_version")
             # A soft-deleted asset is gone from every endpoint, a job's list of assets included.
             .prefetch_related(Prefetch("assets", queryset=Asset.objects.live()))
             .order_by("-created_at")

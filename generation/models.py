@@ -118,6 +118,18 @@ class GenerationJob(models.Model):
     # the recovery sweep enqueues it as soon as a publish succeeds (``services.enqueue``).
     enqueue_failed = models.BooleanField(default=False)
     started_at = models.DateTimeField(null=True, blank=True)
+    # Acceptance (generation.checking): the checklist version each image is judged by on the
+    # "checks" queue once stored, the text typography expects, and the attempts to pass it:
+    # every attempt is a job of its own, linked to the first (attempt_of) and numbered.
+    checklist_version = models.ForeignKey(
+        "acceptance.ChecklistVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="jobs"
+    )
+    expected_text = models.TextField(blank=True)
+    max_attempts_to_pass = models.PositiveSmallIntegerField(default=1)
+    attempt_of = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="later_attempts"
+    )
+    attempt_number = models.PositiveSmallIntegerField(default=1)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     # Promotion (generation.promote): the asset this job derives from, how, and for a
@@ -137,7 +149,13 @@ class GenerationJob(models.Model):
                 fields=["requested_by", "idempotency_key"],
                 condition=models.Q(idempotency_key__isnull=False),
                 name="generation_job_idempotency_key_per_user",
-            )
+            ),
+            # One job per attempt number: a redelivered checks task cannot submit an attempt twice.
+            models.UniqueConstraint(
+                fields=["attempt_of", "attempt_number"],
+                condition=models.Q(attempt_of__isnull=False),
+                name="generation_job_one_per_attempt",
+            ),
         ]
         indexes = [
             models.Index(fields=["status", "heartbeat_at"], name="generation_status_heartbeat"),

@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from assets import services as asset_services
 from assets import soft_binding
+from generation import checking
 from generation.background_stores import BackgroundStores
 from generation.claim import Claimed, claim_fast, plugin_for, worker_name
 from generation.job_monitor import JobMonitor, retrying_database
@@ -386,6 +387,7 @@ def _store(job: GenerationJob, me: str, output: Generated, *, progress: tuple[in
                     )
                 ],
             )
+            checking.after_stored(job)
             return
     # Not ours any more, finished meanwhile, or cancelled while storing: decide under the lock.
     with transaction.atomic():

@@ -7,6 +7,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from generation import checking
 from generation.models import GenerationJob
 from governance import roles
 from plugins.validation import REQUEST_FIELDS, RequestField
@@ -17,7 +18,7 @@ class GenerationRequestSerializer(serializers.Serializer[Any]):
     capabilities happens in ``generation.services.submit``; this class documents the shape."""
 
     # plugin, then plugins.validation.REQUEST_FIELDS in order, then idempotency_key, then the
-    # routing fields (the docstring above is the schema's description, so this note is a
+    # routing fields, then the acceptance fields (the docstring above is the schema's description, so this note is a
     # comment). The API accepts exactly these fields.
     def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
         return {
@@ -29,6 +30,7 @@ class GenerationRequestSerializer(serializers.Serializer[Any]):
             **{field.name: _serializer_field(field) for field in REQUEST_FIELDS},
             "idempotency_key": serializers.CharField(required=False, max_length=128),
             **_routing_fields(),
+            **acceptance_request_fields(),
         }
 
 
@@ -45,6 +47,22 @@ def _routing_fields() -> dict[str, serializers.Field[Any, Any, Any, Any]]:
             required=False,
             max_length=63,
             help_text="The routing policy to use (default: the default policy).",
+        ),
+    }
+
+
+def acceptance_request_fields() -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+    """The request fields of ``generation.checking``: a checklist to pass, and how."""
+    return {
+        "checklist": serializers.IntegerField(required=False, help_text="Checklist id: each image is checked once stored."),
+        "expected_text": serializers.CharField(
+            required=False, max_length=checking.MAX_EXPECTED_TEXT, help_text="The text a typography check reads back."
+        ),
+        "max_attempts_to_pass": serializers.IntegerField(
+            required=False,
+            min_value=1,
+            max_value=checking.MAX_ATTEMPTS_TO_PASS,
+            help_text="Attempts (each with a new seed) until an image passes the checklist; default 1.",
         ),
     }
 
@@ -114,8 +132,28 @@ class GenerationJobSerializer(serializers.ModelSerializer[GenerationJob]):
             "created_at",
             "started_at",
             "finished_at",
+            "checklist",
+            "checklist_version",
+            "expected_text",
+            "max_attempts_to_pass",
+            "attempt_of",
+            "attempt_number",
+            "attempts_to_pass",
         ]
         read_only_fields = fields
+
+    checklist = serializers.IntegerField(source="checklist_version.checklist_id", allow_null=True, default=None)
+    checklist_version = serializers.IntegerField(source="checklist_version.number", allow_null=True, default=None)
+    attempts_to_pass = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_attempts_to_pass(self, job: GenerationJob) -> list[str]:
+        """Every attempt of this request to pass its checklist, first to last (job ids)."""
+        if job.checklist_version_id is None:
+            return []
+        first = job.attempt_of_id or job.pk
+        later = GenerationJob.objects.filter(attempt_of_id=first).order_by("attempt_number")
+        return [str(first), *(str(pk) for pk in later.values_list("pk", flat=True))]
 
     @extend_schema_field(serializers.CharField())
     def get_error(self, job: GenerationJob) -> str:

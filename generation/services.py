@@ -20,7 +20,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from generation import routing_hooks
+from generation import checking, routing_hooks
 from generation.derivation import DerivedFrom, audited_lineage, lineage_fields
 from generation.models import GenerationJob, JobStatus
 from governance import roles
@@ -80,6 +80,8 @@ def submit(
     idempotency_key: Any = None,
     derived_from: DerivedFrom | None = None,
     routed: RoutingDecision | None = None,
+    retry_of: GenerationJob | None = None,
+    queue_cap: bool = True,
 ) -> tuple[GenerationJob, bool]:
     """Validate a request and queue a job for it; return ``(job, created)``.
 
@@ -91,6 +93,7 @@ def submit(
     in ``fields`` instead of a plugin is routed (``generation.routing_hooks``); every request
     passes the budgets (``routing.budgets.BudgetExceeded``, a 402). ``derived_from``: a promotion's source;
     ``routed``: the decision that chose ``plugin_id`` (a promotion by tier), recorded on the job.
+    ``retry_of``: the next attempt to pass its checklist; ``queue_cap=False``: a benchmark's cell.
     """
     decision = routing_hooks.route(acting_user=acting_user, plugin_id=plugin_id, fields=fields) or routed
     if decision is not None:
@@ -109,6 +112,7 @@ def submit(
 
     request = build_request(plugin, **{k: fields[k] for k in REQUEST_FIELD_NAMES if k in fields})
     values = request_values(request)
+    acceptance = checking.job_fields(fields, retry_of=retry_of)
     seed_given = fields.get("seed") is not None
     if idempotency_key is not None:
         existing = GenerationJob.objects.filter(
@@ -120,7 +124,8 @@ def submit(
             return _replay(existing, plugin_id, values, seed_given=seed_given), False
     try:
         with transaction.atomic():
-            _check_queue_cap(acting_user)
+            if queue_cap:
+                _check_queue_cap(acting_user)
             job_id = routing_hooks.check_budget(acting_user=acting_user, plugin=plugin, images=values["num_images"])
             job = GenerationJob.objects.create(
                 id=job_id,
@@ -135,13 +140,15 @@ def submit(
                 **routing_hooks.job_fields(decision),
                 **values,
                 **lineage_fields(derived_from),
+                **acceptance,
             )
             record_event(
                 "generation.requested",
                 acting_user=acting_user,
                 target=job,
                 data={"plugin": plugin_id, "plugin_version": plugin.version, **audited_request(values), **routing_hooks.audited(decision)}
-                | audited_lineage(derived_from),
+                | audited_lineage(derived_from)
+                | checking.audited(acceptance),
             )
             transaction.on_commit(lambda: enqueue(job))
     except IntegrityError:

@@ -9,7 +9,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 
-from generation import batching
+from generation import batching, checking
 from generation.services import RUN_GENERATION_TASK
 
 
@@ -32,5 +32,23 @@ def run_generation(job_id: str) -> None:
     close_old_connections()
     try:
         batching.run(job_id, store_in_background=settings.HALLMARK_STORE_IN_BACKGROUND)
+    finally:
+        close_old_connections()
+
+
+@shared_task(
+    name=checking.RUN_CHECKS_TASK,
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=(DatabaseError,),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=8,
+)
+def run_checks(job_id: str) -> None:
+    """Check a job's stored images against its checklist (queue ``checks``); safe to repeat."""
+    close_old_connections()
+    try:
+        checking.run_checks(job_id)
     finally:
         close_old_connections()

@@ -30,6 +30,9 @@ HALLMARK_ROUTING_BREAKER_FAILURES = env_int("HALLMARK_ROUTING_BREAKER_FAILURES",
 # --- Acceptance checks (acceptance/) ----------------------------------------------------------
 
 # --- Scorecards (scorecards/) -----------------------------------------------------------------
+# The most cells (prompts x plugins x seeds) one benchmark may run; a larger one is a 400.
+# A benchmark's jobs are queued at once, beside HALLMARK_MAX_QUEUED_PER_USER (docs/acceptance.md).
+HALLMARK_BENCHMARK_MAX_CELLS = env_int("HALLMARK_BENCHMARK_MAX_CELLS", 500, minimum=1, maximum=10_000)
 
 # --- Batching and the latent cache (generation/, plugins/builtin/sd35/) ---------------------------
 

@@ -6,6 +6,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from acceptance import views as acceptance_views
+from acceptance.api import AssetChecksView, ChecklistViewSet
 from assets import review_views
 from assets import views as asset_views
 from assets.provenance_api import AssetProvenanceView, VerifyBatchView, VerifyUploadView
@@ -17,6 +19,8 @@ from operations import views as operations_views
 from plugins import views as plugin_views
 from plugins.api import PluginViewSet
 from routing.api import BreakerListView, BudgetViewSet, RoutingPolicyViewSet, SpendView
+from scorecards import views as scorecard_views
+from scorecards.api import BenchmarkViewSet, ScorecardCsvView
 from workspace import compare_views
 from workspace import views as workspace_views
 from workspace.api import CollectionViewSet, ExportView, LibraryAssetViewSet
@@ -31,6 +35,8 @@ router.register("plugins", PluginViewSet, basename="plugin")
 router.register("audit", AuditEventViewSet, basename="audit")
 router.register("routing-policies", RoutingPolicyViewSet, basename="routing-policy")
 router.register("budgets", BudgetViewSet, basename="budget")
+router.register("checklists", ChecklistViewSet, basename="checklist")
+router.register("benchmarks", BenchmarkViewSet, basename="benchmark")
 
 urlpatterns = [
     # For load balancers and Prometheus (docs/deployment.md, "Watching it run").
@@ -50,6 +56,9 @@ urlpatterns = [
     path("assets/<uuid:asset_id>/rerun/", compare_views.rerun_asset, name="asset-rerun"),
     path("assets/<uuid:asset_id>/", asset_views.asset_detail, name="asset-detail-page"),
     path("assets/<uuid:asset_id>/credentials/", asset_views.asset_credentials, name="asset-credentials-panel"),
+    path("assets/<uuid:asset_id>/checks/", acceptance_views.asset_checks_panel, name="asset-checks-panel"),
+    path("benchmarks/", scorecard_views.benchmark_list, name="benchmarks-page"),
+    path("benchmarks/<int:benchmark_id>/", scorecard_views.benchmark_detail, name="benchmark-detail-page"),
     path("generate/", generation_views.generate, name="generate"),
     path("jobs/<uuid:job_id>/", generation_views.job_detail, name="job-detail-page"),
     path("jobs/<uuid:job_id>/progress/", generation_views.job_progress, name="job-progress"),
@@ -78,6 +87,12 @@ urlpatterns = [
     ),
     path("api/v1/provenance/verify/", VerifyUploadView.as_view(), name="provenance-verify"),
     path("api/v1/provenance/verify/batch/", VerifyBatchView.as_view(), name="provenance-verify-batch"),
+    path("api/v1/assets/<uuid:asset_id>/checks/", AssetChecksView.as_view(), name="asset-checks"),
+    path(
+        "api/v1/benchmarks/<int:benchmark_id>/scorecard.csv",
+        ScorecardCsvView.as_view(),
+        name="benchmark-scorecard-csv",
+    ),
     path("api/v1/policy/", PolicyView.as_view(), name="policy"),
     path("api/v1/exports/", ExportView.as_view(), name="export"),
     path("api/v1/routing/breakers/", BreakerListView.as_view(), name="routing-breakers"),

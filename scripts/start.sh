@@ -45,8 +45,8 @@ rm -f "$status_errors"
 
 # The worker also runs the scheduled maintenance that beat sends (hourly audit checkpoint, daily
 # purge, the stale-job sweep, a nightly verification sample; CELERY_BEAT_SCHEDULE in settings).
-# Beat keeps its schedule in the var folder.
-$PY manage.py runworker --pool solo --maintenance --loglevel WARNING &
+# Beat keeps its schedule in the var folder. It also runs the acceptance checks (queue checks).
+$PY manage.py runworker --pool solo --maintenance --checks --loglevel WARNING &
 worker=$!
 .venv/bin/celery -A hallmark beat --loglevel WARNING &
 beat=$!

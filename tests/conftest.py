@@ -120,7 +120,7 @@ def all_plugin_queues() -> list[str]:
 @pytest.fixture
 def celery_worker(transactional_db: None) -> Iterator[Any]:
     """A real Celery worker (in this process, solo pool) on the configured broker, serving
-    every plugin queue. Tests using it commit for real (transactional_db), so the worker sees
+    every plugin queue and the acceptance checks' queue. Tests using it commit for real (transactional_db), so the worker sees
     their rows. Queues are purged first so that messages left by earlier tests do not run
     against this test's data. (One worker per test: a session-wide worker would also take the
     jobs meant for the worker processes that crash tests start.)"""
@@ -129,7 +129,7 @@ def celery_worker(transactional_db: None) -> Iterator[Any]:
     from generation.runner import drain_background_stores
     from hallmark.celery import app
 
-    queues = all_plugin_queues()
+    queues = [*all_plugin_queues(), "checks"]
     with app.connection_for_write() as conn:
         for name in queues:
             with contextlib.suppress(Exception):  # the queue may not exist yet

@@ -55,6 +55,7 @@ LIBRARY_PARAMETERS = [
     OpenApiParameter("creator", _TEXT, description="Username of the requester; `created_by` is an older name"),
     OpenApiParameter("tag", _TEXT, description="Tag name"),
     OpenApiParameter("collection", OpenApiTypes.UUID, description="Collection id"),
+    OpenApiParameter("checks", _TEXT, enum=["passed", "failed"], description="Acceptance checks: every check passed, or one failed"),
     OpenApiParameter("min_width", int, description="Smallest width in pixels"),
     OpenApiParameter("created_after", OpenApiTypes.DATETIME, description="Created at or after (ISO 8601)"),
     OpenApiParameter("created_before", OpenApiTypes.DATETIME, description="Created before (ISO 8601)"),

@@ -37,6 +37,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 from django.http import QueryDict
 
+from acceptance.results import CHECK_VERDICTS, verdict_filter
 from assets.models import Asset, AssetStatus
 from assets.search import rank_expression, ranks_by_relevance, search_prompts
 from hallmark.api import UTCDateTimeField
@@ -51,7 +52,7 @@ MAX_PAGE_SIZE = 200
 SMALL_SET = cursors.MAX_OFFSET
 #: How many of the newest matches ``ordering=relevance`` ranks when a word matches more.
 RANK_WINDOW = 1000
-_TEXT_LIMITS = {"q": 500, "plugin": 63, "model_version": 128, "license": 128, "creator": 150, "tag": 64}
+_TEXT_LIMITS = {"q": 500, "plugin": 63, "model_version": 128, "license": 128, "creator": 150, "tag": 64, "checks": 6}
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class LibraryQuery:
     license: str = ""
     creator: str = ""
     tag: str = ""
+    checks: str = ""
     collection: uuid.UUID | None = None
     min_width: int | None = None
     created_after: datetime | None = None
@@ -129,6 +131,8 @@ def parse(params: QueryDict | dict[str, str]) -> LibraryQuery:
     if status and status not in AssetStatus.values:
         errors["status"] = [f"Must be one of {', '.join(AssetStatus.values)}."]
     values["status"] = status
+    if values["checks"] and values["checks"] not in CHECK_VERDICTS:
+        errors["checks"] = [f"Must be one of {', '.join(CHECK_VERDICTS)}."]
     collection = text("collection")
     if collection:
         try:
@@ -196,6 +200,8 @@ def filtered(query: LibraryQuery) -> QuerySet[Asset]:
         assets = assets.filter(
             Exists(CollectionItem.objects.filter(asset=OuterRef("pk"), collection_id=query.collection))
         )
+    if query.checks:
+        assets = assets.filter(verdict_filter(query.checks))
     return search_prompts(assets, query.q)
 
 
