@@ -25,19 +25,21 @@ from assets.models import Asset
 from governance.permissions import IsCreator, IsViewer
 from hallmark.api import invalid
 
-_ERRORS = OpenApiResponse(description="Invalid request; `errors` names each field at fault, e.g. `checks[2].ratio`")
+_ERRORS = OpenApiResponse(
+    description="Invalid request; `errors` names each field at fault, e.g. `checks[2].ratio`"
+)
 
 
-class ChecklistViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Checklist]
-):
+class ChecklistViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Checklist]):
     """Acceptance checklists: named, versioned lists of checks. Editing makes a new version."""
 
     serializer_class = ChecklistSerializer
 
     def get_queryset(self) -> QuerySet[Checklist]:
         return Checklist.objects.select_related("created_by").prefetch_related(
-            Prefetch("versions", queryset=ChecklistVersion.objects.select_related("created_by").order_by("-number"))
+            Prefetch(
+                "versions", queryset=ChecklistVersion.objects.select_related("created_by").order_by("-number")
+            )
         )
 
     def get_permissions(self) -> list[Any]:
@@ -75,7 +77,11 @@ class ChecklistViewSet(
 
     @extend_schema(
         request=ChecklistInputSerializer,
-        responses={200: ChecklistSerializer, 400: _ERRORS, 403: OpenApiResponse(description="Not its author nor an admin")},
+        responses={
+            200: ChecklistSerializer,
+            400: _ERRORS,
+            403: OpenApiResponse(description="Not its author nor an admin"),
+        },
     )
     def update(self, request: Request, pk: str | None = None) -> Response:
         """Replace the checks (a new version when they differ) and/or rename."""
@@ -83,7 +89,11 @@ class ChecklistViewSet(
 
     @extend_schema(
         request=ChecklistInputSerializer,
-        responses={200: ChecklistSerializer, 400: _ERRORS, 403: OpenApiResponse(description="Not its author nor an admin")},
+        responses={
+            200: ChecklistSerializer,
+            400: _ERRORS,
+            403: OpenApiResponse(description="Not its author nor an admin"),
+        },
     )
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
         """Change the name and/or the checks (a new version when they differ)."""
@@ -112,7 +122,9 @@ class AssetChecksView(APIView):
 
     permission_classes = [IsViewer]
 
-    @extend_schema(responses={200: CheckResultSerializer(many=True), 404: OpenApiResponse(description="No such asset")})
+    @extend_schema(
+        responses={200: CheckResultSerializer(many=True), 404: OpenApiResponse(description="No such asset")}
+    )
     def get(self, request: Request, asset_id: uuid.UUID) -> Response:
         """``[{"checklist", "version", "check", "passed", "score", "detail"}]``."""
         if not Asset.objects.live().filter(pk=asset_id).exists():

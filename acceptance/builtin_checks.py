@@ -62,7 +62,9 @@ class AspectRatio(Check):
         off = abs(actual - wanted) / wanted
         passed = off <= float(self.params["tolerance"])
         return CheckOutcome(
-            passed, round(off, 6), f"{actual:.4f} against {self.params['ratio']} ({wanted:.4f}), off by {off:.2%}."
+            passed,
+            round(off, 6),
+            f"{actual:.4f} against {self.params['ratio']} ({wanted:.4f}), off by {off:.2%}.",
         )
 
 
@@ -86,7 +88,9 @@ class Typography(Check):
         passed = accuracy >= float(self.params["min_accuracy"])
         shown = read if len(read) <= 200 else read[:199] + "…"
         return CheckOutcome(
-            passed, round(accuracy, 4), f"Read {shown!r}: accuracy {accuracy:.1%} (at least {self.params['min_accuracy']:.0%})."
+            passed,
+            round(accuracy, 4),
+            f"Read {shown!r}: accuracy {accuracy:.1%} (at least {self.params['min_accuracy']:.0%}).",
         )
 
 
@@ -102,7 +106,11 @@ class MaxSeconds(Check):
         if context.seconds is None:
             return CheckOutcome(False, None, "The job's time was not recorded.")
         passed = context.seconds <= float(self.params["seconds"])
-        return CheckOutcome(passed, round(context.seconds, 3), f"{context.seconds:.2f} s against at most {self.params['seconds']:g} s.")
+        return CheckOutcome(
+            passed,
+            round(context.seconds, 3),
+            f"{context.seconds:.2f} s against at most {self.params['seconds']:g} s.",
+        )
 
 
 class MaxCost(Check):
@@ -118,7 +126,9 @@ class MaxCost(Check):
         if context.cost_usd is None:
             return CheckOutcome(True, 0.0, f"No cost reported (a local model); limit US${limit}.")
         passed = context.cost_usd <= limit
-        return CheckOutcome(passed, float(context.cost_usd), f"US${context.cost_usd} against at most US${limit}.")
+        return CheckOutcome(
+            passed, float(context.cost_usd), f"US${context.cost_usd} against at most US${limit}."
+        )
 
 
 class ProviderSafe(Check):

@@ -101,7 +101,9 @@ def _discover() -> dict[str, type[Check]]:
     found: dict[str, type[Check]] = {cls.type: cls for cls in builtin_checks.BUILTIN_CHECKS}
     for entry_point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         if entry_point.name in found:
-            logger.warning("check type %s is taken; the entry point %s is ignored", entry_point.name, entry_point.value)
+            logger.warning(
+                "check type %s is taken; the entry point %s is ignored", entry_point.name, entry_point.value
+            )
             continue
         try:
             loaded = entry_point.load()
@@ -109,7 +111,9 @@ def _discover() -> dict[str, type[Check]]:
             logger.warning("check %s failed to import: %s: %s", entry_point.name, type(exc).__name__, exc)
             continue
         if not (isinstance(loaded, type) and issubclass(loaded, Check)) or loaded.type != entry_point.name:
-            logger.warning("check %s is not an acceptance.checks.Check of that type; ignored", entry_point.name)
+            logger.warning(
+                "check %s is not an acceptance.checks.Check of that type; ignored", entry_point.name
+            )
             continue
         found[entry_point.name] = loaded
     return found

@@ -59,7 +59,9 @@ def read_asset_text(asset: Any) -> str:
             data = handle.read()
         image = open_image_safely(data)
     except (OSError, ValueError, ImageRefused) as exc:
-        raise UnreadableImage(f"The stored file {name} could not be read for OCR ({type(exc).__name__}).") from None
+        raise UnreadableImage(
+            f"The stored file {name} could not be read for OCR ({type(exc).__name__})."
+        ) from None
     return read_text(image)
 
 
@@ -70,13 +72,9 @@ def normalise(text: str) -> str:
     return "".join(folded.split())
 
 
-def levenshtein(a: str, b: str) -> int:
-    """Edit distance (insertions, deletions, substitutions) between ``a`` and ``b``."""
-    return _distance(a, b, free_ends=False)
-
-
-def _distance(expected: str, read: str, *, free_ends: bool) -> int:
-    """Levenshtein distance of ``expected`` to ``read`` (``free_ends``: to its best-matching span)."""
+def edit_distance(expected: str, read: str, *, free_ends: bool = False) -> int:
+    """Levenshtein distance (insertions, deletions, substitutions) of ``expected`` to ``read``;
+    with ``free_ends``, to the span of ``read`` that matches it best."""
     previous = [0] * (len(read) + 1) if free_ends else list(range(len(read) + 1))
     for i, want in enumerate(expected, start=1):
         current = [i]
@@ -97,4 +95,4 @@ def character_accuracy(expected: str, read: str) -> float:
     want, got = normalise(expected), normalise(read)
     if not want:
         return 1.0
-    return max(0.0, 1.0 - _distance(want, got, free_ends=True) / len(want))
+    return max(0.0, 1.0 - edit_distance(want, got, free_ends=True) / len(want))

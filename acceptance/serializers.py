@@ -53,7 +53,7 @@ class ChecklistSerializer(serializers.ModelSerializer[Checklist]):
 
     @extend_schema_field(serializers.IntegerField())
     def get_version(self, checklist: Checklist) -> int:
-        return self._versions(checklist)[0].number
+        return int(self._versions(checklist)[0].number)
 
     @extend_schema_field(serializers.ListField(child=serializers.DictField()))
     def get_checks(self, checklist: Checklist) -> list[dict[str, Any]]:
@@ -79,5 +79,14 @@ class CheckResultSerializer(serializers.ModelSerializer[CheckResult]):
 
     class Meta:
         model = CheckResult
-        fields = ["checklist", "checklist_name", "version", "check", "passed", "score", "detail", "created_at"]
+        fields = [
+            "checklist",
+            "checklist_name",
+            "version",
+            "check",
+            "passed",
+            "score",
+            "detail",
+            "created_at",
+        ]
         read_only_fields = fields

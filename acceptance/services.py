@@ -13,8 +13,8 @@ from django.db import IntegrityError, transaction
 from acceptance import checks as check_registry
 from acceptance.checks import CheckContext, CheckOutcome
 from acceptance.models import Checklist, ChecklistVersion, CheckResult
-from governance.audit_trail import record_event
 from governance import roles
+from governance.audit_trail import record_event
 from hallmark.errors import InvalidInput, ServiceError
 
 logger = logging.getLogger(__name__)
@@ -79,7 +79,10 @@ def revise_checklist(
                 data["checks"] = cleaned
             if data:
                 record_event(
-                    "checklist.revised", acting_user=acting_user, target=checklist, data={"version": latest.number, **data}
+                    "checklist.revised",
+                    acting_user=acting_user,
+                    target=checklist,
+                    data={"version": latest.number, **data},
                 )
     except IntegrityError:
         raise InvalidInput({"name": ["A checklist with this name already exists."]}) from None
@@ -137,14 +140,6 @@ def run_checks(version: ChecklistVersion, context: CheckContext) -> list[CheckRe
         # Another delivery of the same task recorded them first.
         return list(CheckResult.objects.filter(asset=asset, checklist_version=version))
     return rows
-
-
-def asset_passed(asset_id: Any, version: ChecklistVersion) -> bool | None:
-    """Whether an asset passed every check of ``version`` (None: not checked yet)."""
-    results = list(CheckResult.objects.filter(asset_id=asset_id, checklist_version=version).values_list("passed", flat=True))
-    if not results:
-        return None
-    return all(results)
 
 
 def results_for(asset_id: Any) -> list[CheckResult]:

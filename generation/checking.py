@@ -39,9 +39,6 @@ MAX_ATTEMPTS_TO_PASS = 10
 #: The longest expected text, in characters (OCR reads a poster or a label, not a page).
 MAX_EXPECTED_TEXT = 500
 
-#: The request fields this module reads (the API accepts them beside the plugin's).
-ACCEPTANCE_FIELDS = ("checklist", "expected_text", "max_attempts_to_pass")
-
 
 def job_fields(fields: Mapping[str, Any], *, retry_of: GenerationJob | None = None) -> dict[str, Any]:
     """The acceptance fields of a new job, from the request (or, for a retry, from the attempt
@@ -79,15 +76,19 @@ def job_fields(fields: Mapping[str, Any], *, retry_of: GenerationJob | None = No
         else:
             values["expected_text"] = expected.strip()
     if attempts is not None:
-        if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= MAX_ATTEMPTS_TO_PASS:
+        if (
+            isinstance(attempts, bool)
+            or not isinstance(attempts, int)
+            or not 1 <= attempts <= MAX_ATTEMPTS_TO_PASS
+        ):
             errors["max_attempts_to_pass"] = [f"Must be an integer from 1 to {MAX_ATTEMPTS_TO_PASS}."]
         elif checklist_id is None:
             errors["max_attempts_to_pass"] = ["Needs a checklist to pass."]
         else:
             values["max_attempts_to_pass"] = attempts
-    if version is not None and "expected_text" not in errors and not values.get("expected_text"):
-        if any(check.get("type") == "typography" for check in version.checks):
-            errors["expected_text"] = ["The checklist has a typography check: name the text the image must show."]
+    typography = version is not None and any(check.get("type") == "typography" for check in version.checks)
+    if typography and "expected_text" not in errors and not values.get("expected_text"):
+        errors["expected_text"] = ["The checklist has a typography check: name the text the image must show."]
     if errors:
         raise RequestInvalid(errors)
     return values

@@ -26,9 +26,14 @@ from scorecards.serializers import (
     BenchmarkSummarySerializer,
 )
 
+
 def _detail(benchmark: Benchmark, request: Request, code: int = status.HTTP_200_OK) -> Response:
     views = scorecard.cells(benchmark)
-    context = {"request": request, "status": scorecard.status(views), "scorecard": scorecard.scorecard(benchmark, views)}
+    context = {
+        "request": request,
+        "status": scorecard.status(views),
+        "scorecard": scorecard.scorecard(benchmark, views),
+    }
     return Response(BenchmarkSerializer(benchmark, context=context).data, status=code)
 
 
@@ -68,10 +73,14 @@ class ScorecardCsvView(APIView):
 
     permission_classes = [IsViewer]
 
-    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR, 404: OpenApiResponse(description="No such benchmark")})
+    @extend_schema(
+        responses={(200, "text/csv"): OpenApiTypes.STR, 404: OpenApiResponse(description="No such benchmark")}
+    )
     def get(self, request: Request, benchmark_id: int) -> HttpResponse:
         """``scorecard-<id>.csv``: one line per plugin."""
         benchmark = get_object_or_404(Benchmark, pk=benchmark_id)
-        response = HttpResponse(scorecard_csv(scorecard.scorecard(benchmark)), content_type="text/csv; charset=utf-8")
+        response = HttpResponse(
+            scorecard_csv(scorecard.scorecard(benchmark)), content_type="text/csv; charset=utf-8"
+        )
         response["Content-Disposition"] = f'attachment; filename="scorecard-{benchmark.pk}.csv"'
         return response

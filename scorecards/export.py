@@ -107,6 +107,8 @@ def chart_svg(rows: list[dict[str, Any]], *, width: int = 480, height: int = 300
         parts.append(
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" class="point"><title>{label}: pass rate {rate:.0%}</title></circle>'
         )
-        parts.append(f'<text x="{x + dx:.1f}" y="{y - 8:.1f}" text-anchor="{anchor}" font-size="12">{label}{note}</text>')
+        parts.append(
+            f'<text x="{x + dx:.1f}" y="{y - 8:.1f}" text-anchor="{anchor}" font-size="12">{label}{note}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)

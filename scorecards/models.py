@@ -44,7 +44,9 @@ class BenchmarkCell(models.Model):
     plugin_id = models.CharField(max_length=63)
     prompt_index = models.PositiveIntegerField()
     seed = models.BigIntegerField()
-    job = models.OneToOneField("generation.GenerationJob", on_delete=models.PROTECT, related_name="benchmark_cell")
+    job = models.OneToOneField(
+        "generation.GenerationJob", on_delete=models.PROTECT, related_name="benchmark_cell"
+    )
 
     class Meta:
         ordering = ["benchmark", "prompt_index", "plugin_id", "seed"]

@@ -63,8 +63,8 @@ def cells(benchmark: Benchmark) -> list[CellView]:
         results[result.asset_id].append(result)
     views = []
     for row in rows:
-        asset = assets.get(row.job_id)
-        views.append(CellView(row, asset, results.get(asset.pk, []) if asset else []))
+        found = assets.get(row.job_id)
+        views.append(CellView(row, found, results.get(found.pk, []) if found else []))
     return views
 
 
@@ -125,8 +125,12 @@ def scorecard(benchmark: Benchmark, views: list[CellView] | None = None) -> list
                 "p50_ms": None if p50 is None else round(p50, 1),
                 "p95_ms": None if p95 is None else round(p95, 1),
                 "failures": dict(sorted(failures.items())),
-                "cost_per_image_usd": _usd(total_cost / len(stored)) if total_cost is not None and stored else None,
-                "cost_per_accepted_usd": _usd(total_cost / len(accepted)) if total_cost is not None and accepted else None,
+                "cost_per_image_usd": _usd(total_cost / len(stored))
+                if total_cost is not None and stored
+                else None,
+                "cost_per_accepted_usd": _usd(total_cost / len(accepted))
+                if total_cost is not None and accepted
+                else None,
             }
         )
     return rows

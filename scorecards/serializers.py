@@ -23,7 +23,9 @@ class BenchmarkRequestSerializer(serializers.Serializer[Any]):
 
     name = serializers.CharField(max_length=100)
     checklist = serializers.IntegerField(help_text="Checklist id; its latest version judges every image.")
-    prompt_set = serializers.CharField(required=False, help_text="A built-in prompt set, e.g. `typography-v1`.")
+    prompt_set = serializers.CharField(
+        required=False, help_text="A built-in prompt set, e.g. `typography-v1`."
+    )
     prompts = PromptSerializer(many=True, required=False)
     plugins = serializers.ListField(child=serializers.CharField())
     seeds = serializers.ListField(child=serializers.IntegerField(min_value=0))
@@ -72,7 +74,19 @@ class BenchmarkSummarySerializer(serializers.ModelSerializer[Benchmark]):
 
     class Meta:
         model = Benchmark
-        fields = ["id", "name", "checklist", "checklist_version", "prompt_set", "plugins", "seeds", "width", "height", "created_by", "created_at"]
+        fields = [
+            "id",
+            "name",
+            "checklist",
+            "checklist_version",
+            "prompt_set",
+            "plugins",
+            "seeds",
+            "width",
+            "height",
+            "created_by",
+            "created_at",
+        ]
         read_only_fields = fields
 
 

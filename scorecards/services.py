@@ -48,7 +48,9 @@ def _prompts(body: dict[str, Any], errors: dict[str, list[str]]) -> tuple[str, l
             continue
         prompt, expected = item.get("prompt"), item.get("expected_text", "")
         if not isinstance(prompt, str) or not prompt.strip() or len(prompt) > MAX_PROMPT_LENGTH:
-            errors[f"{where}.prompt"] = [f"Must be a non-empty string of at most {MAX_PROMPT_LENGTH} characters."]
+            errors[f"{where}.prompt"] = [
+                f"Must be a non-empty string of at most {MAX_PROMPT_LENGTH} characters."
+            ]
         elif not isinstance(expected, str) or len(expected) > 500:
             errors[f"{where}.expected_text"] = ["Must be a string of at most 500 characters."]
         else:
@@ -56,7 +58,9 @@ def _prompts(body: dict[str, Any], errors: dict[str, list[str]]) -> tuple[str, l
     return "", prompts
 
 
-def _ints(body: dict[str, Any], name: str, errors: dict[str, list[str]], *, default: int | None = None) -> Any:
+def _ints(
+    body: dict[str, Any], name: str, errors: dict[str, list[str]], *, default: int | None = None
+) -> Any:
     value = body.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4096:
         errors[name] = ["Must be an integer from 1 to 4096."]
@@ -83,7 +87,12 @@ def create_benchmark(*, acting_user: User, body: Any) -> Benchmark:
         errors["checklist"] = ["Must be the id of an existing checklist."]
     prompt_set, prompts = _prompts(body, errors)
     plugins = body.get("plugins")
-    if not isinstance(plugins, list) or not plugins or not all(isinstance(p, str) for p in plugins) or len(set(plugins)) != len(plugins):
+    if (
+        not isinstance(plugins, list)
+        or not plugins
+        or not all(isinstance(p, str) for p in plugins)
+        or len(set(plugins)) != len(plugins)
+    ):
         errors["plugins"] = ["Must be a non-empty list of distinct plugin ids."]
         plugins = []
     seeds = body.get("seeds")
@@ -129,7 +138,12 @@ def create_benchmark(*, acting_user: User, body: Any) -> Benchmark:
             "benchmark.created",
             acting_user=acting_user,
             target=benchmark,
-            data={"name": benchmark.name, "checklist_version": version.pk, "plugins": plugins, "cells": cells},
+            data={
+                "name": benchmark.name,
+                "checklist_version": version.pk,
+                "plugins": plugins,
+                "cells": cells,
+            },
         )
         rows = []
         for prompt_index, item in enumerate(prompts):
@@ -148,7 +162,15 @@ def create_benchmark(*, acting_user: User, body: Any) -> Benchmark:
                         },
                         queue_cap=False,
                     )
-                    rows.append(BenchmarkCell(benchmark=benchmark, plugin_id=plugin_id, prompt_index=prompt_index, seed=seed, job=job))
+                    rows.append(
+                        BenchmarkCell(
+                            benchmark=benchmark,
+                            plugin_id=plugin_id,
+                            prompt_index=prompt_index,
+                            seed=seed,
+                            job=job,
+                        )
+                    )
         BenchmarkCell.objects.bulk_create(rows)
     return benchmark
 

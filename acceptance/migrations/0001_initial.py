@@ -6,68 +6,121 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('assets', '0006_library_indexes'),
+        ("assets", "0006_library_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Checklist',
+            name="Checklist",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='ChecklistVersion',
+            name="ChecklistVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('checks', models.JSONField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('checklist', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='versions', to='acceptance.checklist')),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.PositiveIntegerField()),
+                ("checks", models.JSONField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "checklist",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="versions",
+                        to="acceptance.checklist",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['checklist', '-number'],
+                "ordering": ["checklist", "-number"],
             },
         ),
         migrations.CreateModel(
-            name='CheckResult',
+            name="CheckResult",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('check_index', models.PositiveSmallIntegerField()),
-                ('check_type', models.CharField(max_length=63)),
-                ('passed', models.BooleanField()),
-                ('score', models.FloatField(blank=True, null=True)),
-                ('detail', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('asset', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='check_results', to='assets.asset')),
-                ('checklist_version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='results', to='acceptance.checklistversion')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("check_index", models.PositiveSmallIntegerField()),
+                ("check_type", models.CharField(max_length=63)),
+                ("passed", models.BooleanField()),
+                ("score", models.FloatField(blank=True, null=True)),
+                ("detail", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "asset",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="check_results",
+                        to="assets.asset",
+                    ),
+                ),
+                (
+                    "checklist_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="results",
+                        to="acceptance.checklistversion",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['checklist_version', 'check_index'],
+                "ordering": ["checklist_version", "check_index"],
             },
         ),
         migrations.AddConstraint(
-            model_name='checklistversion',
-            constraint=models.UniqueConstraint(fields=('checklist', 'number'), name='checklist_version_number'),
+            model_name="checklistversion",
+            constraint=models.UniqueConstraint(
+                fields=("checklist", "number"), name="checklist_version_number"
+            ),
         ),
         migrations.AddIndex(
-            model_name='checkresult',
-            index=models.Index(fields=['asset', 'passed'], name='check_result_asset_passed'),
+            model_name="checkresult",
+            index=models.Index(fields=["asset", "passed"], name="check_result_asset_passed"),
         ),
         migrations.AddConstraint(
-            model_name='checkresult',
-            constraint=models.UniqueConstraint(fields=('asset', 'checklist_version', 'check_index'), name='check_result_once'),
+            model_name="checkresult",
+            constraint=models.UniqueConstraint(
+                fields=("asset", "checklist_version", "check_index"), name="check_result_once"
+            ),
         ),
     ]

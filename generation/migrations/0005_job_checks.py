@@ -6,41 +6,56 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('acceptance', '0001_initial'),
-        ('generation', '0004_job_routing'),
+        ("acceptance", "0001_initial"),
+        ("generation", "0004_job_routing"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='generationjob',
-            name='attempt_number',
+            model_name="generationjob",
+            name="attempt_number",
             field=models.PositiveSmallIntegerField(default=1),
         ),
         migrations.AddField(
-            model_name='generationjob',
-            name='attempt_of',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='later_attempts', to='generation.generationjob'),
+            model_name="generationjob",
+            name="attempt_of",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="later_attempts",
+                to="generation.generationjob",
+            ),
         ),
         migrations.AddField(
-            model_name='generationjob',
-            name='checklist_version',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='jobs', to='acceptance.checklistversion'),
+            model_name="generationjob",
+            name="checklist_version",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="jobs",
+                to="acceptance.checklistversion",
+            ),
         ),
         migrations.AddField(
-            model_name='generationjob',
-            name='expected_text',
+            model_name="generationjob",
+            name="expected_text",
             field=models.TextField(blank=True),
         ),
         migrations.AddField(
-            model_name='generationjob',
-            name='max_attempts_to_pass',
+            model_name="generationjob",
+            name="max_attempts_to_pass",
             field=models.PositiveSmallIntegerField(default=1),
         ),
         migrations.AddConstraint(
-            model_name='generationjob',
-            constraint=models.UniqueConstraint(condition=models.Q(('attempt_of__isnull', False)), fields=('attempt_of', 'attempt_number'), name='generation_job_one_per_attempt'),
+            model_name="generationjob",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("attempt_of__isnull", False)),
+                fields=("attempt_of", "attempt_number"),
+                name="generation_job_one_per_attempt",
+            ),
         ),
     ]

@@ -6,48 +6,89 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('acceptance', '0001_initial'),
-        ('generation', '0004_job_checks'),
+        ("acceptance", "0001_initial"),
+        ("generation", "0004_job_checks"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Benchmark',
+            name="Benchmark",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('prompt_set', models.CharField(blank=True, max_length=63)),
-                ('prompts', models.JSONField()),
-                ('plugins', models.JSONField()),
-                ('seeds', models.JSONField()),
-                ('width', models.PositiveIntegerField()),
-                ('height', models.PositiveIntegerField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('checklist_version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='benchmarks', to='acceptance.checklistversion')),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                ("prompt_set", models.CharField(blank=True, max_length=63)),
+                ("prompts", models.JSONField()),
+                ("plugins", models.JSONField()),
+                ("seeds", models.JSONField()),
+                ("width", models.PositiveIntegerField()),
+                ("height", models.PositiveIntegerField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "checklist_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="benchmarks",
+                        to="acceptance.checklistversion",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='BenchmarkCell',
+            name="BenchmarkCell",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('plugin_id', models.CharField(max_length=63)),
-                ('prompt_index', models.PositiveIntegerField()),
-                ('seed', models.BigIntegerField()),
-                ('benchmark', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='cells', to='scorecards.benchmark')),
-                ('job', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='benchmark_cell', to='generation.generationjob')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("plugin_id", models.CharField(max_length=63)),
+                ("prompt_index", models.PositiveIntegerField()),
+                ("seed", models.BigIntegerField()),
+                (
+                    "benchmark",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="cells",
+                        to="scorecards.benchmark",
+                    ),
+                ),
+                (
+                    "job",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="benchmark_cell",
+                        to="generation.generationjob",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['benchmark', 'prompt_index', 'plugin_id', 'seed'],
-                'constraints': [models.UniqueConstraint(fields=('benchmark', 'plugin_id', 'prompt_index', 'seed'), name='benchmark_cell_once')],
+                "ordering": ["benchmark", "prompt_index", "plugin_id", "seed"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("benchmark", "plugin_id", "prompt_index", "seed"), name="benchmark_cell_once"
+                    )
+                ],
             },
         ),
     ]

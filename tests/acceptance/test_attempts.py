@@ -24,7 +24,9 @@ class EvenSeed(Check):
 
 
 def _checklist(client, checks_):
-    response = client.post("/api/v1/checklists/", {"name": f"list-{len(checks_)}", "checks": checks_}, format="json")
+    response = client.post(
+        "/api/v1/checklists/", {"name": f"list-{len(checks_)}", "checks": checks_}, format="json"
+    )
     assert response.status_code == 201, response.json()
     return response.json()["id"]
 
@@ -40,22 +42,39 @@ def _finished_chain(first_id: str, count: int):
 
 
 @pytest.mark.integration
-def test_fails_for_one_seed_then_passes_with_the_next(celery_worker, client_for, procedural, monkeypatch) -> None:
+def test_fails_for_one_seed_then_passes_with_the_next(
+    celery_worker, client_for, procedural, monkeypatch
+) -> None:
     monkeypatch.setitem(checks.check_types(), "even_seed", EvenSeed)
     client = client_for("creator")
-    checklist = _checklist(client, [{"type": "even_seed"}, {"type": "min_resolution", "width": 64, "height": 64}])
+    checklist = _checklist(
+        client, [{"type": "even_seed"}, {"type": "min_resolution", "width": 64, "height": 64}]
+    )
     submitted = client.post(
         "/api/v1/generations/",
-        {"plugin": "procedural", "prompt": "a sign", "width": 64, "height": 64, "seed": 41, "checklist": checklist, "max_attempts_to_pass": 4},
+        {
+            "plugin": "procedural",
+            "prompt": "a sign",
+            "width": 64,
+            "height": 64,
+            "seed": 41,
+            "checklist": checklist,
+            "max_attempts_to_pass": 4,
+        },
         format="json",
     )
     assert submitted.status_code == 202, submitted.json()
     first_id = submitted.json()["id"]
     jobs = wait_for(lambda: _finished_chain(first_id, 2), timeout=60)
     assert [job.seed for job in jobs] == [41, 42] and [job.attempt_number for job in jobs] == [1, 2]
-    assert jobs[1].attempt_of_id == jobs[0].pk and jobs[1].checklist_version_id == jobs[0].checklist_version_id
+    assert (
+        jobs[1].attempt_of_id == jobs[0].pk and jobs[1].checklist_version_id == jobs[0].checklist_version_id
+    )
     first_results = CheckResult.objects.filter(asset__job=jobs[0])
-    assert {(r.check_type, r.passed) for r in first_results} == {("even_seed", False), ("min_resolution", True)}
+    assert {(r.check_type, r.passed) for r in first_results} == {
+        ("even_seed", False),
+        ("min_resolution", True),
+    }
     assert all(r.passed for r in CheckResult.objects.filter(asset__job=jobs[1]))
     # It passed: no third attempt, and both attempts stay, linked, in the API.
     assert not GenerationJob.objects.filter(attempt_of_id=first_id, attempt_number=3).exists()
@@ -73,7 +92,16 @@ def test_attempts_exhausted_keeps_every_attempt(celery_worker, client_for, proce
     checklist = _checklist(client, [{"type": "min_resolution", "width": 4096, "height": 4096}])
     submitted = client.post(
         "/api/v1/generations/",
-        {"plugin": "procedural", "prompt": "tiny", "width": 64, "height": 64, "seed": 5, "num_images": 2, "checklist": checklist, "max_attempts_to_pass": 3},
+        {
+            "plugin": "procedural",
+            "prompt": "tiny",
+            "width": 64,
+            "height": 64,
+            "seed": 5,
+            "num_images": 2,
+            "checklist": checklist,
+            "max_attempts_to_pass": 3,
+        },
         format="json",
     )
     first_id = submitted.json()["id"]
@@ -98,16 +126,34 @@ def test_request_fields_are_validated(client_for, procedural, db) -> None:
     assert errors(checklist=999999) == {"checklist"}
     assert errors(checklist="1") == {"checklist"}
     assert errors(checklist=typography) == {"expected_text"}
-    assert errors(checklist=typography, expected_text="OPEN", max_attempts_to_pass=11) == {"max_attempts_to_pass"}
-    assert errors(checklist=typography, expected_text="OPEN", max_attempts_to_pass=0) == {"max_attempts_to_pass"}
+    assert errors(checklist=typography, expected_text="OPEN", max_attempts_to_pass=11) == {
+        "max_attempts_to_pass"
+    }
+    assert errors(checklist=typography, expected_text="OPEN", max_attempts_to_pass=0) == {
+        "max_attempts_to_pass"
+    }
     assert errors(max_attempts_to_pass=2) == {"max_attempts_to_pass"}
     assert errors(checklist=typography, expected_text=5) == {"expected_text"}
     ok = client.post(
         "/api/v1/generations/",
-        {"plugin": "procedural", "prompt": "OPEN", "checklist": typography, "expected_text": " OPEN ", "max_attempts_to_pass": 2},
+        {
+            "plugin": "procedural",
+            "prompt": "OPEN",
+            "checklist": typography,
+            "expected_text": " OPEN ",
+            "max_attempts_to_pass": 2,
+        },
         format="json",
     )
     assert ok.status_code == 202
     body = ok.json()
-    assert body["expected_text"] == "OPEN" and body["max_attempts_to_pass"] == 2 and body["checklist_version"] == 1
-    assert body["attempt_number"] == 1 and body["attempt_of"] is None and body["attempts_to_pass"] == [body["id"]]
+    assert (
+        body["expected_text"] == "OPEN"
+        and body["max_attempts_to_pass"] == 2
+        and body["checklist_version"] == 1
+    )
+    assert (
+        body["attempt_number"] == 1
+        and body["attempt_of"] is None
+        and body["attempts_to_pass"] == [body["id"]]
+    )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from acceptance.checks import CheckContext
 from acceptance import services
+from acceptance.checks import CheckContext
 from governance.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +22,9 @@ ALL_CHECKS = [
 
 
 def test_create_list_and_show(client_for) -> None:
-    created = client_for("creator").post("/api/v1/checklists/", {"name": "Posters", "checks": ALL_CHECKS}, format="json")
+    created = client_for("creator").post(
+        "/api/v1/checklists/", {"name": "Posters", "checks": ALL_CHECKS}, format="json"
+    )
     assert created.status_code == 201, created.json()
     body = created.json()
     assert body["version"] == 1 and [c["type"] for c in body["checks"]] == [c["type"] for c in ALL_CHECKS]
@@ -36,7 +38,14 @@ def test_create_list_and_show(client_for) -> None:
 @pytest.mark.parametrize(
     ("checks", "field"),
     [
-        ([{"type": "min_resolution", "width": 1, "height": 1}, {"type": "min_resolution", "width": 1, "height": 1}, {"type": "aspect_ratio"}], "checks[2].ratio"),
+        (
+            [
+                {"type": "min_resolution", "width": 1, "height": 1},
+                {"type": "min_resolution", "width": 1, "height": 1},
+                {"type": "aspect_ratio"},
+            ],
+            "checks[2].ratio",
+        ),
         ([{"type": "aspect_ratio", "ratio": "wide"}], "checks[0].ratio"),
         ([{"type": "teleport"}], "checks[0].type"),
         ([{"width": 3}], "checks[0].type"),
@@ -49,15 +58,24 @@ def test_create_list_and_show(client_for) -> None:
     ],
 )
 def test_bad_checks_are_a_400_naming_the_field(client_for, checks, field) -> None:
-    response = client_for("creator").post("/api/v1/checklists/", {"name": "x", "checks": checks}, format="json")
+    response = client_for("creator").post(
+        "/api/v1/checklists/", {"name": "x", "checks": checks}, format="json"
+    )
     assert response.status_code == 400
     assert field in response.json()["errors"], response.json()
 
 
 def test_other_bad_bodies(client_for) -> None:
     client = client_for("creator")
-    assert "name" in client.post("/api/v1/checklists/", {"checks": ALL_CHECKS}, format="json").json()["errors"]
-    assert "colour" in client.post("/api/v1/checklists/", {"name": "a", "checks": ALL_CHECKS, "colour": 1}, format="json").json()["errors"]
+    assert (
+        "name" in client.post("/api/v1/checklists/", {"checks": ALL_CHECKS}, format="json").json()["errors"]
+    )
+    assert (
+        "colour"
+        in client.post(
+            "/api/v1/checklists/", {"name": "a", "checks": ALL_CHECKS, "colour": 1}, format="json"
+        ).json()["errors"]
+    )
     assert client.post("/api/v1/checklists/", [1], format="json").status_code == 400
     client.post("/api/v1/checklists/", {"name": "dup", "checks": ALL_CHECKS}, format="json")
     again = client.post("/api/v1/checklists/", {"name": "dup", "checks": ALL_CHECKS}, format="json")
@@ -65,17 +83,37 @@ def test_other_bad_bodies(client_for) -> None:
 
 
 def test_roles(client_for) -> None:
-    assert client_for("viewer").post("/api/v1/checklists/", {"name": "v", "checks": ALL_CHECKS}, format="json").status_code == 403
-    made = client_for("creator").post("/api/v1/checklists/", {"name": "c", "checks": ALL_CHECKS}, format="json").json()
+    assert (
+        client_for("viewer")
+        .post("/api/v1/checklists/", {"name": "v", "checks": ALL_CHECKS}, format="json")
+        .status_code
+        == 403
+    )
+    made = (
+        client_for("creator")
+        .post("/api/v1/checklists/", {"name": "c", "checks": ALL_CHECKS}, format="json")
+        .json()
+    )
     # Another creator may read but not revise; an admin may.
-    other = client_for("creator2").patch(f"/api/v1/checklists/{made['id']}/", {"checks": ALL_CHECKS[:1]}, format="json")
+    other = client_for("creator2").patch(
+        f"/api/v1/checklists/{made['id']}/", {"checks": ALL_CHECKS[:1]}, format="json"
+    )
     assert other.status_code == 403
-    assert client_for("admin").patch(f"/api/v1/checklists/{made['id']}/", {"checks": ALL_CHECKS[:1]}, format="json").status_code == 200
+    assert (
+        client_for("admin")
+        .patch(f"/api/v1/checklists/{made['id']}/", {"checks": ALL_CHECKS[:1]}, format="json")
+        .status_code
+        == 200
+    )
 
 
 def test_editing_makes_a_new_version_and_old_results_keep_theirs(client_for, stored) -> None:
     client = client_for("creator")
-    made = client.post("/api/v1/checklists/", {"name": "v", "checks": [{"type": "min_resolution", "width": 64, "height": 64}]}, format="json").json()
+    made = client.post(
+        "/api/v1/checklists/",
+        {"name": "v", "checks": [{"type": "min_resolution", "width": 64, "height": 64}]},
+        format="json",
+    ).json()
     from acceptance.models import Checklist
 
     v1 = Checklist.objects.get(pk=made["id"]).latest
@@ -94,7 +132,10 @@ def test_editing_makes_a_new_version_and_old_results_keep_theirs(client_for, sto
     assert bad.status_code == 400 and "checks" in bad.json()["errors"]
     services.run_checks(Checklist.objects.get(pk=made["id"]).latest, CheckContext(asset=asset))
     results = client_for("viewer").get(f"/api/v1/assets/{asset.pk}/checks/").json()
-    assert {(r["version"], r["check"], r["passed"]) for r in results} == {(1, "min_resolution", True), (2, "min_resolution", False)}
+    assert {(r["version"], r["check"], r["passed"]) for r in results} == {
+        (1, "min_resolution", True),
+        (2, "min_resolution", False),
+    }
     assert all(r["checklist"] == made["id"] for r in results)
     assert AuditEvent.objects.filter(action="checklist.revised", target_id=str(made["id"])).count() == 2
 
@@ -121,6 +162,8 @@ def test_library_filter_and_asset_page(client_for, client, users, stored, make_c
     panel = client.get(f"/assets/{failing.pk}/checks/").content.decode()
     assert "min_resolution" in panel and "failed" in panel and "4096" in panel
     assert "No checklist has judged" in client.get(f"/assets/{unchecked.pk}/checks/").content.decode()
-    assert "asset-checks-panel" not in client.get(f"/assets/{unchecked.pk}/").content.decode()  # the URL, not the name
+    assert (
+        "asset-checks-panel" not in client.get(f"/assets/{unchecked.pk}/").content.decode()
+    )  # the URL, not the name
     assert f"/assets/{unchecked.pk}/checks/" in client.get(f"/assets/{unchecked.pk}/").content.decode()
     assert viewer.get("/api/v1/assets/00000000-0000-0000-0000-000000000000/checks/").status_code == 404

@@ -7,7 +7,14 @@ from decimal import Decimal
 import pytest
 
 from acceptance import checks, services
-from acceptance.builtin_checks import AspectRatio, MaxCost, MaxSeconds, MinResolution, ProvenanceIntact, ProviderSafe
+from acceptance.builtin_checks import (
+    AspectRatio,
+    MaxCost,
+    MaxSeconds,
+    MinResolution,
+    ProvenanceIntact,
+    ProviderSafe,
+)
 from acceptance.checks import CheckContext, CheckOutcome
 from acceptance.models import CheckResult
 from assets.models import Asset
@@ -97,7 +104,13 @@ def test_clean_checks_names_the_field_at_fault() -> None:
             ]
         )
     errors = caught.value.errors
-    assert set(errors) == {"checks[1].type", "checks[2].ratio", "checks[3].width", "checks[4].min_accuracy", "checks[4].colour"}
+    assert set(errors) == {
+        "checks[1].type",
+        "checks[2].ratio",
+        "checks[3].width",
+        "checks[4].min_accuracy",
+        "checks[4].colour",
+    }
     assert checks.clean_checks([{"type": "typography"}]) == [{"type": "typography", "min_accuracy": 0.9}]
 
 
@@ -120,7 +133,11 @@ def test_a_third_party_check_registers_by_entry_point(monkeypatch) -> None:
         def load(self):
             raise ImportError("missing dependency")
 
-    monkeypatch.setattr(checks, "entry_points", lambda group: [EntryPoint(), Broken()] if group == checks.ENTRY_POINT_GROUP else [])
+    monkeypatch.setattr(
+        checks,
+        "entry_points",
+        lambda group: [EntryPoint(), Broken()] if group == checks.ENTRY_POINT_GROUP else [],
+    )
     monkeypatch.setattr(checks, "_registry", None)
     found = checks.check_types()
     monkeypatch.setattr(checks, "_registry", None)  # the next caller discovers again
@@ -129,13 +146,15 @@ def test_a_third_party_check_registers_by_entry_point(monkeypatch) -> None:
 
 def test_results_are_recorded_once_and_audited(stored, make_checklist) -> None:
     asset = stored("a sign")
-    checklist = make_checklist([{"type": "min_resolution", "width": 64, "height": 64}, {"type": "provider_safe"}])
+    checklist = make_checklist(
+        [{"type": "min_resolution", "width": 64, "height": 64}, {"type": "provider_safe"}]
+    )
     version = checklist.latest
     first = services.run_checks(version, CheckContext(asset=asset))
     again = services.run_checks(version, CheckContext(asset=asset))
     assert [r.check_type for r in first] == ["min_resolution", "provider_safe"]
     assert CheckResult.objects.filter(asset=asset).count() == 2 and len(again) == 2
-    assert services.asset_passed(asset.pk, version) is True
+    assert all(r.passed for r in CheckResult.objects.filter(asset=asset, checklist_version=version))
     assert AuditEvent.objects.filter(action="checks.ran", target_id=str(asset.pk)).count() == 1
 
 

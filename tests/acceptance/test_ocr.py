@@ -35,10 +35,11 @@ def test_character_accuracy_normalises_case_and_whitespace() -> None:
     assert ocr.character_accuracy("OPEN LATE", "WILD BERRY") < 0.5
 
 
-def test_levenshtein() -> None:
-    assert ocr.levenshtein("kitten", "sitting") == 3
-    assert ocr.levenshtein("", "abc") == 3
-    assert ocr.levenshtein("same", "same") == 0
+def test_edit_distance() -> None:
+    assert ocr.edit_distance("kitten", "sitting") == 3
+    assert ocr.edit_distance("", "abc") == 3
+    assert ocr.edit_distance("same", "same") == 0
+    assert ocr.edit_distance("late", "open lake now", free_ends=True) == 1
 
 
 def test_the_expected_text_scores_high() -> None:

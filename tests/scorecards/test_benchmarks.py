@@ -20,7 +20,13 @@ from tests.conftest import wait_for
 def typography_checklist(client_for) -> int:
     response = client_for("creator").post(
         "/api/v1/checklists/",
-        {"name": "Typography", "checks": [{"type": "typography", "min_accuracy": 0.9}, {"type": "min_resolution", "width": 128, "height": 128}]},
+        {
+            "name": "Typography",
+            "checks": [
+                {"type": "typography", "min_accuracy": 0.9},
+                {"type": "min_resolution", "width": 128, "height": 128},
+            ],
+        },
         format="json",
     )
     return int(response.json()["id"])
@@ -42,7 +48,15 @@ def test_a_typography_benchmark_tells_the_plugins_apart(
     chosen = prompt_sets.available()["typography-v1"][:3]
     created = client.post(
         "/api/v1/benchmarks/",
-        {"name": "Type test", "checklist": typography_checklist, "prompts": chosen, "plugins": ["procedural", "dummy"], "seeds": [11], "width": 256, "height": 256},
+        {
+            "name": "Type test",
+            "checklist": typography_checklist,
+            "prompts": chosen,
+            "plugins": ["procedural", "dummy"],
+            "seeds": [11],
+            "width": 256,
+            "height": 256,
+        },
         format="json",
     )
     assert created.status_code == 201, created.json()
@@ -53,7 +67,9 @@ def test_a_typography_benchmark_tells_the_plugins_apart(
     done = wait_for(lambda: (b := client.get(url).json())["status"] == "finished" and b, timeout=120)
     rows = {row["plugin"]: row for row in done["scorecard"]}
     good, bad = rows["procedural"], rows["dummy"]
-    assert good["model"]["name"] == "hallmark-procedural" and good["model"]["weights_fingerprint"].startswith("sha256:")
+    assert good["model"]["name"] == "hallmark-procedural" and good["model"]["weights_fingerprint"].startswith(
+        "sha256:"
+    )
     assert bad["model"]["name"] == "dummy-tiles"
     assert good["images"] == bad["images"] == 3
     assert good["typography_accuracy"]["mean"] >= 0.9 and good["pass_rate"] >= 2 / 3
@@ -75,12 +91,26 @@ def test_a_typography_benchmark_tells_the_plugins_apart(
 
 @pytest.mark.django_db
 def test_benchmark_pages(client, users, client_for, procedural, typography_checklist) -> None:
-    created = client_for("creator").post(
-        "/api/v1/benchmarks/",
-        {"name": "Page <test>", "checklist": typography_checklist, "prompt_set": "typography-v1", "plugins": ["procedural"], "seeds": [1], "width": 128, "height": 128},
-        format="json",
-    ).json()
-    assert len(created["scorecard"]) == 1 and created["scorecard"][0]["cells"] == len(prompt_sets.available()["typography-v1"])
+    created = (
+        client_for("creator")
+        .post(
+            "/api/v1/benchmarks/",
+            {
+                "name": "Page <test>",
+                "checklist": typography_checklist,
+                "prompt_set": "typography-v1",
+                "plugins": ["procedural"],
+                "seeds": [1],
+                "width": 128,
+                "height": 128,
+            },
+            format="json",
+        )
+        .json()
+    )
+    assert len(created["scorecard"]) == 1 and created["scorecard"][0]["cells"] == len(
+        prompt_sets.available()["typography-v1"]
+    )
     client.force_login(users["viewer"])
     listed = client.get("/benchmarks/").content.decode()
     assert f"/benchmarks/{created['id']}/" in listed and "Page &lt;test&gt;" in listed
@@ -92,9 +122,17 @@ def test_benchmark_pages(client, users, client_for, procedural, typography_check
 
 
 @pytest.mark.django_db
-def test_bad_benchmarks_are_400s_naming_the_field(client_for, procedural, typography_checklist, settings) -> None:
+def test_bad_benchmarks_are_400s_naming_the_field(
+    client_for, procedural, typography_checklist, settings
+) -> None:
     client = client_for("creator")
-    base = {"name": "b", "checklist": typography_checklist, "prompts": [{"prompt": "x", "expected_text": "x"}], "plugins": ["procedural"], "seeds": [1]}
+    base = {
+        "name": "b",
+        "checklist": typography_checklist,
+        "prompts": [{"prompt": "x", "expected_text": "x"}],
+        "plugins": ["procedural"],
+        "seeds": [1],
+    }
 
     def errors(**changes):
         body = {**base, **changes}
@@ -122,12 +160,29 @@ def test_bad_benchmarks_are_400s_naming_the_field(client_for, procedural, typogr
 
 def test_csv_cells_cannot_start_a_formula() -> None:
     assert safe_cell("=HYPERLINK(1)") == "'=HYPERLINK(1)"
-    assert [safe_cell(v) for v in ("+1", "-1", "@x", "\tx", "plain", None, 0.5, 3)] == ["'+1", "'-1", "'@x", "'\tx", "plain", "", "0.5", "3"]
+    assert [safe_cell(v) for v in ("+1", "-1", "@x", "\tx", "plain", None, 0.5, 3)] == [
+        "'+1",
+        "'-1",
+        "'@x",
+        "'\tx",
+        "plain",
+        "",
+        "0.5",
+        "3",
+    ]
     row = {
-        "plugin": "p", "model": {"name": "=cmd|' /C calc'!A0", "version": "1", "weights_fingerprint": "sha256:x"},
-        "cells": 1, "images": 1, "accepted": 0, "pass_rate": 0.0,
-        "typography_accuracy": {"mean": None, "worst": None}, "p50_ms": 1.0, "p95_ms": 1.0,
-        "failures": {"-bad": 1}, "cost_per_image_usd": None, "cost_per_accepted_usd": None,
+        "plugin": "p",
+        "model": {"name": "=cmd|' /C calc'!A0", "version": "1", "weights_fingerprint": "sha256:x"},
+        "cells": 1,
+        "images": 1,
+        "accepted": 0,
+        "pass_rate": 0.0,
+        "typography_accuracy": {"mean": None, "worst": None},
+        "p50_ms": 1.0,
+        "p95_ms": 1.0,
+        "failures": {"-bad": 1},
+        "cost_per_image_usd": None,
+        "cost_per_accepted_usd": None,
     }
     [parsed] = list(csv.DictReader(io.StringIO(scorecard_csv([row]))))
     assert parsed["model"].startswith("'=") and parsed["failures"] == "'-bad=1"
@@ -135,10 +190,15 @@ def test_csv_cells_cannot_start_a_formula() -> None:
 
 def test_chart_and_percentiles() -> None:
     assert percentile([], 0.5) is None
-    assert percentile([5.0, 1.0, 3.0], 0.5) == 3.0 and percentile([float(i) for i in range(1, 101)], 0.95) == 95.0
+    assert (
+        percentile([5.0, 1.0, 3.0], 0.5) == 3.0
+        and percentile([float(i) for i in range(1, 101)], 0.95) == 95.0
+    )
     rows = [
         {"plugin": "a", "model": {"name": "<b>"}, "pass_rate": 1.0, "cost_per_accepted_usd": 0.02},
         {"plugin": "b", "model": {"name": "m"}, "pass_rate": 0.0, "cost_per_accepted_usd": None},
     ]
     svg = chart_svg(rows)
-    assert svg.count("<circle") == 2 and "&lt;b&gt; (a)" in svg and "none accepted" in svg and "<b>" not in svg
+    assert (
+        svg.count("<circle") == 2 and "&lt;b&gt; (a)" in svg and "none accepted" in svg and "<b>" not in svg
+    )
