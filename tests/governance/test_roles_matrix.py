@@ -300,6 +300,29 @@ MATRIX = [
     ("audit log page", "GET", "/audit/", "event", None, N, N, Y, Y),
     ("verify the chain from the audit page", "POST", "/audit/verify/", "event", None, N, N, Y, Y),
     ("API docs page", "GET", "/api/docs/", None, None, Y, Y, Y, Y),
+    # Acceptance checklists and benchmarks (docs/acceptance.md).
+    ("list checklists", "GET", "/api/v1/checklists/", "checklist", None, Y, Y, Y, Y),
+    ("make a checklist", "POST", "/api/v1/checklists/", None, {"name": "matrix", "checks": [{"type": "provider_safe"}]}, N, Y, N, Y),
+    ("show a checklist", "GET", "/api/v1/checklists/{checklist}/", "checklist", None, Y, Y, Y, Y),
+    ("revise a checklist", "PATCH", "/api/v1/checklists/{checklist}/", "checklist", {"checks": [{"type": "provenance_intact"}]}, N, Y, N, Y),
+    ("read an asset's check results", "GET", "/api/v1/assets/{asset}/checks/", "draft", None, Y, Y, Y, Y),
+    ("list benchmarks", "GET", "/api/v1/benchmarks/", "benchmark", None, Y, Y, Y, Y),
+    (
+        "run a benchmark",
+        "POST",
+        "/api/v1/benchmarks/",
+        "checklist",
+        {"name": "matrix", "checklist": "{checklist}", "prompts": [{"prompt": "x"}], "plugins": ["procedural"], "seeds": [1], "width": 64, "height": 64},
+        N,
+        Y,
+        N,
+        Y,
+    ),
+    ("show a benchmark and its scorecard", "GET", "/api/v1/benchmarks/{benchmark}/", "benchmark", None, Y, Y, Y, Y),
+    ("download a scorecard as CSV", "GET", "/api/v1/benchmarks/{benchmark}/scorecard.csv", "benchmark", None, Y, Y, Y, Y),
+    ("asset checks panel", "GET", "/assets/{asset}/checks/", "draft", None, Y, Y, Y, Y),
+    ("benchmarks page", "GET", "/benchmarks/", None, None, Y, Y, Y, Y),
+    ("benchmark page", "GET", "/benchmarks/{benchmark}/", "benchmark", None, Y, Y, Y, Y),
 ]
 # Rows anyone may call, even without logging in.
 PUBLIC = {"OpenAPI schema", "API docs page", "liveness probe", "readiness probe"}
@@ -327,6 +350,9 @@ PAGES = {
     "/audit/verify/",
     "/plugins/",
     "/plugins/procedural/",
+    "/assets/{asset}/checks/",
+    "/benchmarks/",
+    "/benchmarks/{benchmark}/",
 }
 
 
@@ -385,6 +411,17 @@ def prepare(setup: str | None, users) -> dict[str, object]:
         values["budget"] = budget.pk
     elif setup == "upload":
         values["upload"] = make_asset(users["creator"])
+    elif setup in ("checklist", "benchmark"):
+        from acceptance import services as acceptance_services
+        from scorecards import services as scorecard_services
+
+        checklist = acceptance_services.create_checklist(
+            acting_user=users["creator"], name="matrix list", checks=[{"type": "provider_safe"}]
+        )
+        values["checklist"] = checklist.pk
+        if setup == "benchmark":
+            body = {"name": "m", "checklist": checklist.pk, "prompts": [{"prompt": "x"}], "plugins": ["procedural"], "seeds": [1], "width": 64, "height": 64}
+            values["benchmark"] = scorecard_services.create_benchmark(acting_user=users["creator"], body=body).pk
     return values
 
 
@@ -398,6 +435,8 @@ def call(client, method: str, url: str, body, values):
         return getattr(client, method.lower())(url)
     if "asset" in values:
         body = json.loads(json.dumps(body).replace("{asset}", str(values["asset"])))
+    if "checklist" in values:
+        body = json.loads(json.dumps(body).replace('"{checklist}"', str(values["checklist"])))
     return getattr(client, method.lower())(url, body, format="json")
 
 
