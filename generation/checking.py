@@ -128,7 +128,8 @@ def send_checks(job_id: str) -> bool:
     return True
 
 
-def _context(job: GenerationJob, asset: Asset) -> CheckContext:
+def check_context(job: GenerationJob, asset: Asset) -> CheckContext:
+    """What the checks of ``asset`` see of its job: the expected text, time taken, cost per image."""
     seconds = None
     if job.started_at is not None and job.finished_at is not None:
         seconds = (job.finished_at - job.started_at).total_seconds()
@@ -154,7 +155,7 @@ def run_checks(job_id: str) -> GenerationJob | None:
         return None
     passed = False
     for asset in Asset.objects.live().filter(job=job).order_by("index_in_job"):
-        results = acceptance_services.run_checks(job.checklist_version, _context(job, asset))
+        results = acceptance_services.run_checks(job.checklist_version, check_context(job, asset))
         passed = passed or all(result.passed for result in results)
     if passed or job.attempt_number >= job.max_attempts_to_pass:
         return None
