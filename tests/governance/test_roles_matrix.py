@@ -321,6 +321,8 @@ MATRIX = [
     ("show a benchmark and its scorecard", "GET", "/api/v1/benchmarks/{benchmark}/", "benchmark", None, Y, Y, Y, Y),
     ("download a scorecard as CSV", "GET", "/api/v1/benchmarks/{benchmark}/scorecard.csv", "benchmark", None, Y, Y, Y, Y),
     ("asset checks panel", "GET", "/assets/{asset}/checks/", "draft", None, Y, Y, Y, Y),
+    ("checklists page", "GET", "/checklists/", "checklist", None, Y, Y, Y, Y),
+    ("checklist page", "GET", "/checklists/{checklist}/", "checklist", None, Y, Y, Y, Y),
     ("benchmarks page", "GET", "/benchmarks/", None, None, Y, Y, Y, Y),
     ("benchmark page", "GET", "/benchmarks/{benchmark}/", "benchmark", None, Y, Y, Y, Y),
 ]
@@ -353,6 +355,8 @@ PAGES = {
     "/assets/{asset}/checks/",
     "/benchmarks/",
     "/benchmarks/{benchmark}/",
+    "/checklists/",
+    "/checklists/{checklist}/",
 }
 
 
