@@ -73,8 +73,11 @@ def checklist_page(request: HttpRequest, checklist_id: int) -> HttpResponseBase:
         chosen = forms.checks_from_form(request.POST)
         try:
             services.revise_checklist(
-                checklist.pk, acting_user=request.user, name=request.POST.get("name"), checks=chosen
-            )  # type: ignore[arg-type]
+                checklist.pk,
+                acting_user=request.user,  # type: ignore[arg-type]
+                name=request.POST.get("name"),
+                checks=chosen,
+            )
             return redirect("checklist-page", checklist_id=checklist.pk)
         except InvalidInput as error:
             errors, rows = error.errors, forms.form_rows(chosen)
