@@ -13,7 +13,7 @@ import pytest
 from generation import services, tasks
 from generation.api import _ACCEPTED_FIELDS
 from generation.models import GenerationJob
-from generation.serializers import GenerationRequestSerializer
+from generation.serializers import GenerationRequestSerializer, acceptance_request_fields
 from generation.views import _FORM_FIELDS
 from hallmark.celery import app
 from hallmark.sdk import GenerationRequest
@@ -53,8 +53,12 @@ def test_enqueue_sends_the_registered_task_by_name(monkeypatch: pytest.MonkeyPat
 def test_every_list_of_request_fields_is_derived_from_one() -> None:
     names = [field.name for field in REQUEST_FIELDS]
     assert tuple(names) == REQUEST_FIELD_NAMES
-    assert list(GenerationRequestSerializer().fields) == ["plugin", *names, "idempotency_key", "tier", "policy"]
-    assert {"plugin", *names, "idempotency_key", "tier", "policy"} == _ACCEPTED_FIELDS
+    # Then the routing fields, then those of an acceptance checklist (generation.checking).
+    acceptance = list(acceptance_request_fields())
+    assert acceptance == ["checklist", "expected_text", "max_attempts_to_pass"]
+    expected = ["plugin", *names, "idempotency_key", "tier", "policy", *acceptance]
+    assert list(GenerationRequestSerializer().fields) == expected
+    assert set(expected) == _ACCEPTED_FIELDS
     assert ("plugin", *names) == _FORM_FIELDS
     job_fields = {f.name for f in GenerationJob._meta.get_fields()}
     assert set(names) <= job_fields
