@@ -32,9 +32,12 @@ class CellView:
 
     @property
     def verdict(self) -> str:
-        """``passed``, ``failed``, ``error`` (the job failed), or ``pending``."""
+        """``passed``, ``failed``, ``error`` (the job failed), ``missing`` (its image was deleted)
+        or ``pending`` (queued, running, or waiting for its checks)."""
         if self.cell.job.status == JobStatus.FAILED or self.cell.job.status == JobStatus.CANCELLED:
             return "error"
+        if self.asset is None and self.cell.job.status == JobStatus.SUCCEEDED:
+            return "missing"  # its image was deleted since
         if self.asset is None or not self.results:
             return "pending"
         return "passed" if all(r.passed for r in self.results) else "failed"
