@@ -131,12 +131,13 @@ def check_types() -> dict[str, type[Check]]:
 def build(spec: Mapping[str, Any]) -> Check:
     """The check a stored checklist entry describes (``{"type": ..., **params}``).
 
-    Raises ``LookupError`` when its type is no longer installed.
+    Raises ``LookupError`` when its type is no longer installed, ``InvalidInput`` when the
+    installed version of the check no longer accepts the stored parameters.
     """
     cls = check_types().get(str(spec.get("type")))
     if cls is None:
         raise LookupError(f"No check of type {spec.get('type')!r} is installed.")
-    return cls({k: v for k, v in spec.items() if k != "type"})
+    return cls(cls.clean_params({k: v for k, v in spec.items() if k != "type"}))
 
 
 def clean_checks(raw: Any) -> list[dict[str, Any]]:

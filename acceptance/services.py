@@ -95,6 +95,8 @@ def _outcome(spec: Mapping[str, Any], context: CheckContext) -> CheckOutcome:
         return check_registry.build(spec).run(context)
     except LookupError as exc:
         return CheckOutcome(False, None, str(exc))
+    except InvalidInput as exc:
+        return CheckOutcome(False, None, f"The installed check no longer accepts these parameters: {exc}")
     except Exception as exc:
         logger.exception("check %s crashed on asset %s", spec.get("type"), context.asset.pk)
         return CheckOutcome(False, None, f"The check failed unexpectedly ({type(exc).__name__}).")

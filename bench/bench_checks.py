@@ -85,11 +85,29 @@ def _run(args: argparse.Namespace) -> None:
     ocr.engine()
     load = time.perf_counter() - began
 
+    every_check = [
+        {"type": "min_resolution", "width": 512, "height": 512},
+        {"type": "aspect_ratio", "ratio": "1:1"},
+        {"type": "typography", "min_accuracy": 0.9},
+        {"type": "max_seconds", "seconds": 60},
+        {"type": "max_cost", "usd": 0.05},
+        {"type": "provider_safe"},
+        {"type": "provenance_intact"},
+    ]
+    version = services.create_checklist(acting_user=user, name="bench", checks=every_check).latest
+
     def stored(seed: int) -> Asset:
         job, _ = generation_services.submit(
             acting_user=user,
             plugin_id="procedural",
-            fields={"prompt": "OPEN LATE", "width": args.size, "height": args.size, "seed": seed},
+            fields={
+                "prompt": "OPEN LATE",
+                "width": args.size,
+                "height": args.size,
+                "seed": seed,
+                "checklist": version.checklist_id,
+                "expected_text": "OPEN LATE",
+            },
         )
         runner.run(str(job.pk))
         return Asset.objects.get(job=job)
@@ -104,23 +122,13 @@ def _run(args: argparse.Namespace) -> None:
         reads.append(time.perf_counter() - began)
         accuracies.append(ocr.character_accuracy("OPEN LATE", text))
 
-    every_check = [
-        {"type": "min_resolution", "width": 512, "height": 512},
-        {"type": "aspect_ratio", "ratio": "1:1"},
-        {"type": "typography", "min_accuracy": 0.9},
-        {"type": "max_seconds", "seconds": 60},
-        {"type": "max_cost", "usd": 0.05},
-        {"type": "provider_safe"},
-        {"type": "provenance_intact"},
-    ]
-    version = services.create_checklist(acting_user=user, name="bench", checks=every_check).latest
     per_asset = []
     for asset in assets:
         context = checking.check_context(asset.job, asset)
         began = time.perf_counter()
         results = services.run_checks(version, context)
         per_asset.append(time.perf_counter() - began)
-        assert len(results) == len(every_check)
+        assert len(results) == len(every_check) and all(r.passed for r in results), results
     per_check: dict[str, list[float]] = {}
     for spec in every_check:
         check = checks.build(spec)
