@@ -168,3 +168,15 @@ def test_a_crashing_check_fails_without_raising(stored, make_checklist, monkeypa
     monkeypatch.setattr(ProviderSafe, "run", boom)
     [result] = services.run_checks(checklist.latest, CheckContext(asset=asset))
     assert not result.passed and "RuntimeError" in result.detail
+
+
+def test_stored_parameters_an_upgraded_check_refuses_fail_with_the_reason(
+    stored, make_checklist, monkeypatch
+) -> None:
+    from hallmark.sdk import ParamSpec
+
+    asset = stored("a sign")
+    checklist = make_checklist([{"type": "provider_safe"}])
+    monkeypatch.setattr(ProviderSafe, "params_schema", {"strict": ParamSpec("bool", required=True)})
+    [result] = services.run_checks(checklist.latest, CheckContext(asset=asset))
+    assert not result.passed and "no longer accepts" in result.detail and "strict" in result.detail
