@@ -25,6 +25,7 @@ from acceptance.models import Checklist
 from assets.models import Asset
 from generation.models import GenerationJob, JobStatus
 from hallmark.celery import app
+from hallmark.errors import ServiceError
 from hallmark.sdk import RequestInvalid
 from plugins import registry
 
@@ -188,9 +189,9 @@ def _submit_next_attempt(job: GenerationJob) -> GenerationJob | None:
     except IntegrityError:
         logger.info("job %s: its next attempt was already submitted", job.pk)
         return None
-    except (RequestInvalid, LookupError, services.QueueFull) as exc:
-        # The plugin was disabled or removed, or the user's queue is full: the attempts end
-        # here, and the job's checks say it did not pass.
+    except (ServiceError, LookupError, services.QueueFull) as exc:
+        # The plugin was disabled or removed, the user's queue is full or a budget is spent:
+        # the attempts end here, and the job's checks say it did not pass.
         logger.warning("job %s: no further attempt to pass its checklist (%s)", job.pk, exc)
         return None
     return attempt

@@ -157,3 +157,37 @@ def test_request_fields_are_validated(client_for, procedural, db) -> None:
         and body["attempt_of"] is None
         and body["attempts_to_pass"] == [body["id"]]
     )
+
+
+def test_no_next_attempt_when_the_plugin_was_disabled(users, procedural, enable_plugin, db) -> None:
+    from acceptance import services as acceptance_services
+    from generation import checking, runner, services
+    from plugins import services as plugin_services
+
+    checklist = acceptance_services.create_checklist(
+        acting_user=users["creator"],
+        name="big",
+        checks=[{"type": "min_resolution", "width": 4096, "height": 64}],
+    )
+    job, _ = services.submit(
+        acting_user=users["creator"],
+        plugin_id="procedural",
+        fields={
+            "prompt": "x",
+            "width": 64,
+            "height": 64,
+            "seed": 9,
+            "checklist": checklist.pk,
+            "max_attempts_to_pass": 2,
+        },
+    )
+    runner.run(str(job.pk))
+    plugin_services.update_plugin("procedural", acting_user=users["admin"], enabled=False)
+    assert checking.run_checks(str(job.pk)) is None
+    assert not GenerationJob.objects.filter(attempt_of=job).exists()
+    assert CheckResult.objects.filter(asset__job=job, passed=False).count() == 1
+    # Enabled again, a redelivered task makes the attempt (the results are not recorded twice).
+    enable_plugin("procedural")
+    attempt = checking.run_checks(str(job.pk))
+    assert attempt is not None and attempt.seed == 10 and attempt.attempt_number == 2
+    assert CheckResult.objects.filter(asset__job=job).count() == 1
