@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("acceptance", "0001_initial"),
-        ("generation", "0005_job_checks"),
+        ("generation", "0006_job_checks"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("acceptance", "0001_initial"),
-        ("generation", "0004_job_routing"),
+        ("generation", "0005_job_lineage"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
