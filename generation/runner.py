@@ -5,7 +5,7 @@
 missing and never makes a second set of assets (Zulip's worker habit). While a job runs,
 ``generation.job_monitor.JobMonitor`` keeps its heartbeat fresh, records progress and answers the plugin's
 cancellation checks; a job whose heartbeat goes stale is taken over by another worker's
-recovery sweep (``generation.services.recover_stale_jobs``). The names of the files a job will
+recovery sweep (``generation.recovery.recover_stale_jobs``). The names of the files a job will
 write are recorded on it (``pending_files``) before they are written, so an attempt that died
 half-way leaves nothing behind once the job is taken again. With ``store_in_background`` the
 encoding, signing and writing run in one storage thread per process

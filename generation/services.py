@@ -1,4 +1,5 @@
-"""The web side of generation jobs: submit, cancel, recover, enqueue.
+"""The web side of generation jobs: submit, cancel, enqueue (the recovery sweep, which enqueues
+again what was lost, is ``generation.recovery``).
 
 With ``generation.runner`` (the worker side: claim, generate, store, finish) these are the
 only writers of generation jobs. A job reaches a worker as the Celery task
@@ -11,13 +12,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from generation import checking, routing_hooks
@@ -36,8 +35,6 @@ logger = logging.getLogger(__name__)
 
 #: The Celery task that runs a job on a worker (``generation.tasks.run_generation``).
 RUN_GENERATION_TASK = "generation.run_generation"
-#: AMQP's reply code for a queue that does not exist (a passive declare of it).
-AMQP_NOT_FOUND = 404
 
 
 class IdempotencyConflict(Exception):
@@ -290,122 +287,3 @@ def cancel(job_id: Any, *, acting_user: ActingUser) -> GenerationJob:
             job.save(update_fields=["cancel_requested"])
             record_event("generation.cancel_requested", acting_user=acting_user, target=job, data={})
     return job
-
-
-# ---------------------------------------------------------------------------------------------
-# Recovery
-# ---------------------------------------------------------------------------------------------
-
-
-#: The most jobs of each kind (stale running, never published, long queued) one sweep enqueues
-#: again; the next sweep takes the rest. One limit per kind, so that a backlog of one kind
-#: (thousands of jobs waiting in a busy queue) cannot keep the others from being recovered.
-SWEEP_BATCH = 500
-
-
-def recover_stale_jobs(queues: list[str] | None = None) -> list[str]:
-    """Enqueue again the jobs a dead worker, a broker outage or a lost message left behind;
-    return the ids of those the broker took.
-
-    - running jobs whose heartbeat is older than ``HALLMARK_JOB_STALE_AFTER`` (a dead worker);
-    - queued jobs whose enqueue failed (``enqueue_failed``: the broker was down at submission);
-    - queued jobs waiting longer than ``HALLMARK_REQUEUE_QUEUED_AFTER`` whose message is
-      provably gone: only when their queue in the broker is empty. A job behind a backlog is
-      merely waiting, and enqueuing it again would only add a message per sweep.
-
-    Each kind is selected on its own, oldest first, up to ``SWEEP_BATCH`` jobs, in that order;
-    the jobs of busy queues are left out in the query itself, so they never take the place of
-    a job that is due. The first enqueue that fails ends the sweep (the broker is down; the
-    next sweep retries), and only enqueues that succeeded are counted. Enqueuing twice is
-    harmless all the same: ``generation.runner.run`` takes a job only once.
-    """
-    now = timezone.now()
-    stale_after = timedelta(seconds=settings.HALLMARK_JOB_STALE_AFTER)
-    jobs = GenerationJob.objects.all()
-    if queues is not None:
-        jobs = jobs.filter(queue__in=queues)
-    # A stale job enqueued again less than stale_after ago is already waiting for a worker.
-    not_just_recovered = Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - stale_after)
-    stale_running = jobs.filter(
-        Q(status=JobStatus.RUNNING)
-        & (Q(heartbeat_at__lt=now - stale_after) | Q(heartbeat_at__isnull=True))
-        & not_just_recovered
-    )
-    never_published = jobs.filter(status=JobStatus.QUEUED, enqueue_failed=True)
-    long_queued = jobs.filter(
-        Q(status=JobStatus.QUEUED, enqueue_failed=False)
-        & (
-            Q(enqueued_at__lt=now - timedelta(seconds=settings.HALLMARK_REQUEUE_QUEUED_AFTER))
-            | Q(enqueued_at__isnull=True)
-        )
-    )
-    # The broker is asked before this sweep publishes anything: a queue empty then has lost
-    # the messages of its long-queued jobs, whatever the sweep adds to it afterwards.
-    busy = _busy_queues(long_queued)
-    recovered: list[str] = []
-    for kind in (stale_running, never_published, long_queued.exclude(queue__in=busy)):
-        batch = kind.only("id", "queue", "status", "enqueue_failed", "enqueued_at").order_by("created_at")
-        for job in batch[:SWEEP_BATCH]:
-            if not enqueue(job, recovering=True):
-                logger.warning(
-                    "recovery sweep stopped: the broker refused an enqueue; re-enqueued %d jobs before it",
-                    len(recovered),
-                )
-                return _reported(recovered)
-            recovered.append(str(job.pk))
-    return _reported(recovered)
-
-
-def _reported(recovered: list[str]) -> list[str]:
-    if recovered:
-        logger.warning("re-enqueued %d stale jobs: %s", len(recovered), ", ".join(recovered))
-    return recovered
-
-
-def _busy_queues(long_queued: QuerySet[GenerationJob]) -> list[str]:
-    """The queues of ``long_queued`` jobs that the broker does not say are empty.
-
-    One count per queue (queues are per plugin, so there are few), and one broker question each.
-    """
-    per_queue = long_queued.order_by().values_list("queue").annotate(jobs=Count("id"))
-    busy: list[str] = []
-    for queue, waiting in per_queue:
-        if not broker_queue_is_empty(queue, long_queued=waiting):
-            busy.append(queue)
-            logger.info(
-                "%d long-queued jobs in %s left alone: the queue still holds messages", waiting, queue
-            )
-    return busy
-
-
-def broker_queue_is_empty(queue: str, *, long_queued: int) -> bool:
-    """Whether the broker holds no message ready in ``queue``; False when it cannot tell.
-
-    Kombu's virtual transports (Redis, filesystem, SQS) count a queue with their channel's
-    ``_size`` (Redis: across its priority lists; a queue never written is 0). AMQP answers a
-    passive declare, and NOT_FOUND (404) for a queue that does not exist, which holds no
-    message either: treating that as "cannot tell" would leave a lost job queued forever.
-    Any other failure is logged at warning with ``long_queued``, the number of jobs that stay
-    waiting because of it.
-    """
-    try:
-        with app.connection_for_write() as conn:
-            channel: Any = conn.default_channel
-            size = getattr(channel, "_size", None)
-            if size is not None:
-                return int(size(queue)) == 0
-            try:
-                return int(channel.queue_declare(queue=queue, passive=True).message_count) == 0
-            except conn.channel_errors as exc:
-                if getattr(exc, "reply_code", None) == AMQP_NOT_FOUND:
-                    return True
-                raise
-    except Exception as exc:
-        logger.warning(
-            "could not count queue %s (%s: %s); its %d long-queued jobs are not enqueued again until it can be counted",
-            queue,
-            type(exc).__name__,
-            exc,
-            long_queued,
-        )
-        return False

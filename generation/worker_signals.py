@@ -53,7 +53,7 @@ def start_recovery(sender: Any = None, **kwargs: Any) -> None:
     from django.conf import settings
     from django.db import connection
 
-    from generation import services
+    from generation import recovery
 
     queues = [q for q in _served_queues(sender) if q.startswith("gen.")]
     if not queues:
@@ -63,7 +63,7 @@ def start_recovery(sender: Any = None, **kwargs: Any) -> None:
     def sweep_forever() -> None:
         while True:
             try:
-                services.recover_stale_jobs(queues)
+                recovery.recover_stale_jobs(queues)
             except Exception:
                 logger.exception("recovery sweep failed")
             finally:

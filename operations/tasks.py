@@ -15,6 +15,7 @@ from celery import shared_task
 from django.conf import settings
 
 from assets import retention
+from generation import recovery
 from generation import services as generation_services
 from governance import checkpoints
 from operations import maintenance
@@ -45,7 +46,7 @@ def recover_stale_jobs() -> list[str]:
     second pass is harmless: a job runs once whatever the number of its messages). A disabled
     plugin's queue is left to its workers, if any: messages sent where nobody listens pile up."""
     queues = [generation_services.queue_for(s.id) for s in plugin_services.states() if s.enabled]
-    return generation_services.recover_stale_jobs(queues) if queues else []
+    return recovery.recover_stale_jobs(queues) if queues else []
 
 
 @shared_task(name="hallmark.maintenance.verify_assets_sample", ignore_result=True)

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from assets.models import Asset
-from generation import batching, claim, runner
+from generation import batching, claim, recovery, runner
 from generation import services as generation_services
 from generation.models import GenerationJob
 from governance.audit_trail import verify_audit_chain
@@ -196,7 +196,7 @@ def test_a_worker_lost_mid_batch_leaves_every_job_to_recovery(
     stale = timezone.now() - timedelta(seconds=settings.HALLMARK_JOB_STALE_AFTER + 5)
     GenerationJob.objects.filter(pk__in=job_ids).update(heartbeat_at=stale, enqueued_at=None)
     monkeypatch.setattr(generation_services, "enqueue", lambda job, **_: True)
-    assert sorted(generation_services.recover_stale_jobs()) == sorted(job_ids)
+    assert sorted(recovery.recover_stale_jobs()) == sorted(job_ids)
     for job_id in job_ids:
         runner.run(job_id)
     recovered = list(GenerationJob.objects.filter(pk__in=job_ids))

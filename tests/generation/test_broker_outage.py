@@ -24,7 +24,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from generation import services
+from generation import recovery, services
 from generation.job_monitor import retrying_database
 from generation.models import GenerationJob
 
@@ -85,11 +85,11 @@ def test_a_submit_while_the_broker_is_down_answers_at_once_waiting_for_it(
     assert b"waiting for the broker" in page.get(reverse("job-progress", args=[job.pk])).content
 
     # Still down: the sweep enqueues nothing and says so (no "re-enqueued" count).
-    assert services.recover_stale_jobs(["gen.procedural"]) == []
+    assert recovery.recover_stale_jobs(["gen.procedural"]) == []
     assert GenerationJob.objects.get(pk=job.pk).enqueue_failed
 
     broker_back()
-    assert services.recover_stale_jobs(["gen.procedural"]) == [str(job.pk)]
+    assert recovery.recover_stale_jobs(["gen.procedural"]) == [str(job.pk)]
     job.refresh_from_db()
     assert not job.enqueue_failed
     assert _messages_for(job) == 1
@@ -97,7 +97,7 @@ def test_a_submit_while_the_broker_is_down_answers_at_once_waiting_for_it(
     assert shown["waiting_for_broker"] is False
     assert b"waiting for the broker" not in page.get(reverse("job-progress", args=[job.pk])).content
     # Enqueued now: the next sweep leaves it be.
-    assert services.recover_stale_jobs(["gen.procedural"]) == []
+    assert recovery.recover_stale_jobs(["gen.procedural"]) == []
     assert _messages_for(job) == 1
 
 
@@ -108,7 +108,7 @@ def test_the_sweep_counts_only_what_the_broker_took(
     jobs = [services.submit(acting_user=users["creator"], plugin_id="procedural", fields=FIELDS)[0] for _ in range(3)]
     assert all(GenerationJob.objects.get(pk=j.pk).enqueue_failed for j in jobs)
     with caplog.at_level(logging.INFO, logger="generation.services"):
-        assert services.recover_stale_jobs(["gen.procedural"]) == []
+        assert recovery.recover_stale_jobs(["gen.procedural"]) == []
     assert "re-enqueued 0" in caplog.text  # the sweep stopped at the first refusal
     assert "stale jobs:" not in caplog.text
 
@@ -122,15 +122,15 @@ def test_a_long_queued_job_behind_a_backlog_is_left_waiting(transactional_db, us
 
     # Their messages are still in the queue: enqueuing again would only add messages.
     for _ in range(3):
-        assert services.recover_stale_jobs(["gen.procedural"]) == []
+        assert recovery.recover_stale_jobs(["gen.procedural"]) == []
     assert [_messages_for(j) for j in jobs] == [1, 1]
 
     # The broker lost them (the queue is empty): now they are provably gone, and enqueued again.
     for message in _queue_folder().glob("*.msg"):
         message.unlink()
-    assert sorted(services.recover_stale_jobs(["gen.procedural"])) == sorted(str(j.pk) for j in jobs)
+    assert sorted(recovery.recover_stale_jobs(["gen.procedural"])) == sorted(str(j.pk) for j in jobs)
     assert [_messages_for(j) for j in jobs] == [1, 1]
-    assert services.recover_stale_jobs(["gen.procedural"]) == []
+    assert recovery.recover_stale_jobs(["gen.procedural"]) == []
 
 
 def test_a_database_action_is_retried_until_the_database_answers(transactional_db, users) -> None:

@@ -25,7 +25,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from generation import services
+from generation import recovery, services
 from generation.models import GenerationJob, JobStatus
 from hallmark.celery import app
 
@@ -74,7 +74,7 @@ def test_a_backlog_in_one_busy_queue_does_not_hold_back_due_jobs_of_other_queues
     busy, failed_queue, running_queue = queues
     long_ago = timezone.now() - timedelta(seconds=settings.HALLMARK_REQUEUE_QUEUED_AFTER + 3600)
     # A full window of long-queued jobs, oldest of all, in a queue that still holds a message.
-    GenerationJob.objects.bulk_create(_job(user, busy) for _ in range(services.SWEEP_BATCH))
+    GenerationJob.objects.bulk_create(_job(user, busy) for _ in range(recovery.SWEEP_BATCH))
     GenerationJob.objects.filter(queue=busy).update(created_at=long_ago, enqueued_at=long_ago)
     app.send_task(services.RUN_GENERATION_TASK, args=("backlog",), queue=busy)
     # Then a job whose enqueue failed and a dead worker's job, in other queues.
@@ -82,19 +82,19 @@ def test_a_backlog_in_one_busy_queue_does_not_hold_back_due_jobs_of_other_queues
     dead = _job(user, running_queue, status=JobStatus.RUNNING, heartbeat_at=long_ago, enqueued_at=long_ago)
     GenerationJob.objects.bulk_create([failed, dead])
 
-    assert sorted(services.recover_stale_jobs()) == sorted([str(failed.pk), str(dead.pk)])
+    assert sorted(recovery.recover_stale_jobs()) == sorted([str(failed.pk), str(dead.pk)])
     assert [_messages_in(q) for q in queues] == [1, 1, 1]
     failed.refresh_from_db()
     assert not failed.enqueue_failed
     # The backlog was left waiting, not enqueued again: its queue holds the one message it had.
     assert not GenerationJob.objects.filter(queue=busy, enqueued_at__gt=long_ago).exists()
-    assert services.recover_stale_jobs() == []
+    assert recovery.recover_stale_jobs() == []
 
 
 def test_each_kind_is_enqueued_oldest_first_up_to_the_batch(
     transactional_db, users: dict[str, User], queues: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(services, "SWEEP_BATCH", 2)
+    monkeypatch.setattr(recovery, "SWEEP_BATCH", 2)
     user = users["creator"]
     quiet, failed_queue, _ = queues
     long_ago = timezone.now() - timedelta(seconds=settings.HALLMARK_REQUEUE_QUEUED_AFTER + 3600)
@@ -104,11 +104,11 @@ def test_each_kind_is_enqueued_oldest_first_up_to_the_batch(
     for age, job in enumerate(waiting + refused):
         GenerationJob.objects.filter(pk=job.pk).update(created_at=long_ago - timedelta(seconds=10 - age))
 
-    first = services.recover_stale_jobs(queues)
+    first = recovery.recover_stale_jobs(queues)
     assert first == [str(j.pk) for j in refused[:2] + waiting[:2]]
     # The rest next time: the refused one at once; the long-queued one not while the two
     # enqueued just now wait in its queue.
-    assert services.recover_stale_jobs(queues) == [str(refused[2].pk)]
+    assert recovery.recover_stale_jobs(queues) == [str(refused[2].pk)]
     assert _messages_in(quiet) == 2
 
 
@@ -129,8 +129,8 @@ def test_a_queue_the_broker_cannot_count_is_left_alone_with_a_warning(
     folder.rename(kept)
     folder.write_text("not a folder")  # every count of a queue fails
     try:
-        with caplog.at_level(logging.WARNING, logger="generation.services"):
-            assert services.recover_stale_jobs(queues) == []
+        with caplog.at_level(logging.WARNING, logger="generation.recovery"):
+            assert recovery.recover_stale_jobs(queues) == []
     finally:
         folder.unlink()
         kept.rename(folder)
@@ -167,16 +167,16 @@ def amqp_broker(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 def test_on_amqp_a_queue_that_does_not_exist_is_empty(
     amqp_broker: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="generation.services"):
-        assert services.broker_queue_is_empty(amqp_broker, long_queued=1) is True
+    with caplog.at_level(logging.INFO, logger="generation.recovery"):
+        assert recovery.broker_queue_is_empty(amqp_broker, long_queued=1) is True
     assert caplog.records == []
     with app.connection_for_write() as conn:
         channel = conn.default_channel
         channel.queue_declare(amqp_broker, durable=False, auto_delete=False)
-        assert services.broker_queue_is_empty(amqp_broker, long_queued=1) is True
+        assert recovery.broker_queue_is_empty(amqp_broker, long_queued=1) is True
         with conn.Producer() as producer:
             producer.publish({"job": "lost?"}, routing_key=amqp_broker, exchange="")
-    assert services.broker_queue_is_empty(amqp_broker, long_queued=1) is False
+    assert recovery.broker_queue_is_empty(amqp_broker, long_queued=1) is False
 
 
 @rabbitmq
@@ -189,7 +189,7 @@ def test_on_amqp_a_refused_question_is_not_empty_and_warns_with_the_jobs_it_hold
         "connection_for_write",
         partial(app.connection_for_write, wrong, transport_options={"max_retries": 0}),
     )
-    with caplog.at_level(logging.WARNING, logger="generation.services"):
-        assert services.broker_queue_is_empty("gen.sweep-refused", long_queued=7) is False
+    with caplog.at_level(logging.WARNING, logger="generation.recovery"):
+        assert recovery.broker_queue_is_empty("gen.sweep-refused", long_queued=7) is False
     assert "its 7 long-queued jobs" in caplog.text
     assert "gen.sweep-refused" in caplog.text
