@@ -16,8 +16,8 @@ from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from generation.models import GenerationJob, JobStatus
 from generation import services
+from generation.models import GenerationJob, JobStatus
 from hallmark.celery import app
 
 logger = logging.getLogger(__name__)
