@@ -13,10 +13,12 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from generation import services
+from acceptance.models import CheckResult
+from assets.models import Asset
+from generation import checking, services
 from generation.models import GenerationJob, JobStatus
 from hallmark.celery import app
 
@@ -136,3 +138,45 @@ def broker_queue_is_empty(queue: str, *, long_queued: int) -> bool:
             long_queued,
         )
         return False
+
+
+#: How far back the sweep looks for succeeded jobs whose checks never ran (a day: a broker
+#: outage longer than that needs ``manage.py`` attention anyway, and a job whose checks fail
+#: to run every time is not sent again for ever).
+LOST_CHECKS_WINDOW = timedelta(days=1)
+
+
+def resend_lost_checks() -> list[str]:
+    """Send again the checks of succeeded jobs whose checks never ran; return their ids.
+
+    A job's checks are sent once its images are stored (``generation.checking.after_stored``);
+    if the broker refused that message, no image of the job has a result for its checklist
+    version. Such jobs, finished longer than ``HALLMARK_REQUEUE_QUEUED_AFTER`` ago (and within
+    ``LOST_CHECKS_WINDOW``), are sent again, but only while the ``checks`` queue is empty: a
+    backlog of OCR work is merely late, not lost. Running a job's checks twice is harmless
+    (results are recorded once per image and version; each attempt is submitted once).
+    """
+    now = timezone.now()
+    result_for_its_version = CheckResult.objects.filter(
+        asset=OuterRef("pk"), checklist_version=OuterRef(OuterRef("checklist_version"))
+    )
+    # An image of the job with no result for the job's own checklist version: they never ran.
+    unchecked_asset = Asset.objects.live().filter(job=OuterRef("pk")).exclude(Exists(result_for_its_version))
+    lost = GenerationJob.objects.filter(
+        Exists(unchecked_asset),
+        status=JobStatus.SUCCEEDED,
+        checklist_version__isnull=False,
+        finished_at__lt=now - timedelta(seconds=settings.HALLMARK_REQUEUE_QUEUED_AFTER),
+        finished_at__gt=now - LOST_CHECKS_WINDOW,
+    ).order_by("finished_at")
+    job_ids = [str(pk) for pk in lost.values_list("pk", flat=True)[:SWEEP_BATCH]]
+    if not job_ids or not broker_queue_is_empty(checking.CHECKS_QUEUE, long_queued=len(job_ids)):
+        return []
+    sent: list[str] = []
+    for job_id in job_ids:
+        if not checking.send_checks(job_id):
+            break  # the broker is down: the next sweep tries again
+        sent.append(job_id)
+    if sent:
+        logger.warning("sent again the lost checks of %d jobs: %s", len(sent), ", ".join(sent))
+    return sent

@@ -44,9 +44,12 @@ def purge_deleted() -> dict[str, Any]:
 def recover_stale_jobs() -> list[str]:
     """The stale-job sweep over the queues of enabled plugins (workers also sweep their own; a
     second pass is harmless: a job runs once whatever the number of its messages). A disabled
-    plugin's queue is left to its workers, if any: messages sent where nobody listens pile up."""
+    plugin's queue is left to its workers, if any: messages sent where nobody listens pile up.
+    Then the checks the broker lost are sent again (``generation.recovery.resend_lost_checks``)."""
     queues = [generation_services.queue_for(s.id) for s in plugin_services.states() if s.enabled]
-    return recovery.recover_stale_jobs(queues) if queues else []
+    recovered = recovery.recover_stale_jobs(queues) if queues else []
+    recovery.resend_lost_checks()
+    return recovered
 
 
 @shared_task(name="hallmark.maintenance.verify_assets_sample", ignore_result=True)

@@ -191,3 +191,50 @@ def test_no_next_attempt_when_the_plugin_was_disabled(users, procedural, enable_
     attempt = checking.run_checks(str(job.pk))
     assert attempt is not None and attempt.seed == 10 and attempt.attempt_number == 2
     assert CheckResult.objects.filter(asset__job=job).count() == 1
+
+
+def test_checks_the_broker_lost_are_sent_again_by_the_sweep(
+    users, procedural, db, monkeypatch, settings, django_capture_on_commit_callbacks
+) -> None:
+    """The broker refused a job's checks when its images were stored: the maintenance sweep finds
+    the job (no result for its checklist version) once it has waited long enough, while the
+    checks queue is empty, and sends them again; once they ran, it is never sent again."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from acceptance import services as acceptance_services
+    from generation import checking, recovery, runner, services
+
+    checklist = acceptance_services.create_checklist(
+        acting_user=users["creator"],
+        name="small",
+        checks=[{"type": "min_resolution", "width": 32, "height": 32}],
+    )
+    sent: list[str] = []
+    monkeypatch.setattr(checking, "send_checks", lambda job_id: sent.append(job_id) or False)
+    job, _ = services.submit(
+        acting_user=users["creator"],
+        plugin_id="procedural",
+        fields={"prompt": "x", "width": 64, "height": 64, "seed": 9, "checklist": checklist.pk},
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        runner.run(str(job.pk))
+    assert sent == [str(job.pk)]  # the runner's send, refused by the broker
+    assert not CheckResult.objects.filter(asset__job=job).exists()
+
+    # Not yet: the job finished less than HALLMARK_REQUEUE_QUEUED_AFTER ago.
+    assert recovery.resend_lost_checks() == []
+    settings.HALLMARK_REQUEUE_QUEUED_AFTER = 0
+    monkeypatch.setattr(recovery, "broker_queue_is_empty", lambda queue, long_queued: False)
+    assert recovery.resend_lost_checks() == []  # the checks queue is busy: merely late
+    monkeypatch.setattr(recovery, "broker_queue_is_empty", lambda queue, long_queued: queue == "checks")
+    monkeypatch.setattr(checking, "send_checks", lambda job_id: sent.append(job_id) or True)
+    assert recovery.resend_lost_checks() == [str(job.pk)]
+
+    checking.run_checks(str(job.pk))
+    assert CheckResult.objects.filter(asset__job=job).count() == 1
+    assert recovery.resend_lost_checks() == []
+    GenerationJob.objects.filter(pk=job.pk).update(finished_at=timezone.now() - timedelta(days=2))
+    CheckResult.objects.filter(asset__job=job).delete()
+    assert recovery.resend_lost_checks() == []  # outside the window
