@@ -12,14 +12,14 @@ name a scratch database: it is migrated and keeps the rows):
    audit events), as a viewer's library;
 2. profiles one page of the list in process (Django's test client, token auth): SQL queries
    per page and the median time of a page;
-3. starts gunicorn as the issue's probe ran it (``-w 2 --threads 4``) and drives it with
+3. starts gunicorn as the first probe ran it (``-w 2 --threads 4``) and drives it with
    ``wrk`` (Debian package ``wrk``), ``--connections`` connections for ``--seconds`` seconds
    each, on a minimal view (``/_bench/minimal``: a fixed body through the same middleware,
    ``bench/api_load_urls.py``) and on the asset list, ``--rounds`` times alternately;
    prints requests/s, p50, p95 and p99 per endpoint (medians over rounds) and the ratio of the
-   list's rate to the minimal view's. The issue's goal: ratio >= 0.3, list p95 <= 250 ms.
+   list's rate to the minimal view's. The goal: ratio >= 0.3, list p95 <= 250 ms.
 
-The load generator shares the machine's cores with the server, as in the issue's probe.
+The load generator shares the machine's cores with the server, as in the first probe.
 API rate limits are off for the server (``HALLMARK_API_THROTTLE_USER=off``).
 """
 
