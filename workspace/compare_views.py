@@ -29,6 +29,9 @@ from workspace.models import ExperimentCell
 
 _LIST = re.compile(r"[\s,]+")
 HISTORY_PAGE_SIZE = 50
+# Longer digit strings go to validation as text: Python refuses to read an int of more than
+# 4300 digits (a ValueError, which would be a 500), and no seed or size is anywhere near 30.
+_MAX_DIGITS = 30
 
 
 def _require_viewer(request: HttpRequest) -> None:
@@ -43,14 +46,19 @@ def _words(text: str) -> list[str]:
 
 def _seeds(text: str) -> list[int | str]:
     # Text that is not a number goes to validation as it is, which names the field.
-    return [int(w) if w.isascii() and w.isdigit() else w for w in _words(text)]
+    return [_as_int(w) for w in _words(text)]
+
+
+def _as_int(text: str) -> int | str:
+    """``text`` as an int when it is a short run of ASCII digits, else as it is."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= _MAX_DIGITS else text
 
 
 def _number(text: str) -> int | str | None:
     text = text.strip()
     if not text:
         return None
-    return int(text) if text.isascii() and text.isdigit() else text
+    return _as_int(text)
 
 
 def _enabled_plugins() -> list[str]:
