@@ -163,10 +163,21 @@ def as_dict(policy: RoutingPolicy) -> dict[str, Any]:
     }
 
 
-def _unset_other_defaults(policy: RoutingPolicy) -> None:
-    if policy.is_default:
-        RoutingPolicy.objects.select_for_update().filter(is_default=True).exclude(pk=policy.pk).update(
-            is_default=False
+def _unset_other_defaults(policy: RoutingPolicy, *, acting_user: User) -> None:
+    """A new default takes over: the policy that was the default stops being it, with an audit
+    event of its own (its history would otherwise never say when it lost the default)."""
+    if not policy.is_default:
+        return
+    for other in RoutingPolicy.objects.select_for_update().filter(is_default=True).exclude(pk=policy.pk):
+        before = as_dict(other)
+        other.is_default = False
+        other.updated_by = acting_user
+        other.save(update_fields=["is_default", "updated_by", "updated_at"])
+        record_event(
+            "routing.policy_changed",
+            acting_user=acting_user,
+            target=other,
+            data={"before": before, "after": as_dict(other)},
         )
 
 
@@ -177,7 +188,7 @@ def create_policy(data: Any, *, acting_user: User) -> RoutingPolicy:
         if RoutingPolicy.objects.filter(name=fields["name"]).exists():
             raise InvalidInput({"name": [f"A policy named {fields['name']!r} already exists."]})
         policy = RoutingPolicy(created_by=acting_user, updated_by=acting_user, **fields)
-        _unset_other_defaults(policy)
+        _unset_other_defaults(policy, acting_user=acting_user)
         policy.save()
         record_event(
             "routing.policy_created", acting_user=acting_user, target=policy, data={"after": as_dict(policy)}
@@ -207,7 +218,7 @@ def change_policy(policy: RoutingPolicy, data: Any, *, acting_user: User, partia
         for name, value in fields.items():
             setattr(locked, name, value)
         locked.updated_by = acting_user
-        _unset_other_defaults(locked)
+        _unset_other_defaults(locked, acting_user=acting_user)
         locked.save()
         after = as_dict(locked)
         if after != before:
