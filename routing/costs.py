@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import logging
 import statistics
 from collections.abc import Mapping
 from decimal import Decimal
@@ -22,6 +23,8 @@ from django.conf import settings
 
 from hallmark.sdk import Plugin
 from routing.models import Spend
+
+logger = logging.getLogger(__name__)
 
 #: Costs are kept to the micro-dollar (the ledger's precision).
 MICRO = Decimal("0.000001")
@@ -82,8 +85,12 @@ def actual_cost(
     if basis == "compute":
         price: Decimal = settings.HALLMARK_GPU_SECOND_PRICE_USD
         return (price * Decimal(str(max(seconds or 0.0, 0.0)))).quantize(MICRO)
-    if reported is not None:
+    # A report below zero (or not a number) would hand budget back: it is not trusted, and the
+    # job costs what it would have cost with nothing reported.
+    if reported is not None and reported.is_finite() and reported >= 0:
         return reported.quantize(MICRO)
+    if reported is not None:
+        logger.warning("ignored a reported cost of %s: not a number of dollars of at least 0", reported)
     if basis == "per_image" and succeeded and plugin_class is not None:
         return (cost_per_image(plugin_class) * images).quantize(MICRO)
     return Decimal(0)
