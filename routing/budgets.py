@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.contrib.auth.models import Group, User
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from governance.audit_trail import record_event
@@ -103,6 +103,18 @@ def set_budget(
     ``(budget, created)``."""
     if (user is None) == (group is None):
         raise InvalidInput({"non_field_errors": ["Name either a user or a group."]})
+    try:
+        return _set_budget(acting_user=acting_user, limit=limit, user=user, group=group)
+    except IntegrityError:
+        # Another admin created this budget at the same moment (``_set_budget``'s lock had no
+        # row to hold yet): theirs is committed now, so this change applies to it.
+        return _set_budget(acting_user=acting_user, limit=limit, user=user, group=group)
+
+
+def _set_budget(
+    *, acting_user: User, limit: Decimal, user: User | None, group: Group | None
+) -> tuple[Budget, bool]:
+    """``set_budget`` in one transaction."""
     with transaction.atomic():
         budget = Budget.objects.select_for_update().filter(user=user, group=group).first()
         created = budget is None

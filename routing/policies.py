@@ -8,12 +8,13 @@ outside the registry. Errors name the field at fault, e.g. ``tiers.draft[1]``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from governance.audit_trail import record_event
 from hallmark.errors import InvalidInput
@@ -181,10 +182,25 @@ def _unset_other_defaults(policy: RoutingPolicy, *, acting_user: User) -> None:
         )
 
 
+@contextmanager
+def _concurrent_change_refused(fields: Mapping[str, Any]) -> Iterator[None]:
+    """Turn the unique constraints' refusal of a change that raced another admin's (the same
+    name, or a second default, committed in between) into a 400 naming the field."""
+    try:
+        yield
+    except IntegrityError:
+        name = fields.get("name")
+        if name is not None and RoutingPolicy.objects.filter(name=name).exists():
+            raise InvalidInput({"name": [f"A policy named {name!r} already exists."]}) from None
+        raise InvalidInput(
+            {"default": ["Another policy was made the default at the same time; try again."]}
+        ) from None
+
+
 def create_policy(data: Any, *, acting_user: User) -> RoutingPolicy:
     """Create a policy (``routing.policy_created``); a new default replaces the old one."""
     fields = clean(data)
-    with transaction.atomic():
+    with _concurrent_change_refused(fields), transaction.atomic():
         if RoutingPolicy.objects.filter(name=fields["name"]).exists():
             raise InvalidInput({"name": [f"A policy named {fields['name']!r} already exists."]})
         policy = RoutingPolicy(created_by=acting_user, updated_by=acting_user, **fields)
@@ -199,7 +215,7 @@ def create_policy(data: Any, *, acting_user: User) -> RoutingPolicy:
 def change_policy(policy: RoutingPolicy, data: Any, *, acting_user: User, partial: bool) -> RoutingPolicy:
     """Change a policy (``routing.policy_changed`` with before and after)."""
     fields = clean(data, partial=partial)
-    with transaction.atomic():
+    with _concurrent_change_refused(fields), transaction.atomic():
         locked = RoutingPolicy.objects.select_for_update().get(pk=policy.pk)
         renamed = "name" in fields and fields["name"] != locked.name
         if renamed and RoutingPolicy.objects.filter(name=fields["name"]).exists():
