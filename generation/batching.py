@@ -28,7 +28,7 @@ from generation.claim import Claimed, claim_companions, plugin_for, worker_name
 from generation.job_monitor import JobMonitor, retrying_database
 from generation.models import GenerationJob
 from generation.runner import Generated, _background_stores, _fail_for, _store_then_stop, _take, run_claimed
-from hallmark.sdk import Cancelled, GenerationResult, PluginError
+from hallmark.sdk import Cancelled, GenerationRequest, GenerationResult, Plugin, PluginError, RequestInvalid
 from plugins import registry
 from plugins.validation import REQUEST_FIELD_NAMES, build_request
 
@@ -72,6 +72,31 @@ def batch_limit(claimed: Claimed) -> int:
     return max(1, min(settings.HALLMARK_BATCH_MAX, plugin_class.capabilities.max_batch))
 
 
+def _valid_requests(
+    plugin: Plugin, jobs: list[GenerationJob], monitors: list[JobMonitor], me: str
+) -> tuple[list[GenerationRequest], list[GenerationJob], list[JobMonitor]]:
+    """Each job's request, and the jobs and monitors that go on with them. A job whose request
+    no longer passes (the plugin or the limits changed while it waited) fails alone, as it would
+    have run alone: one user's job must not fail the others' that share the call."""
+    requests: list[GenerationRequest] = []
+    kept: list[tuple[GenerationJob, JobMonitor]] = []
+    for job, monitor in zip(jobs, monitors, strict=True):
+        try:
+            requests.append(
+                build_request(
+                    plugin, job_id=str(job.id), **{name: getattr(job, name) for name in REQUEST_FIELD_NAMES}
+                )
+            )
+        except RequestInvalid as exc:
+            try:
+                retrying_database(functools.partial(_fail_for, job, me, exc), job)
+            finally:
+                monitor.stop()
+            continue
+        kept.append((job, monitor))
+    return requests, [job for job, _ in kept], [monitor for _, monitor in kept]
+
+
 def run_batch(
     claimed: Claimed, companions: list[GenerationJob], me: str, *, store_in_background: bool
 ) -> None:
@@ -80,12 +105,9 @@ def run_batch(
     monitors = [JobMonitor(job).start() for job in jobs]
     try:
         plugin = plugin_for(claimed)
-        requests = [
-            build_request(
-                plugin, job_id=str(job.id), **{name: getattr(job, name) for name in REQUEST_FIELD_NAMES}
-            )
-            for job in jobs
-        ]
+        requests, jobs, monitors = _valid_requests(plugin, jobs, monitors, me)
+        if not jobs:
+            return
         identity = plugin.identity().as_dict()
         results: list[GenerationResult | None] = plugin.generate_batch(
             requests,

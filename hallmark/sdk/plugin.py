@@ -129,9 +129,10 @@ class Plugin(ABC):
     ) -> list[GenerationResult | None]:
         """Make the images of several compatible jobs in one call (SDK 1.3, optional).
 
-        Called only when ``capabilities.max_batch`` is above 1, with 2 to ``max_batch``
-        requests that differ in ``prompt``, ``seed`` and ``job_id`` only (same size, number of
-        images, negative prompt and ``params``). Each request's images must be those that
+        Called only when ``capabilities.max_batch`` is above 1, with up to ``max_batch``
+        requests (2 or more; 1 when the others were refused before the call) that differ in
+        ``prompt``, ``seed`` and ``job_id`` only (same size, number of images, negative prompt
+        and ``params``). Each request's images must be those that
         ``generate`` would make for it alone, from its own seeds.
 
         ``on_progress[i](step, total)`` reports job *i*'s progress (a call that advances all
