@@ -93,6 +93,25 @@ def _form_body(post: Any) -> tuple[dict[str, Any], dict[str, list[str]]]:
     return body, errors
 
 
+def _from_asset(asset_id: str) -> dict[str, Any]:
+    """The form's values from an asset ("try this prompt with another model"): its prompt, negative
+    prompt, seed and plugin, read here so that the link names the asset and never carries the
+    prompt (a URL lands in access logs and browser history). Nothing for an id of no live asset."""
+    try:
+        wanted = UUID(asset_id)
+    except ValueError:
+        return {}
+    asset = Asset.objects.live().filter(pk=wanted).first()
+    if asset is None:
+        return {}
+    return {
+        "prompt": asset.prompt,
+        "negative_prompt": asset.negative_prompt,
+        "seeds": str(asset.seed),
+        "plugins": [asset.plugin_id],
+    }
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def compare(request: HttpRequest) -> HttpResponseBase:
@@ -131,6 +150,7 @@ def compare(request: HttpRequest) -> HttpResponseBase:
             "plugins": _words(query.get("plugins", "")) or enabled[:2],
             "assets": _words(query.get("assets", "")),
             "params": "",
+            **_from_asset(query.get("from_asset", "")),
         }
     compared = []
     if values["assets"]:

@@ -45,3 +45,41 @@ def test_extend_form_refuses_a_seed_too_long_to_read(page_client: Client) -> Non
     assert response.status_code == 400
     assert "is not a seed" in response.content.decode()
     assert GenerationJob.objects.count() == 1
+
+
+def test_try_another_model_link_carries_the_asset_not_its_prompt(
+    users: dict[str, Any], page_client: Client
+) -> None:
+    """A prompt in a URL lands in access logs and browser history; with prompts confidential
+    (HALLMARK_EMBED_PROMPTS off) that is where it must not go. The link names the asset and
+    the compare page reads the prompt on the server."""
+    from generation import runner
+    from generation import services as generation_services
+
+    secret = "launch poster for Project Falcon"
+    made, _ = generation_services.submit(
+        acting_user=users["creator"],
+        plugin_id="procedural",
+        fields={"prompt": secret, "negative_prompt": "blurry text", "seed": 11, "width": 64, "height": 64},
+    )
+    runner.run(str(made.pk))
+    asset = made.assets.get()
+    html = page_client.get(f"/assets/{asset.pk}/").content.decode()
+    links = [part.split('"', 1)[0] for part in html.split('href="')[1:]]
+    compare = [link for link in links if link.startswith("/compare/?")]
+    assert compare == [f"/compare/?from_asset={asset.pk}"]
+    assert not [link for link in links if "Falcon" in link or "blurry" in link]
+
+    form = page_client.get(compare[0].replace("&amp;", "&"))
+    assert form.status_code == 200
+    values = form.context["values"]
+    assert (values["prompt"], values["negative_prompt"], values["seeds"], values["plugins"]) == (
+        secret,
+        "blurry text",
+        "11",
+        ["procedural"],
+    )
+    # An id that is no live asset pre-fills nothing (and says nothing about it).
+    for wrong in ("00000000-0000-0000-0000-000000000000", "not-an-id", "-" * 36, "\x00"):
+        empty = page_client.get("/compare/", {"from_asset": wrong})
+        assert empty.status_code == 200 and empty.context["values"]["prompt"] == ""

@@ -148,7 +148,7 @@ def test_asset_page_reruns_the_same_request_and_links_to_compare(users, procedur
     client = _page_client(users["creator"])
     html = client.get(f"/assets/{asset.pk}/").content.decode()
     assert f'action="/assets/{asset.pk}/rerun/"' in html
-    assert "/compare/?prompt=a%20glass%20whale&amp;seed=11&amp;plugins=procedural" in html
+    assert f"/compare/?from_asset={asset.pk}" in html
     response = client.post(f"/assets/{asset.pk}/rerun/")
     job = GenerationJob.objects.exclude(pk=asset.job_id).get()
     assert response.status_code == 302 and response["Location"] == f"/jobs/{job.pk}/"
