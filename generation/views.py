@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -146,12 +147,24 @@ def _submit(
     return job, {}, 0
 
 
+def _prefill_query(request: HttpRequest) -> QueryDict:
+    """What a GET pre-fills the form with: its query string, or with ``?from_job=<id>`` (the job
+    page's "run again") that job's settings, read here so that its prompt is never in a URL."""
+    try:
+        job_id = UUID(request.GET.get("from_job", ""))
+    except ValueError:
+        return request.GET
+    job = GenerationJob.objects.filter(pk=job_id).first()
+    return QueryDict(rerun_query(job)) if job is not None else request.GET
+
+
 @login_required
 def generate(request: HttpRequest) -> HttpResponse:
     """The generate form: choose an enabled plugin, write a prompt, watch the job.
 
     The fields follow the chosen plugin's declarations. A GET may pre-fill it from the query
-    string (``?plugin=&prompt=&seed=&width=&height=``: "re-run" links). A POST whose fields were
+    string (``?plugin=&prompt=&seed=&width=&height=``), or from a job's settings with
+    ``?from_job=<id>`` (the job page's "run again", which keeps the prompt out of the URL). A POST whose fields were
     drawn for another plugin than the one chosen (the plugin select changed without script, or
     its "Choose" button) shows the chosen plugin's fields, keeping what was typed, and submits
     nothing.
@@ -159,7 +172,7 @@ def generate(request: HttpRequest) -> HttpResponse:
     if not roles.has_role(request.user, roles.CREATOR):
         raise PermissionDenied("You need the creator role to generate images.")
     enabled = _enabled_plugins()
-    data = request.POST if request.method == "POST" else request.GET
+    data = request.POST if request.method == "POST" else _prefill_query(request)
     values = _form_values(data, _value_names(data), prefill=request.method != "POST")
     values.setdefault("num_images", "1")
     errors: dict[str, list[str]] = {}
@@ -258,5 +271,6 @@ def _job_context(request: HttpRequest, job_id: UUID) -> dict[str, object]:
         "may_cancel": not job.is_terminal
         and not job.cancel_requested
         and services.may_cancel(job, request.user),
-        "rerun_query": rerun_query(job) if roles.has_role(request.user, roles.CREATOR) else "",
+        # The job's id, not its settings: a prompt in a URL would land in access logs.
+        "rerun_query": urlencode({"from_job": job.pk}) if roles.has_role(request.user, roles.CREATOR) else "",
     }
