@@ -14,10 +14,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from governance.offline_verify import EVENT_FIELDS, HASHED_FIELDS
+from governance.offline_verify import EVENT_FIELDS, HASHED_FIELDS, canonical_body
 from governance.offline_verify import event_hash as chain_hash
 
-__all__ = ["EVENT_FIELDS", "GENESIS_HASH", "ChainProblem", "ChainReport", "chain_hash", "event_body", "format_time", "jsonable", "verify_events"]
+__all__ = [
+    "EVENT_FIELDS",
+    "GENESIS_HASH",
+    "ChainProblem",
+    "ChainReport",
+    "body_around_seq",
+    "chain_hash",
+    "event_body",
+    "format_time",
+    "jsonable",
+    "verify_events",
+]
 
 GENESIS_HASH = "0" * 64
 # RFC 8785 numbers are IEEE 754 doubles: larger integers (64-bit seeds) are kept as strings.
@@ -83,6 +94,27 @@ def event_body(
     }
     # Built from the one list: a field added there and not here fails loudly, not silently.
     return {name: values[name] for name in HASHED_FIELDS}
+
+
+# A placeholder seq to cut the canonical body at: any integer works, the cut is checked below.
+_SEQ_MARK = _SAFE_INT
+
+
+def body_around_seq(body: Mapping[str, Any]) -> tuple[bytes, bytes]:
+    """The canonical bytes of ``body`` before and after its seq's digits.
+
+    ``before + str(seq).encode() + after == canonical_body({**body, "seq": seq})`` for every
+    integer seq >= 0, so everything but the seq can be canonicalized before the writer knows its
+    place in the chain. RFC 8785 sorts keys, so the top-level ``"seq":`` comes after ``data``
+    and before the string fields ``target_id`` and ``target_type``: it is the last unescaped
+    ``"seq":`` in the text (one inside ``data`` comes earlier, one inside a string is escaped).
+    """
+    text = canonical_body({**body, "seq": _SEQ_MARK})
+    key = b'"seq":'
+    before, cut, after = text.rpartition(key + str(_SEQ_MARK).encode("ascii"))
+    if not cut or not after.startswith((b",", b"}")):
+        raise ValueError("the canonical body has no top-level seq to cut at")
+    return before + key, after
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ Every app records what it changes through ``record_event``, inside the transacti
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ from governance.audit_chain import (
     GENESIS_HASH,
     ChainProblem,
     ChainReport,
+    body_around_seq,
     chain_hash,
     event_body,
     jsonable,
@@ -69,41 +71,125 @@ def record_events(pending: Sequence[PendingEvent]) -> list[AuditEvent]:
 
     The head stays locked until the caller's transaction ends, so every writer in the fleet
     queues behind it: call this last in a transaction (after the rows the events describe),
-    to keep that hold short. The events' data are made JSON-safe before the lock is taken.
+    to keep that hold short. Everything that does not depend on the chain (the events' JSON-safe
+    data, their time, their canonical bytes) is prepared before the lock is taken.
     """
-    prepared = []
+    at = timezone.now()
+    prepared: list[dict[str, Any]] = []
     for item in pending:
         if isinstance(item.target, models.Model):
             target_type, target_id = item.target._meta.label_lower, str(item.target.pk)
         else:
             target_type, target_id = item.target
         actor, actor_id = actor_fields(item.acting_user, item.system_actor)
-        prepared.append((item.action, target_type, target_id, actor, actor_id, jsonable(dict(item.data or {}))))
-    # No savepoint: a failed append must fail the caller's whole transaction anyway.
-    with transaction.atomic(savepoint=False):
-        _flush_after_commit()
-        head, _ = AuditChainHead.objects.select_for_update().get_or_create(id=1)
-        events = []
-        seq, prev = head.seq, head.hash
-        at = timezone.now()
-        for action, target_type, target_id, actor, actor_id, clean_data in prepared:
-            seq += 1
-            fields: dict[str, Any] = {
-                "seq": seq,
+        prepared.append(
+            {
                 "at": at,
                 "actor": actor,
                 "actor_id": actor_id,
-                "action": action,
+                "action": item.action,
                 "target_type": target_type,
                 "target_id": target_id,
-                "data": clean_data,
+                "data": jsonable(dict(item.data or {})),
             }
-            digest = chain_hash(prev, event_body(**fields))
-            events.append(AuditEvent(**fields, prev_hash=prev, hash=digest))
-            prev = digest
-        AuditEvent.objects.bulk_create(events)
-        AuditChainHead.objects.filter(id=1).update(seq=seq, hash=prev)
+        )
+    # No savepoint: a failed append must fail the caller's whole transaction anyway.
+    with transaction.atomic(savepoint=False):
+        if connection.vendor != "postgresql":
+            return _append(prepared)
+        events = _append_on_postgresql(prepared)
+        _flush_after_commit()
     return events
+
+
+def _append(prepared: Sequence[Mapping[str, Any]]) -> list[AuditEvent]:
+    """Lock the head, hash the events in Python and write them (three statements)."""
+    head, _ = AuditChainHead.objects.select_for_update().get_or_create(id=1)
+    events = []
+    seq, prev = head.seq, head.hash
+    for fields in prepared:
+        seq += 1
+        digest = chain_hash(prev, event_body(seq=seq, **fields))
+        events.append(AuditEvent(seq=seq, **fields, prev_hash=prev, hash=digest))
+        prev = digest
+    AuditEvent.objects.bulk_create(events)
+    AuditChainHead.objects.filter(id=1).update(seq=seq, hash=prev)
+    return events
+
+
+def _append_on_postgresql(prepared: Sequence[Mapping[str, Any]]) -> list[AuditEvent]:
+    """Lock the head, chain the events and write them and the head in one statement.
+
+    The lock is held from that statement until the commit, with no round trip to Python in
+    between: PostgreSQL only concatenates the previous hash, the canonical bytes Python cut
+    around the seq (``body_around_seq``) and the seq's digits, and takes their SHA-256. Each
+    event is then checked here against ``chain_hash``, the one definition of the hash, before
+    the transaction may commit; a mismatch raises and rolls the append back.
+    """
+    cuts = [body_around_seq(event_body(seq=0, **fields)) for fields in prepared]
+    params = [
+        [before for before, _ in cuts],
+        [after for _, after in cuts],
+        *([fields[name] for fields in prepared] for name in _COLUMNS[:-1]),
+        [json.dumps(fields["data"]) for fields in prepared],
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_APPEND_SQL, params)
+        rows = cursor.fetchall()
+        if not rows:  # no head row yet: the chain's first append ever
+            AuditChainHead.objects.get_or_create(id=1)
+            cursor.execute(_APPEND_SQL, params)
+            rows = cursor.fetchall()
+    events: list[AuditEvent] = []
+    for (pk, seq, prev, digest), fields in zip(rows, prepared, strict=True):
+        linked = not events or prev == events[-1].hash
+        if not linked or chain_hash(prev, event_body(seq=seq, **fields)) != digest:
+            raise RuntimeError(f"audit event seq {seq}: the database's hash does not match chain_hash")
+        event = AuditEvent(pk=pk, seq=seq, **fields, prev_hash=prev, hash=digest)
+        event._state.adding = False
+        event._state.db = connection.alias
+        events.append(event)
+    return events
+
+
+_COLUMNS = ("at", "actor", "actor_id", "action", "target_type", "target_id", "data")
+_HEAD, _EVENT = AuditChainHead._meta.db_table, AuditEvent._meta.db_table
+# ``set_config(..., true)`` is SET LOCAL inside the statement (see _flush_after_commit). The head
+# is read FOR UPDATE: under READ COMMITTED PostgreSQL re-reads its newest version once the lock
+# is granted, and the UPDATE below finds that same locked version.
+_APPEND_SQL = f"""
+WITH RECURSIVE
+  head AS (
+    SELECT seq, hash, set_config('synchronous_commit', 'off', true) FROM {_HEAD} WHERE id = 1 FOR UPDATE
+  ),
+  item AS (
+    SELECT * FROM unnest(
+      %s::bytea[], %s::bytea[], %s::timestamptz[], %s::varchar[], %s::bigint[], %s::varchar[],
+      %s::varchar[], %s::varchar[], %s::text[]
+    ) WITH ORDINALITY AS t(before, after, {", ".join(_COLUMNS)}, n)
+  ),
+  chain(n, seq, prev_hash, hash) AS (
+    SELECT 0::bigint, seq, NULL::varchar, hash::varchar FROM head
+    UNION ALL
+    SELECT item.n, chain.seq + 1, chain.hash, encode(sha256(
+      convert_to(chain.hash, 'UTF8') || item.before || convert_to((chain.seq + 1)::text, 'UTF8') || item.after
+    ), 'hex')::varchar
+    FROM chain JOIN item ON item.n = chain.n + 1
+  ),
+  written AS (
+    INSERT INTO {_EVENT} (seq, {", ".join(_COLUMNS)}, prev_hash, hash)
+    SELECT chain.seq, item.at, item.actor, item.actor_id, item.action, item.target_type, item.target_id,
+      item.data::jsonb, chain.prev_hash, chain.hash
+    FROM chain JOIN item ON item.n = chain.n
+    RETURNING id, seq, prev_hash, hash
+  ),
+  moved AS (
+    UPDATE {_HEAD} SET seq = last.seq, hash = last.hash
+    FROM (SELECT seq, hash FROM chain WHERE n > 0 ORDER BY n DESC LIMIT 1) AS last
+    WHERE {_HEAD}.id = 1
+  )
+SELECT id, seq, prev_hash, hash FROM written ORDER BY seq
+"""
 
 
 def _flush_after_commit() -> None:
@@ -119,13 +205,9 @@ def _flush_after_commit() -> None:
     its changes and their events are on disk; the waits of concurrent writers overlap (group
     commit). A database crash between the two loses this transaction and every later one
     together, so the chain on disk is always a whole prefix; a reader may, in that window, have
-    seen a change that the crash then undid.
+    seen a change that the crash then undid. Called after the append statement, on PostgreSQL.
     """
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL synchronous_commit TO OFF")
-    # Once per transaction: a flush registered at this savepoint level or outside it covers this
+    # ``synchronous_commit`` is set off by the append statement itself (``set_config``). Once per transaction: a flush registered at this savepoint level or outside it covers this
     # batch too (one rolled back would have taken this batch with it).
     active = set(connection.savepoint_ids)
     if not any(entry[1] is _wait_for_disk and set(entry[0]) <= active for entry in connection.run_on_commit):

@@ -48,8 +48,13 @@ def event_hash(prev_hash: str, body: Mapping[str, Any]) -> str:
     """
     digest = hashlib.sha256()
     digest.update(prev_hash.encode("ascii"))
-    digest.update(rfc8785.dumps(dict(body)))
+    digest.update(canonical_body(body))
     return digest.hexdigest()
+
+
+def canonical_body(body: Mapping[str, Any]) -> bytes:
+    """The bytes an event's hash covers after its ``prev_hash``: RFC 8785 canonical JSON."""
+    return rfc8785.dumps(dict(body))
 
 
 def key_id(public_key: Any) -> str:
