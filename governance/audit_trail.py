@@ -145,14 +145,14 @@ def _append_on_postgresql(prepared: Sequence[Mapping[str, Any]]) -> list[AuditEv
         linked = not events or prev == events[-1].hash
         if not linked or chain_hash(prev, event_body(seq=seq, **fields)) != digest:
             raise RuntimeError(f"audit event seq {seq}: the database's hash does not match chain_hash")
-        event = AuditEvent(pk=pk, seq=seq, **fields, prev_hash=prev, hash=digest)
-        event._state.adding = False
-        event._state.db = connection.alias
-        events.append(event)
+        # As the ORM builds a row it read (saved, not "adding"): what bulk_create hands back.
+        values = {"id": pk, "seq": seq, **fields, "prev_hash": prev, "hash": digest}
+        events.append(AuditEvent.from_db(connection.alias, _ATTNAMES, [values[name] for name in _ATTNAMES]))
     return events
 
 
 _COLUMNS = ("at", "actor", "actor_id", "action", "target_type", "target_id", "data")
+_ATTNAMES = [field.attname for field in AuditEvent._meta.concrete_fields]
 _HEAD, _EVENT = AuditChainHead._meta.db_table, AuditEvent._meta.db_table
 # ``set_config(..., true)`` is SET LOCAL inside the statement (see _flush_after_commit). The head
 # is read FOR UPDATE: under READ COMMITTED PostgreSQL re-reads its newest version once the lock
