@@ -107,7 +107,7 @@ def test_the_sweep_counts_only_what_the_broker_took(
 ) -> None:
     jobs = [services.submit(acting_user=users["creator"], plugin_id="procedural", fields=FIELDS)[0] for _ in range(3)]
     assert all(GenerationJob.objects.get(pk=j.pk).enqueue_failed for j in jobs)
-    with caplog.at_level(logging.INFO, logger="generation.services"):
+    with caplog.at_level(logging.INFO, logger="generation"):
         assert recovery.recover_stale_jobs(["gen.procedural"]) == []
     assert "re-enqueued 0" in caplog.text  # the sweep stopped at the first refusal
     assert "stale jobs:" not in caplog.text
