@@ -41,7 +41,7 @@ def generate_batch(
     """The images of every request, from one pipeline call (see the module's docstring)."""
     import torch
 
-    from plugins.builtin.sd35.pipeline import _StopDenoising
+    from plugins.builtin.sd35.steps import StopDenoising
 
     first = requests[0]
     kwargs = plugin.pipeline_kwargs(first)
@@ -63,7 +63,7 @@ def generate_batch(
     def step_end(_pipe: Any, step: int, _timestep: Any, _tensors: dict[str, Any]) -> dict[str, Any]:
         report(min(step + 1, steps))
         if all(cancelled() for cancelled in is_cancelled):
-            raise _StopDenoising()
+            raise StopDenoising()
         return {}
 
     report(0)
@@ -78,7 +78,7 @@ def generate_batch(
             output_type="pil",
             **kwargs,
         )
-    except _StopDenoising:
+    except StopDenoising:
         pipe.maybe_free_model_hooks()
         raise Cancelled() from None
     except torch.cuda.OutOfMemoryError:

@@ -35,6 +35,7 @@ from hallmark.sdk import (
 )
 from plugins.builtin.sd35.identity import model_identity
 from plugins.builtin.sd35.latents import latents_array
+from plugins.builtin.sd35.steps import StopDenoising, step_callback
 from plugins.builtin.weights.folder import (
     WeightsFolderInvalid,
     check_pipeline_folder,
@@ -72,14 +73,6 @@ def _installed(module: str) -> bool:
         return util.find_spec(module) is not None
     except (ImportError, ValueError):
         return False
-
-
-class _StopDenoising(Exception):
-    """Raised inside diffusers' step callback to leave the denoising loop at once.
-
-    Setting ``pipe._interrupt`` instead would skip the remaining steps but still run the VAE
-    decode on a half-denoised latent: seconds of GPU for an image nobody will see.
-    """
 
 
 class SD35Plugin(Plugin):
@@ -358,15 +351,9 @@ class SD35Plugin(Plugin):
             seed = (request.seed + index) % (self.capabilities.seed_max + 1)
             done = index * steps
 
-            def step_end(
-                _pipe: Any, step: int, _timestep: Any, tensors: dict[str, Any], done: int = done
-            ) -> dict[str, Any]:
-                last["latents"] = tensors.get("latents")
-                on_progress(min(done + step + 1, total), total)
-                if is_cancelled():
-                    raise _StopDenoising()
-                return {}
-
+            step_end = step_callback(
+                last=last, on_progress=on_progress, is_cancelled=is_cancelled, done=done, total=total
+            )
             generator = torch.Generator(device=self._device).manual_seed(seed)
             try:
                 output = pipe(
@@ -379,7 +366,7 @@ class SD35Plugin(Plugin):
                     output_type="pil",
                     **kwargs,
                 )
-            except _StopDenoising:
+            except StopDenoising:
                 pipe.maybe_free_model_hooks()  # with CPU offload, put the transformer back
                 raise Cancelled() from None
             except torch.cuda.OutOfMemoryError:

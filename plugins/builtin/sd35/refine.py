@@ -25,13 +25,10 @@ from hallmark.sdk import (
     ProgressCallback,
 )
 from plugins.builtin.sd35.latents import latents_array
+from plugins.builtin.sd35.steps import StopDenoising, step_callback
 
 if TYPE_CHECKING:
     from plugins.builtin.sd35.pipeline import SD35Plugin
-
-
-class _StopRefining(Exception):
-    """Raised in the step callback to leave the loop at once when the job is cancelled."""
 
 
 def steps_run(steps: int, strength: float) -> int:
@@ -86,15 +83,9 @@ def refine(
         seed = (request.seed + index) % (plugin.capabilities.seed_max + 1)
         done = index * per_image
 
-        def step_end(
-            _pipe: Any, step: int, _timestep: Any, tensors: dict[str, Any], done: int = done
-        ) -> dict[str, Any]:
-            last["latents"] = tensors.get("latents")
-            on_progress(min(done + step + 1, total), total)
-            if is_cancelled():
-                raise _StopRefining()
-            return {}
-
+        step_end = step_callback(
+            last=last, on_progress=on_progress, is_cancelled=is_cancelled, done=done, total=total
+        )
         try:
             output = pipe(
                 prompt=request.prompt,
@@ -108,7 +99,7 @@ def refine(
                 output_type="pil",
                 **kwargs,
             )
-        except _StopRefining:
+        except StopDenoising:
             pipe.maybe_free_model_hooks()
             raise Cancelled() from None
         except torch.cuda.OutOfMemoryError:
