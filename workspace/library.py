@@ -6,8 +6,7 @@ shows, which says whether there is a next page.
 
 PostgreSQL plans at a million rows (docs/benchmarks.md, *Library*):
 
-- newest first, alone or with plugin and status: walks the partial indexes of migration
-  ``assets.0006_library_indexes``;
+- newest first, alone or with plugin and status: walks the partial indexes of ``assets.0006``;
 - with a word that many prompts hold: the same walk, each row checked against the stored
   tsvector (no ``to_tsvector`` per row);
 - with a word, tag or collection that few assets have: a walk would read most of the table
