@@ -23,11 +23,10 @@ import logging
 
 from django.conf import settings
 
-from assets import soft_binding
 from generation.claim import Claimed, claim_companions, plugin_for, worker_name
 from generation.job_monitor import JobMonitor, retrying_database
 from generation.models import GenerationJob
-from generation.runner import Generated, _background_stores, _fail_for, _store_then_stop, _take, run_claimed
+from generation.runner import _fail_for, _take, run_claimed, store_result
 from hallmark.sdk import Cancelled, GenerationRequest, GenerationResult, Plugin, PluginError, RequestInvalid
 from plugins import registry
 from plugins.validation import REQUEST_FIELD_NAMES, build_request
@@ -137,16 +136,4 @@ def run_batch(
             finally:
                 monitor.stop()
             continue
-        output = Generated(
-            result=result,
-            identity=identity,
-            license=plugin.license.as_dict(),
-            is_ai_model=plugin.is_ai_model,
-            watermark=soft_binding.should_watermark(type(plugin)),
-            latent_space=plugin.capabilities.latent_space,
-        )
-        store = functools.partial(_store_then_stop, monitor, job, me, output)
-        if store_in_background:
-            _background_stores.submit(store)
-        else:
-            store()
+        store_result(monitor, job, me, plugin, identity, result, in_background=store_in_background)

@@ -22,7 +22,6 @@ import functools
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -41,35 +40,16 @@ from generation.claim import Claimed, claim_fast, plugin_for, worker_name
 from generation.job_monitor import JobMonitor, retrying_database
 from generation.lineage import Source, derive_request, keep_latents
 from generation.models import GenerationJob, JobStatus
+from generation.output import Generated
 from generation.routing_hooks import report_end
 from governance.audit_trail import PendingEvent, record_event
 from governance.provenance.c2pa_signing import ProvenanceError
-from hallmark.sdk import Cancelled, ConfigInvalid, GenerationResult, PluginError, RequestInvalid
+from hallmark.sdk import Cancelled, ConfigInvalid, GenerationResult, Plugin, PluginError, RequestInvalid
 from plugins import services as plugin_services
 from plugins.models import PluginSetting
 from plugins.validation import REQUEST_FIELD_NAMES, build_request
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Generated:
-    """What a plugin made for a job, and what the stored assets must say about it.
-
-    ``identity`` is the model identity (``ModelIdentity.as_dict()``) and ``license`` the
-    plugin's licence (``License.as_dict()``) when it generated; ``is_ai_model`` decides the
-    digital source type written into each file.
-    """
-
-    result: GenerationResult
-    identity: dict[str, Any]
-    license: dict[str, Any]
-    is_ai_model: bool
-    watermark: bool = False
-    """Embed the invisible watermark (``assets.soft_binding.should_watermark``)."""
-    # A promoted job's source (each manifest's parentOf ingredient); the latent cache's space.
-    source: Source | None = None
-    latent_space: str = ""
 
 
 def _take(job_id: str, me: str) -> Claimed | None:
@@ -209,6 +189,21 @@ def run_claimed(claimed: Claimed, me: str, *, store_in_background: bool = False)
         if not isinstance(exc, Exception):
             raise
         return
+    store_result(monitor, job, me, plugin, identity, result, source=source, in_background=store_in_background)
+
+
+def store_result(
+    monitor: JobMonitor,
+    job: GenerationJob,
+    me: str,
+    plugin: Plugin,
+    identity: dict[str, Any],
+    result: GenerationResult,
+    *,
+    source: Source | None = None,
+    in_background: bool,
+) -> None:
+    """Store what ``plugin`` made for ``job`` and end it: here, or in the storage thread."""
     output = Generated(
         result=result,
         identity=identity,
@@ -219,7 +214,7 @@ def run_claimed(claimed: Claimed, me: str, *, store_in_background: bool = False)
         latent_space=plugin.capabilities.latent_space,
     )
     store = functools.partial(_store_then_stop, monitor, job, me, output)
-    if store_in_background:
+    if in_background:
         _background_stores.submit(store)
     else:
         store()
