@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 
 from hallmark.sdk import Plugin, SizeRange
 from plugins import registry
+from plugins.form_values import shown_text, typed_text
 
 #: Prefix of a declared parameter's input name: ``param.steps``.
 PARAM_PREFIX = "param."
@@ -99,17 +100,6 @@ def _label(key: str) -> str:
     return words[:1].upper() + words[1:]
 
 
-def _text(value: Any) -> str:
-    """A declared value as an input shows it (``""`` for none)."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return f"{value:g}"
-    return str(value)
-
-
 def _ratio_label(name: str, size: tuple[int, int]) -> str:
     # ASPECT_16_9 reads as "16:9"; a ratio named otherwise is shown as it is declared.
     words = name.removeprefix("ASPECT_").replace("_", ":") if name.startswith("ASPECT_") else name
@@ -124,7 +114,7 @@ def _param_input(
         "key": key,
         "label": _label(key),
         "help": spec.help,
-        "default": _text(spec.default),
+        "default": shown_text(spec.default),
         "errors": tuple(errors.get(PARAM_PREFIX + key, ())),
     }
     if spec.type == "bool":
@@ -132,7 +122,7 @@ def _param_input(
         checked = bool(spec.default) if given is None else given in ("true", "on", "1")
         return ParamInput(kind="checkbox", checked=checked, **common)
     if spec.type == "choice":
-        options = tuple(Choice(_text(c), _text(c)) for c in spec.choices)
+        options = tuple(Choice(shown_text(c), shown_text(c)) for c in spec.choices)
         return ParamInput(kind="select", choices=options, value=given if given is not None else "", **common)
     if spec.type in ("int", "float"):
         return ParamInput(
@@ -187,24 +177,6 @@ def size_fields(values: Mapping[str, str]) -> dict[str, str]:
     return {"width": width, "height": height}
 
 
-def _typed(spec: Any, text: str) -> Any:
-    """The text of an input in the parameter's type; text that is not one goes on as it is,
-    for validation to name the parameter."""
-    if spec.type == "int":
-        try:
-            return int(text)
-        except ValueError:
-            return text
-    if spec.type == "float":
-        try:
-            return float(text)
-        except ValueError:
-            return text
-    if spec.type == "choice":
-        return next((c for c in spec.choices if _text(c) == text), text)
-    return text
-
-
 def read_params(
     plugin_class: type[Plugin], values: Mapping[str, str], advanced: str
 ) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
@@ -239,7 +211,7 @@ def read_params(
         else:
             text = values.get(item.name, "").strip()
             if text:
-                from_inputs[item.key] = _typed(spec, text)
+                from_inputs[item.key] = typed_text(spec, text)
     for key, value in from_inputs.items():
         if key in params and params[key] != value:
             errors[PARAM_PREFIX + key] = [
@@ -268,7 +240,7 @@ def rerun_query(job: Any) -> str:
     rest: dict[str, Any] = {}
     for key, value in dict(job.params or {}).items():
         if key in declared and key != ASPECT_RATIO_PARAM:
-            query[PARAM_PREFIX + key] = _text(value)
+            query[PARAM_PREFIX + key] = shown_text(value)
         elif key != ASPECT_RATIO_PARAM:
             rest[key] = value
     if rest:

@@ -14,8 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from hallmark.sdk import Capabilities, ParamSpec, Plugin
+from hallmark.sdk import Capabilities, Plugin
 from hallmark.sdk.secret_env import secret_env_refusal
+from plugins.form_values import shown_text, typed_text
 
 #: Prefix of a setting's input name: ``config.base_url``.
 CONFIG_PREFIX = "config."
@@ -62,14 +63,6 @@ class ConfigInput:
         return " ".join(ids)
 
 
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return f"{value:g}"
-    return str(value)
-
-
 def secret_state(variable: str) -> str:
     """Whether the environment variable a secret setting names holds a value: "set" or "not set".
 
@@ -93,12 +86,12 @@ def config_inputs(
     for key, spec in plugin_class.config_schema.items():
         text = typed.get(CONFIG_PREFIX + key) if typed is not None else None
         current = stored.get(key)
-        value = text if text is not None else _text(current)
+        value = text if text is not None else shown_text(current)
         common: dict[str, Any] = {
             "key": key,
             "label": key.replace("_", " ").capitalize(),
             "help": spec.help,
-            "default": _text(spec.default),
+            "default": shown_text(spec.default),
             "required": spec.required,
             "errors": tuple((errors or {}).get(key, ())),
         }
@@ -110,7 +103,7 @@ def config_inputs(
             )
             inputs.append(ConfigInput(kind="checkbox", checked=checked, **common))
         elif spec.type == "choice":
-            choices = tuple(_text(c) for c in spec.choices)
+            choices = tuple(shown_text(c) for c in spec.choices)
             inputs.append(ConfigInput(kind="select", choices=choices, value=value, **common))
         elif spec.type in ("int", "float"):
             step = "1" if spec.type == "int" else "any"
@@ -126,29 +119,11 @@ def config_inputs(
             )
         elif spec.type == "env":
             # The state of the saved name: what a worker would read now.
-            saved = _text(current if current is not None else spec.default)
+            saved = shown_text(current if current is not None else spec.default)
             inputs.append(ConfigInput(kind="secret", value=value, secret_state=secret_state(saved), **common))
         else:
             inputs.append(ConfigInput(kind="text", value=value, **common))
     return tuple(inputs)
-
-
-def _typed(spec: ParamSpec, text: str) -> Any:
-    """The text of an input in the setting's type; text that is not one goes on as it is, for
-    the plugin's validation to name the setting."""
-    if spec.type == "int":
-        try:
-            return int(text)
-        except ValueError:
-            return text
-    if spec.type == "float":
-        try:
-            return float(text)
-        except ValueError:
-            return text
-    if spec.type == "choice":
-        return next((c for c in spec.choices if _text(c) == text), text)
-    return text
 
 
 def read_config(plugin_class: type[Plugin], form: Mapping[str, str]) -> dict[str, Any]:
@@ -164,7 +139,7 @@ def read_config(plugin_class: type[Plugin], form: Mapping[str, str]) -> dict[str
             config[key] = text in ("true", "on")
             continue
         text = (text or "").strip()
-        config[key] = _typed(spec, text) if text else None
+        config[key] = typed_text(spec, text) if text else None
     return config
 
 
