@@ -80,7 +80,6 @@ def _context(
             (Derivation.RERENDER.value, "Re-render: the same prompt and seed with the target model"),
             (Derivation.REFINE.value, "Refine: redraw this image, image to image (models that refine)"),
         ),
-        "tiers": promotion.TIERS,
         "routing": routing_choices(),
         "plugins": [(plugin_id, cls.name) for plugin_id, cls in enabled_plugins().items()],
         "strength": {

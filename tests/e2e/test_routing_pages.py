@@ -62,16 +62,18 @@ def _shoot(page: Any, tmp_path: Path, name: str, *, for_docs: bool = False) -> N
         image.quantize(colors=256, method=Image.Quantize.FASTOCTREE).save(Path(shots) / name, optimize=True)
 
 
-def test_generate_by_tier_with_a_checklist_and_see_the_check_results(
-    open_session: Callable[[], Any],
-    celery_worker: Any,
-    users: dict[str, Any],
-    procedural: str,
-    tmp_path: Path,
-) -> None:
-    policies.create_policy(
-        {"name": "studio", "tiers": {"draft": ["procedural"]}, "default": True}, acting_user=users["admin"]
+@pytest.fixture
+def studio(users: dict[str, Any], procedural: str) -> Any:
+    """The default routing policy: procedural for both tiers."""
+    return policies.create_policy(
+        {"name": "studio", "tiers": {"draft": ["procedural"], "final": ["procedural"]}, "default": True},
+        acting_user=users["admin"],
     )
+
+
+def test_generate_by_tier_with_a_checklist_and_see_the_check_results(
+    open_session: Callable[[], Any], celery_worker: Any, users: dict[str, Any], studio: Any, tmp_path: Path
+) -> None:
     signs = acceptance_services.create_checklist(
         acting_user=users["creator"],
         name="Shop signs",
@@ -118,16 +120,8 @@ def test_generate_by_tier_with_a_checklist_and_see_the_check_results(
 
 
 def test_promote_an_asset_from_its_page_and_reach_the_new_job(
-    open_session: Callable[[], Any],
-    celery_worker: Any,
-    users: dict[str, Any],
-    procedural: str,
-    tmp_path: Path,
+    open_session: Callable[[], Any], celery_worker: Any, users: dict[str, Any], studio: Any, tmp_path: Path
 ) -> None:
-    policies.create_policy(
-        {"name": "studio", "tiers": {"draft": ["procedural"], "final": ["procedural"]}, "default": True},
-        acting_user=users["admin"],
-    )
     job, _ = services.submit(
         acting_user=users["creator"],
         plugin_id="procedural",

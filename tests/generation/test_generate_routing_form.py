@@ -3,34 +3,18 @@
 
 from __future__ import annotations
 
-import html
-import re
 from typing import Any
 
 import pytest
-from django.test import Client
 
 from acceptance import services as acceptance_services
 from generation import checking, runner, services
 from generation.models import GenerationJob
 from routing import policies
+from tests.generation.page_helpers import field_error, logged_in
 
 BASE = {"prompt": "a harbour at night", "seed": "5", "width": "64", "height": "64", "num_images": "1"}
 TIER = {**BASE, "target": "tier", "fields_for": "tier:", "tier": "draft"}
-
-
-def _client(user: Any, **kwargs: Any) -> Client:
-    client = Client(**kwargs)
-    client.force_login(user)
-    return client
-
-
-def _error(response: Any, field: str) -> str:
-    """The error text shown under ``field`` (its ``data-field``), or "" when there is none."""
-    match = re.search(
-        rf'<p class="error" id="[^"]+" data-field="{re.escape(field)}">([^<]*)</p>', response.content.decode()
-    )
-    return html.unescape(match[1]) if match else ""
 
 
 @pytest.fixture
@@ -42,7 +26,7 @@ def default_policy(users: dict[str, Any], procedural: str) -> Any:
 
 
 def test_the_tier_choice_is_offered_once_a_policy_exists(users: dict[str, Any], procedural: str) -> None:
-    client = _client(users["creator"])
+    client = logged_in(users["creator"])
     assert 'name="target"' not in client.get("/generate/").content.decode()
     policies.create_policy(
         {"name": "posters", "tiers": {"final": ["procedural"]}}, acting_user=users["admin"]
@@ -58,12 +42,12 @@ def test_the_tier_choice_is_offered_once_a_policy_exists(users: dict[str, Any], 
 def test_generate_by_tier_routes_through_the_default_policy(
     users: dict[str, Any], default_policy: Any
 ) -> None:
-    response = _client(users["creator"]).post("/generate/", TIER)
+    response = logged_in(users["creator"]).post("/generate/", TIER)
     assert response.status_code == 302, response.content.decode()[:3000]
     job = GenerationJob.objects.get()
     assert response["Location"] == f"/jobs/{job.pk}/"
     assert (job.plugin_id, job.routing_policy, job.routing_tier) == ("procedural", "studio", "draft")
-    page = _client(users["creator"]).get(f"/jobs/{job.pk}/").content.decode()
+    page = logged_in(users["creator"]).get(f"/jobs/{job.pk}/").content.decode()
     assert "Routed by policy studio (draft tier)" in page
 
 
@@ -71,7 +55,7 @@ def test_a_named_policy_and_params_from_the_json_box(users: dict[str, Any], defa
     policies.create_policy(
         {"name": "posters", "tiers": {"final": ["procedural"]}}, acting_user=users["admin"]
     )
-    response = _client(users["creator"]).post(
+    response = logged_in(users["creator"]).post(
         "/generate/", {**TIER, "tier": "final", "policy": "posters", "params": '{"steps": 2}'}
     )
     assert response.status_code == 302, response.content.decode()[:3000]
@@ -80,18 +64,22 @@ def test_a_named_policy_and_params_from_the_json_box(users: dict[str, Any], defa
 
 
 def test_routing_errors_sit_beside_tier_and_policy(users: dict[str, Any], procedural: str) -> None:
-    client = _client(users["creator"])
+    client = logged_in(users["creator"])
     policies.create_policy(
         {"name": "posters", "tiers": {"final": ["procedural"]}}, acting_user=users["admin"]
     )
     no_default = client.post("/generate/", TIER)
-    assert no_default.status_code == 400 and "No routing policy is the default" in _error(no_default, "tier")
+    assert no_default.status_code == 400 and "No routing policy is the default" in field_error(
+        no_default, "tier"
+    )
     unknown = client.post("/generate/", {**TIER, "policy": "nope"})
-    assert unknown.status_code == 400 and "No routing policy is named 'nope'" in _error(unknown, "policy")
+    assert unknown.status_code == 400 and "No routing policy is named 'nope'" in field_error(
+        unknown, "policy"
+    )
     no_tier = client.post("/generate/", {**TIER, "policy": "posters"})  # posters has no draft tier
-    assert no_tier.status_code == 400 and "has no draft tier" in _error(no_tier, "tier")
+    assert no_tier.status_code == 400 and "has no draft tier" in field_error(no_tier, "tier")
     bad_tier = client.post("/generate/", {**TIER, "tier": "gold", "policy": "posters"})
-    assert bad_tier.status_code == 400 and "Must be one of draft, final" in _error(bad_tier, "tier")
+    assert bad_tier.status_code == 400 and "Must be one of draft, final" in field_error(bad_tier, "tier")
     # What was typed is kept, and the tier stays chosen.
     assert 'id="f-target-tier" name="target" value="tier" checked' in bad_tier.content.decode()
     assert "a harbour at night</textarea>" in bad_tier.content.decode()
@@ -101,14 +89,14 @@ def test_routing_errors_sit_beside_tier_and_policy(users: dict[str, Any], proced
 def test_a_size_the_routed_plugin_refuses_is_shown_beside_width(
     users: dict[str, Any], default_policy: Any
 ) -> None:
-    response = _client(users["creator"]).post("/generate/", {**TIER, "width": "65"})
-    assert response.status_code == 400 and "multiple of 8" in _error(response, "width")
+    response = logged_in(users["creator"]).post("/generate/", {**TIER, "width": "65"})
+    assert response.status_code == 400 and "multiple of 8" in field_error(response, "width")
 
 
 def test_the_tier_fields_partial_and_switching_without_script(
     users: dict[str, Any], default_policy: Any
 ) -> None:
-    client = _client(users["creator"])
+    client = logged_in(users["creator"])
     partial = client.get("/generate/fields/", {"target": "tier", "plugin": "procedural"}).content.decode()
     assert 'name="fields_for" value="tier:"' in partial and "param." not in partial
     assert (
@@ -126,7 +114,7 @@ def test_checklist_fields_reach_the_job(users: dict[str, Any], default_policy: A
     signs = acceptance_services.create_checklist(
         acting_user=users["creator"], name="Signs", checks=[{"type": "typography"}]
     )
-    client = _client(users["creator"])
+    client = logged_in(users["creator"])
     html = client.get("/generate/").content.decode()
     assert (
         f'<option value="{signs.pk}" data-typography="true">Signs (reads text: typography)</option>' in html
@@ -150,22 +138,22 @@ def test_checklist_errors_sit_beside_their_fields(users: dict[str, Any], procedu
     signs = acceptance_services.create_checklist(
         acting_user=users["creator"], name="Signs", checks=[{"type": "typography"}]
     )
-    client = _client(users["creator"])
+    client = logged_in(users["creator"])
     plain = {**BASE, "plugin": "procedural", "fields_for": "procedural"}
     unknown = client.post("/generate/", {**plain, "checklist": "999"})
-    assert unknown.status_code == 400 and "existing checklist" in _error(unknown, "checklist")
+    assert unknown.status_code == 400 and "existing checklist" in field_error(unknown, "checklist")
     text = client.post("/generate/", {**plain, "checklist": "x"})
-    assert text.status_code == 400 and "existing checklist" in _error(text, "checklist")
+    assert text.status_code == 400 and "existing checklist" in field_error(text, "checklist")
     typography = client.post("/generate/", {**plain, "checklist": str(signs.pk)})
-    assert typography.status_code == 400 and "typography check" in _error(typography, "expected_text")
+    assert typography.status_code == 400 and "typography check" in field_error(typography, "expected_text")
     zero = client.post(
         "/generate/", {**plain, "checklist": str(signs.pk), "expected_text": "A", "max_attempts_to_pass": "0"}
     )
-    assert zero.status_code == 400 and "from 1 to 10" in _error(zero, "max_attempts_to_pass")
+    assert zero.status_code == 400 and "from 1 to 10" in field_error(zero, "max_attempts_to_pass")
     alone = client.post("/generate/", {**plain, "max_attempts_to_pass": "2"})
-    assert alone.status_code == 400 and "Needs a checklist" in _error(alone, "max_attempts_to_pass")
+    assert alone.status_code == 400 and "Needs a checklist" in field_error(alone, "max_attempts_to_pass")
     too_long = client.post("/generate/", {**plain, "expected_text": "x" * 501})
-    assert too_long.status_code == 400 and "at most 500" in _error(too_long, "expected_text")
+    assert too_long.status_code == 400 and "at most 500" in field_error(too_long, "expected_text")
     assert (
         'aria-describedby="e-expected_text h-expected_text" aria-invalid="true"' in too_long.content.decode()
     )
@@ -175,11 +163,11 @@ def test_checklist_errors_sit_beside_their_fields(users: dict[str, Any], procedu
 def test_viewers_get_no_form_and_a_post_needs_its_csrf_token(
     users: dict[str, Any], default_policy: Any
 ) -> None:
-    viewer = _client(users["viewer"])
+    viewer = logged_in(users["viewer"])
     assert viewer.get("/generate/").status_code == 403
     assert viewer.post("/generate/", TIER).status_code == 403
     assert viewer.get("/generate/fields/", {"target": "tier"}).status_code == 403
-    strict = _client(users["creator"], enforce_csrf_checks=True)
+    strict = logged_in(users["creator"], enforce_csrf_checks=True)
     page = strict.get("/generate/")
     assert strict.post("/generate/", TIER).status_code == 403  # what a cross-site form sends
     token = str(page.context["csrf_token"])
@@ -203,7 +191,7 @@ def test_the_job_page_shows_check_results_and_attempts(users: dict[str, Any], pr
             "max_attempts_to_pass": 2,
         },
     )
-    client = _client(users["viewer"])
+    client = logged_in(users["viewer"])
     queued = client.get(f"/jobs/{job.pk}/").content.decode()
     assert "Checklist Big v1" in queued and "Attempt 1 (this job)" in queued and "not judged yet" in queued
     runner.run(str(job.pk))
@@ -236,5 +224,5 @@ def test_a_job_without_a_checklist_shows_no_checks(users: dict[str, Any], proced
         plugin_id="procedural",
         fields={"prompt": "p", "width": 64, "height": 64},
     )
-    page = _client(users["creator"]).get(f"/jobs/{job.pk}/")
+    page = logged_in(users["creator"]).get(f"/jobs/{job.pk}/")
     assert page.context["checks"] is None and "Acceptance checks" not in page.content.decode()

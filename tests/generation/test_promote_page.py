@@ -3,42 +3,22 @@ through ``generation.promote`` to the new job's page, errors beside the fields, 
 
 from __future__ import annotations
 
-import html
-import re
 from typing import Any
 
 import pytest
 from django.test import Client
 
 from assets.models import Asset
-from generation import runner, services
+from generation import services
 from generation.models import GenerationJob
 from routing import policies
-
-
-def _client(user: Any, **kwargs: Any) -> Client:
-    client = Client(**kwargs)
-    client.force_login(user)
-    return client
-
-
-def _error(response: Any, field: str) -> str:
-    """The error text shown under ``field`` (its ``data-field``), or "" when there is none."""
-    match = re.search(
-        rf'<p class="error" id="[^"]+" data-field="{re.escape(field)}">([^<]*)</p>', response.content.decode()
-    )
-    return html.unescape(match[1]) if match else ""
+from tests.conftest import draft_asset
+from tests.generation.page_helpers import field_error, logged_in
 
 
 @pytest.fixture
 def draft(users: dict[str, Any], procedural: str) -> Asset:
-    job, _ = services.submit(
-        acting_user=users["creator"],
-        plugin_id="procedural",
-        fields={"prompt": "HARBOUR SIGN", "width": 128, "height": 96, "seed": 41},
-    )
-    runner.run(str(job.pk))
-    return Asset.objects.get(job=job)
+    return draft_asset(users["creator"])
 
 
 def _new_jobs(draft: Asset) -> Any:
@@ -46,10 +26,10 @@ def _new_jobs(draft: Asset) -> Any:
 
 
 def test_the_asset_page_loads_the_form_for_creators_only(users: dict[str, Any], draft: Asset) -> None:
-    page = _client(users["creator"]).get(f"/assets/{draft.pk}/").content.decode()
+    page = logged_in(users["creator"]).get(f"/assets/{draft.pk}/").content.decode()
     assert f'hx-get="/assets/{draft.pk}/promote/panel/"' in page
     assert f'<a href="/assets/{draft.pk}/promote/">Promote this asset</a>' in page  # without script
-    panel = _client(users["creator"]).get(f"/assets/{draft.pk}/promote/panel/")
+    panel = logged_in(users["creator"]).get(f"/assets/{draft.pk}/promote/panel/")
     assert panel.status_code == 200
     form = panel.content.decode()
     assert (
@@ -64,14 +44,14 @@ def test_the_asset_page_loads_the_form_for_creators_only(users: dict[str, Any], 
         "f-promote-strength",
     ):
         assert f'<label for="{control}">' in form
-    viewer = _client(users["viewer"])
+    viewer = logged_in(users["viewer"])
     assert "promote" not in viewer.get(f"/assets/{draft.pk}/").content.decode().lower()
     assert viewer.get(f"/assets/{draft.pk}/promote/panel/").status_code == 403
     assert viewer.get(f"/assets/{draft.pk}/promote/").status_code == 403
 
 
 def test_rerender_with_a_plugin_goes_to_the_new_job(users: dict[str, Any], draft: Asset) -> None:
-    response = _client(users["creator"]).post(
+    response = logged_in(users["creator"]).post(
         f"/assets/{draft.pk}/promote/",
         {"mode": "rerender", "target": "plugin", "plugin": "procedural", "tier": "final", "strength": "0.3"},
     )
@@ -90,7 +70,7 @@ def test_rerender_with_a_plugin_goes_to_the_new_job(users: dict[str, Any], draft
 
 def test_refine_by_tier_through_a_policy(users: dict[str, Any], draft: Asset) -> None:
     policies.create_policy({"name": "finals", "tiers": {"final": ["procedural"]}}, acting_user=users["admin"])
-    response = _client(users["creator"]).post(
+    response = logged_in(users["creator"]).post(
         f"/assets/{draft.pk}/promote/",
         {"mode": "refine", "target": "tier", "tier": "final", "policy": "finals", "strength": "0.3"},
     )
@@ -105,26 +85,28 @@ def test_refine_by_tier_through_a_policy(users: dict[str, Any], draft: Asset) ->
 
 
 def test_each_error_sits_beside_its_field(users: dict[str, Any], draft: Asset) -> None:
-    client = _client(users["creator"])
+    client = logged_in(users["creator"])
     url = f"/assets/{draft.pk}/promote/"
     no_mode = client.post(url, {"target": "plugin", "plugin": "procedural"})
-    assert no_mode.status_code == 400 and "Must be one of rerender, refine" in _error(no_mode, "mode")
+    assert no_mode.status_code == 400 and "Must be one of rerender, refine" in field_error(no_mode, "mode")
     no_default = client.post(url, {"mode": "rerender", "target": "tier", "tier": "final"})
-    assert no_default.status_code == 400 and "No routing policy is the default" in _error(no_default, "tier")
+    assert no_default.status_code == 400 and "No routing policy is the default" in field_error(
+        no_default, "tier"
+    )
     bad_tier = client.post(url, {"mode": "rerender", "target": "tier", "tier": "gold"})
-    assert bad_tier.status_code == 400 and "Must be one of draft, final" in _error(bad_tier, "tier")
+    assert bad_tier.status_code == 400 and "Must be one of draft, final" in field_error(bad_tier, "tier")
     unknown_policy = client.post(
         url, {"mode": "rerender", "target": "tier", "tier": "final", "policy": "nope"}
     )
-    assert unknown_policy.status_code == 400 and "nope" in _error(unknown_policy, "policy")
+    assert unknown_policy.status_code == 400 and "nope" in field_error(unknown_policy, "policy")
     plugin = client.post(url, {"mode": "rerender", "target": "plugin", "plugin": "no-such-plugin"})
-    assert plugin.status_code == 400 and _error(plugin, "plugin")
+    assert plugin.status_code == 400 and field_error(plugin, "plugin")
     word = client.post(
         url, {"mode": "refine", "target": "plugin", "plugin": "procedural", "strength": "lots"}
     )
-    assert word.status_code == 400 and "Must be a number" in _error(word, "strength")
+    assert word.status_code == 400 and "Must be a number" in field_error(word, "strength")
     high = client.post(url, {"mode": "refine", "target": "plugin", "plugin": "procedural", "strength": "2"})
-    assert high.status_code == 400 and "between 0.05 and 1" in _error(high, "strength")
+    assert high.status_code == 400 and "between 0.05 and 1" in field_error(high, "strength")
     # The page keeps what was chosen, with the error tied to its input.
     page = high.content.decode()
     assert 'id="f-promote-mode-refine" name="mode" value="refine" checked' in page
@@ -135,7 +117,7 @@ def test_each_error_sits_beside_its_field(users: dict[str, Any], draft: Asset) -
 def test_the_queue_cap_is_shown_above_the_form(users: dict[str, Any], draft: Asset, settings: Any) -> None:
     settings.HALLMARK_MAX_QUEUED_PER_USER = 1
     services.submit(acting_user=users["creator"], plugin_id="procedural", fields={"prompt": "queued"})
-    response = _client(users["creator"]).post(
+    response = logged_in(users["creator"]).post(
         f"/assets/{draft.pk}/promote/", {"mode": "rerender", "target": "plugin", "plugin": "procedural"}
     )
     assert response.status_code == 429 and 'role="alert"' in response.content.decode()
@@ -143,7 +125,7 @@ def test_the_queue_cap_is_shown_above_the_form(users: dict[str, Any], draft: Ass
 
 
 def test_a_second_click_of_one_form_makes_one_job(users: dict[str, Any], draft: Asset) -> None:
-    client = _client(users["creator"])
+    client = logged_in(users["creator"])
     key = client.get(f"/assets/{draft.pk}/promote/panel/").context["idempotency_key"]
     body = {"mode": "rerender", "target": "plugin", "plugin": "procedural", "idempotency_key": key}
     first = client.post(f"/assets/{draft.pk}/promote/", body)
@@ -154,8 +136,8 @@ def test_a_second_click_of_one_form_makes_one_job(users: dict[str, Any], draft: 
 
 def test_viewers_are_refused_and_a_post_needs_its_csrf_token(users: dict[str, Any], draft: Asset) -> None:
     body = {"mode": "rerender", "target": "plugin", "plugin": "procedural"}
-    assert _client(users["viewer"]).post(f"/assets/{draft.pk}/promote/", body).status_code == 403
-    strict = _client(users["creator"], enforce_csrf_checks=True)
+    assert logged_in(users["viewer"]).post(f"/assets/{draft.pk}/promote/", body).status_code == 403
+    strict = logged_in(users["creator"], enforce_csrf_checks=True)
     page = strict.get(f"/assets/{draft.pk}/promote/")
     assert page.status_code == 200 and "Back to the asset" in page.content.decode()
     assert strict.post(f"/assets/{draft.pk}/promote/", body).status_code == 403  # a cross-site form
@@ -171,7 +153,7 @@ def test_a_deleted_asset_is_not_found(users: dict[str, Any], draft: Asset) -> No
     from assets import retention
 
     retention.soft_delete(draft.pk, acting_user=users["admin"])
-    client = _client(users["creator"])
+    client = logged_in(users["creator"])
     assert client.get(f"/assets/{draft.pk}/promote/panel/").status_code == 404
     body = {"mode": "rerender", "target": "plugin", "plugin": "procedural"}
     assert client.post(f"/assets/{draft.pk}/promote/", body).status_code == 404
