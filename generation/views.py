@@ -40,21 +40,16 @@ from generation.form_fields import (
 )
 from generation.job_checks import job_checks
 from generation.models import GenerationJob
+from generation.serializers import GenerationRequestSerializer
 from governance import roles
 from hallmark.errors import InvalidInput, ServiceError
 from hallmark.sdk import Plugin
-from plugins.validation import REQUEST_FIELD_NAMES, REQUEST_FIELDS
+from plugins.validation import REQUEST_FIELDS
 
-# Form fields that show their own errors beside them; anything else is listed above the form.
-_FORM_FIELDS = (
-    "plugin",
-    *REQUEST_FIELD_NAMES,
-    "tier",
-    "policy",
-    "checklist",
-    "expected_text",
-    "max_attempts_to_pass",
-)
+# Form fields that show their own errors beside them; anything else is listed above the form:
+# the API's request fields (plugin, the request's own, tier and policy, the acceptance fields),
+# less the idempotency key, which the form does not ask for.
+_FORM_FIELDS = tuple(name for name in GenerationRequestSerializer().fields if name != "idempotency_key")
 # And the page's own: the aspect-ratio select that stands for width and height, and the choice
 # between naming a plugin and naming a tier.
 _PAGE_FIELDS = (*_FORM_FIELDS, "size", "target")
@@ -289,7 +284,9 @@ def _job_for(request: HttpRequest, job_id: UUID) -> GenerationJob:
         raise PermissionDenied("You need a role to see jobs.")
     # The job's results, less any soft-deleted since (they are gone from every page).
     live = Prefetch("assets", queryset=Asset.objects.live())
-    return get_object_or_404(GenerationJob.objects.prefetch_related(live), pk=job_id)
+    # The checklist too: the progress panel shows its name every second while checks run.
+    jobs = GenerationJob.objects.select_related("checklist_version__checklist").prefetch_related(live)
+    return get_object_or_404(jobs, pk=job_id)
 
 
 @login_required
