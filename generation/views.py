@@ -49,7 +49,8 @@ from plugins.validation import REQUEST_FIELDS
 # Form fields that show their own errors beside them; anything else is listed above the form:
 # the API's request fields (plugin, the request's own, tier and policy, the acceptance fields),
 # less the idempotency key, which the form does not ask for.
-_FORM_FIELDS = tuple(name for name in GenerationRequestSerializer().fields if name != "idempotency_key")
+_API_FIELDS = tuple(map(str, GenerationRequestSerializer().fields))  # the stubs type the keys as fields
+_FORM_FIELDS = tuple(name for name in _API_FIELDS if name != "idempotency_key")
 # And the page's own: the aspect-ratio select that stands for width and height, and the choice
 # between naming a plugin and naming a tier.
 _PAGE_FIELDS = (*_FORM_FIELDS, "size", "target")
