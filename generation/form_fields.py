@@ -250,12 +250,19 @@ def rerun_query(job: Any) -> str:
     """The generate form's query string that asks again for what ``job`` asked for.
 
     Declared parameters fill their own inputs (``param.steps=4``); any other goes in the JSON
-    box. The seed is the one the job ran with, so a deterministic plugin repeats the image.
+    box. The seed is the one the job ran with, so a deterministic plugin repeats the image. A
+    routed job is asked again of the plugin routing chose (its parameters fit that plugin's
+    inputs); a job with a checklist asks for the same checklist, text and attempts.
     """
     query: dict[str, str] = {"plugin": job.plugin_id, "prompt": job.prompt, "seed": str(job.seed)}
     if job.negative_prompt:
         query["negative_prompt"] = job.negative_prompt
     query.update(width=str(job.width), height=str(job.height), num_images=str(job.num_images))
+    if job.checklist_version_id is not None:
+        query["checklist"] = str(job.checklist_version.checklist_id)
+        query["max_attempts_to_pass"] = str(job.max_attempts_to_pass)
+        if job.expected_text:
+            query["expected_text"] = job.expected_text
     try:
         declared = registry.get_entry(job.plugin_id).get_class().params_schema
     except LookupError:  # an uninstalled or broken plugin: every parameter goes in the JSON box

@@ -226,3 +226,22 @@ def test_a_job_without_a_checklist_shows_no_checks(users: dict[str, Any], proced
     )
     page = logged_in(users["creator"]).get(f"/jobs/{job.pk}/")
     assert page.context["checks"] is None and "Acceptance checks" not in page.content.decode()
+
+
+def test_run_again_asks_for_the_same_checklist(users: dict[str, Any], procedural: str) -> None:
+    signs = acceptance_services.create_checklist(
+        acting_user=users["creator"], name="Signs", checks=[{"type": "typography"}]
+    )
+    job, _ = services.submit(
+        acting_user=users["creator"],
+        plugin_id="procedural",
+        fields={"prompt": "OPEN", "checklist": signs.pk, "expected_text": "OPEN", "max_attempts_to_pass": 3},
+    )
+    form = logged_in(users["creator"]).get(f"/generate/?from_job={job.pk}")
+    values = form.context["values"]
+    assert (values["checklist"], values["expected_text"], values["max_attempts_to_pass"]) == (
+        str(signs.pk),
+        "OPEN",
+        "3",
+    )
+    assert f'<option value="{signs.pk}" data-typography="true" selected>' in form.content.decode()
