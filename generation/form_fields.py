@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlencode
 
-from hallmark.sdk import Plugin, SizeRange
+from hallmark.sdk import MAX_SEED, Plugin, SizeRange
 from plugins import registry
 from plugins.form_values import shown_text, typed_text
 
@@ -168,6 +168,26 @@ def plugin_fields(
     )
 
 
+#: The hidden ``fields_for`` of the fields drawn for a tier (no plugin known until it is routed).
+TIER_FIELDS_FOR = "tier:"
+
+
+def tier_fields() -> PluginFields:
+    """The fields of a request routed by tier: every request field, bounded only as the API
+    bounds it; the plugin routing chooses checks sizes, seed and parameters when it is submitted."""
+    return PluginFields(
+        plugin_id=TIER_FIELDS_FOR,
+        name="",
+        description="The tier's plugin is chosen when you generate; sizes and parameters are checked against it.",
+        negative_prompt=True,
+        sizes=None,
+        size_choices=(),
+        selected_size="",
+        seed_max=MAX_SEED,
+        max_images=0,
+    )
+
+
 def size_fields(values: Mapping[str, str]) -> dict[str, str]:
     """Width and height as text, from the size select (``"1024x576"``) when it was shown."""
     size = values.get("size", "")
@@ -178,14 +198,15 @@ def size_fields(values: Mapping[str, str]) -> dict[str, str]:
 
 
 def read_params(
-    plugin_class: type[Plugin], values: Mapping[str, str], advanced: str
+    plugin_class: type[Plugin] | None, values: Mapping[str, str], advanced: str
 ) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
     """The ``params`` object from the declared inputs and the advanced JSON box, and errors.
 
     A blank input means the parameter's default and is left out; a checkbox counts only where it
     differs from its default. The JSON box may add any key; a key given in both places with
     different values is refused, naming the input, rather than one silently winning.
-    Returns ``(None, {})`` when neither gave anything.
+    Returns ``(None, {})`` when neither gave anything. Without a plugin (a request routed by
+    tier) only the JSON box counts.
     """
     errors: dict[str, list[str]] = {}
     params: dict[str, Any] = {}
@@ -203,8 +224,10 @@ def read_params(
         if not isinstance(loaded, dict):
             return None, {"params": ["Must be a JSON object."]}
         params.update(loaded)
-    for item in plugin_fields(plugin_class, values).params:
-        spec = plugin_class.params_schema[item.key]
+    schema = plugin_class.params_schema if plugin_class is not None else {}
+    declared = plugin_fields(plugin_class, values).params if plugin_class is not None else ()
+    for item in declared:
+        spec = schema[item.key]
         if item.kind == "checkbox":
             if item.checked != bool(spec.default):
                 from_inputs[item.key] = item.checked
@@ -227,12 +250,19 @@ def rerun_query(job: Any) -> str:
     """The generate form's query string that asks again for what ``job`` asked for.
 
     Declared parameters fill their own inputs (``param.steps=4``); any other goes in the JSON
-    box. The seed is the one the job ran with, so a deterministic plugin repeats the image.
+    box. The seed is the one the job ran with, so a deterministic plugin repeats the image. A
+    routed job is asked again of the plugin routing chose (its parameters fit that plugin's
+    inputs); a job with a checklist asks for the same checklist, text and attempts.
     """
     query: dict[str, str] = {"plugin": job.plugin_id, "prompt": job.prompt, "seed": str(job.seed)}
     if job.negative_prompt:
         query["negative_prompt"] = job.negative_prompt
     query.update(width=str(job.width), height=str(job.height), num_images=str(job.num_images))
+    if job.checklist_version_id is not None:
+        query["checklist"] = str(job.checklist_version.checklist_id)
+        query["max_attempts_to_pass"] = str(job.max_attempts_to_pass)
+        if job.expected_text:
+            query["expected_text"] = job.expected_text
     try:
         declared = registry.get_entry(job.plugin_id).get_class().params_schema
     except LookupError:  # an uninstalled or broken plugin: every parameter goes in the JSON box

@@ -11,6 +11,7 @@ from acceptance.api import AssetChecksView, ChecklistViewSet
 from assets import review_views
 from assets import views as asset_views
 from assets.provenance_api import AssetProvenanceView, VerifyBatchView, VerifyUploadView
+from generation import promote_views
 from generation import views as generation_views
 from generation.api import GenerationViewSet
 from governance import views as governance_views
@@ -54,6 +55,8 @@ urlpatterns = [
     path("experiments/<uuid:experiment_id>/winner/", compare_views.experiment_winner, name="experiment-winner-button"),
     path("experiments/<uuid:experiment_id>/extend/", compare_views.experiment_extend, name="experiment-extend-button"),
     path("assets/<uuid:asset_id>/rerun/", compare_views.rerun_asset, name="asset-rerun"),
+    path("assets/<uuid:asset_id>/promote/", promote_views.promote_page, name="asset-promote-page"),
+    path("assets/<uuid:asset_id>/promote/panel/", promote_views.promote_panel, name="asset-promote-panel"),
     path("assets/<uuid:asset_id>/", asset_views.asset_detail, name="asset-detail-page"),
     path("assets/<uuid:asset_id>/credentials/", asset_views.asset_credentials, name="asset-credentials-panel"),
     path("assets/<uuid:asset_id>/checks/", acceptance_views.asset_checks_panel, name="asset-checks-panel"),

@@ -100,6 +100,21 @@ def procedural(enable_plugin: Callable[..., None]) -> str:
     return "procedural"
 
 
+def draft_asset(user: User, **fields: Any) -> Any:
+    """Run a procedural job for ``user`` on this thread (no worker) and return its asset: by
+    default "HARBOUR SIGN", 128 x 96, seed 41; ``fields`` add to or replace that request."""
+    from assets.models import Asset
+    from generation import runner, services
+
+    job, _ = services.submit(
+        acting_user=user,
+        plugin_id="procedural",
+        fields={"prompt": "HARBOUR SIGN", "width": 128, "height": 96, "seed": 41, **fields},
+    )
+    runner.run(str(job.pk))
+    return Asset.objects.get(job=job)
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05) -> Any:
     """Poll until ``predicate()`` is truthy; fail the test after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

@@ -59,7 +59,7 @@ def test_every_list_of_request_fields_is_derived_from_one() -> None:
     expected = ["plugin", *names, "idempotency_key", "tier", "policy", *acceptance]
     assert list(GenerationRequestSerializer().fields) == expected
     assert set(expected) == _ACCEPTED_FIELDS
-    assert ("plugin", *names) == _FORM_FIELDS
+    assert ("plugin", *names, "tier", "policy", *acceptance) == _FORM_FIELDS
     job_fields = {f.name for f in GenerationJob._meta.get_fields()}
     assert set(names) <= job_fields
     assert set(names) <= set(GenerationRequest.__dataclass_fields__)

@@ -16,20 +16,10 @@ from PIL import Image
 
 from assets import retention
 from assets.models import Asset
-from generation import runner, services
+from generation import runner
 from generation.models import GenerationJob
 from governance.models import AuditEvent
-from tests.conftest import wait_for
-
-
-def _draft(users: dict[str, Any], **fields: Any) -> Asset:
-    job, _ = services.submit(
-        acting_user=users["creator"],
-        plugin_id="procedural",
-        fields={"prompt": "HARBOUR SIGN", "width": 128, "height": 96, "seed": 41, **fields},
-    )
-    runner.run(str(job.pk))
-    return Asset.objects.get(job=job)
+from tests.conftest import draft_asset, wait_for
 
 
 def _promote(client: Any, asset_id: Any, body: dict[str, Any]) -> Any:
@@ -52,7 +42,7 @@ def _manifest(data: bytes) -> tuple[str, dict[str, Any]]:
 
 
 def test_rerender_keeps_prompt_seed_and_size_and_links_the_parent(users, procedural, client_for) -> None:
-    draft = _draft(users, negative_prompt="blur", params={"palette": "sea"})
+    draft = draft_asset(users["creator"], negative_prompt="blur", params={"palette": "sea"})
     response = _promote(client_for("creator"), draft.pk, {"plugin": "procedural", "mode": "rerender"})
     assert response.status_code == 202, response.content
     job = GenerationJob.objects.get(pk=response.json()["id"])
@@ -86,7 +76,7 @@ def test_rerender_keeps_prompt_seed_and_size_and_links_the_parent(users, procedu
 
 
 def test_the_final_file_names_the_draft_as_its_parent_ingredient(users, procedural) -> None:
-    draft = _draft(users)
+    draft = draft_asset(users["creator"])
     job, _ = _submit_promotion(users, draft, {"plugin": "procedural", "mode": "refine", "strength": 0.5})
     runner.run(str(job.pk))
     final = Asset.objects.get(job=job)
@@ -127,7 +117,7 @@ def _submit_promotion(
 
 
 def test_refine_redraws_more_with_more_strength(users, procedural) -> None:
-    draft = _draft(users, params={"steps": 8})
+    draft = draft_asset(users["creator"], params={"steps": 8})
     original = Image.open(io.BytesIO(_file(draft))).convert("L")
 
     def changed(strength: float) -> float:
@@ -146,7 +136,7 @@ def test_refine_redraws_more_with_more_strength(users, procedural) -> None:
 
 
 def test_a_refine_from_a_tampered_file_fails_and_makes_nothing(users, procedural, settings) -> None:
-    draft = _draft(users)
+    draft = draft_asset(users["creator"])
     job, _ = _submit_promotion(users, draft, {"plugin": "procedural", "mode": "refine"})
     path = draft.file.storage.path(draft.file.name)
     with open(path, "ab") as handle:
@@ -179,7 +169,7 @@ def test_bad_promotions_are_400s_naming_the_field(
     users, procedural, enable_plugin, client_for, body, field
 ) -> None:
     enable_plugin("dummy")
-    draft = _draft(users)
+    draft = draft_asset(users["creator"])
     before = GenerationJob.objects.count()
     response = _promote(client_for("creator"), draft.pk, body)
     assert response.status_code == 400, response.content
@@ -190,7 +180,7 @@ def test_bad_promotions_are_400s_naming_the_field(
 def test_unknown_or_deleted_assets_are_404_and_viewers_may_not_promote(users, procedural, client_for) -> None:
     client = client_for("creator")
     assert _promote(client, uuid.uuid4(), {"plugin": "procedural", "mode": "rerender"}).status_code == 404
-    draft = _draft(users)
+    draft = draft_asset(users["creator"])
     assert (
         _promote(client_for("viewer"), draft.pk, {"plugin": "procedural", "mode": "rerender"}).status_code
         == 403
@@ -234,7 +224,7 @@ def test_only_parameters_chosen_for_the_draft_are_carried_to_another_model(users
 
 
 def test_both_asset_pages_show_the_lineage(users, procedural, client) -> None:
-    draft = _draft(users)
+    draft = draft_asset(users["creator"])
     job, _ = _submit_promotion(users, draft, {"plugin": "procedural", "mode": "refine", "strength": 0.25})
     runner.run(str(job.pk))
     final = Asset.objects.get(job=job)
@@ -254,7 +244,7 @@ def test_a_parent_is_kept_by_the_purge_until_its_children_are_gone(users, proced
 
     from django.utils import timezone
 
-    draft = _draft(users)
+    draft = draft_asset(users["creator"])
     job, _ = _submit_promotion(users, draft, {"plugin": "procedural", "mode": "rerender"})
     runner.run(str(job.pk))
     final = Asset.objects.get(job=job)

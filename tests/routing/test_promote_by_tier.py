@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from assets.models import Asset
-from generation import runner, services
 from generation.models import GenerationJob
 from governance.models import AuditEvent
-
-
-def _draft(users: dict[str, Any]) -> Asset:
-    job, _ = services.submit(
-        acting_user=users["creator"],
-        plugin_id="procedural",
-        fields={"prompt": "HARBOUR SIGN", "width": 128, "height": 96, "seed": 41},
-    )
-    runner.run(str(job.pk))
-    return Asset.objects.get(job=job)
+from tests.conftest import draft_asset
 
 
 def test_a_final_tier_promotion_goes_where_the_policy_says_and_records_it(
     users, procedural, flaky, make_policy, client_for
 ) -> None:
     make_policy("house", draft=["procedural"], final=["flaky", "procedural"], default=True)
-    draft = _draft(users)
+    draft = draft_asset(users["creator"])
     client = client_for("creator")
 
     response = client.post(
@@ -56,7 +43,7 @@ def test_a_tier_no_plugin_of_which_qualifies_is_a_400_and_queues_nothing(
     users, procedural, flaky, make_policy, client_for
 ) -> None:
     make_policy("tiles-only", final=["flaky"], default=True)
-    draft = _draft(users)
+    draft = draft_asset(users["creator"])
     before = GenerationJob.objects.count()
     response = client_for("creator").post(
         f"/api/v1/assets/{draft.pk}/promote/", {"tier": "final", "mode": "refine"}, format="json"
