@@ -157,3 +157,13 @@ def test_a_deleted_asset_is_not_found(users: dict[str, Any], draft: Asset) -> No
     assert client.get(f"/assets/{draft.pk}/promote/panel/").status_code == 404
     body = {"mode": "rerender", "target": "plugin", "plugin": "procedural"}
     assert client.post(f"/assets/{draft.pk}/promote/", body).status_code == 404
+
+
+def test_a_policy_name_with_nul_is_refused_beside_the_policy(users: dict[str, Any], draft: Asset) -> None:
+    # PostgreSQL refuses NUL in a query's text: the service must refuse it first (not a 500).
+    response = logged_in(users["creator"]).post(
+        f"/assets/{draft.pk}/promote/",
+        {"mode": "rerender", "target": "tier", "tier": "final", "policy": "a\x00b"},
+    )
+    assert response.status_code == 400
+    assert field_error(response, "policy") == "Must be the name of a routing policy."
