@@ -122,4 +122,8 @@ def promote_page(request: HttpRequest, asset_id: UUID) -> HttpResponseBase:
         errors, status = {"non_field_errors": [str(exc)]}, exc.http_status
     else:
         return redirect("job-detail-page", job_id=job.pk)
+    if status == 409 or "idempotency_key" in errors:
+        # The key is another job's (the form came back with the Back button and other settings)
+        # or was altered: the form drawn again gets a new one, or it could only be refused again.
+        values.pop("idempotency_key", None)
     return render(request, "generation/promote.html", _context(asset, values, errors), status=status)

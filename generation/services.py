@@ -118,7 +118,7 @@ def submit(
         if existing is not None:
             if decision is not None and existing.routing_policy == decision.policy:
                 plugin_id = existing.plugin_id  # routed again: the same request, whichever plugin
-            return _replay(existing, plugin_id, values, seed_given=seed_given), False
+            return _replay(existing, plugin_id, values, derived_from, seed_given=seed_given), False
     try:
         with transaction.atomic():
             if queue_cap:
@@ -155,7 +155,7 @@ def submit(
         ).first()
         if idempotency_key is None or existing is None:
             raise
-        return _replay(existing, plugin_id, values, seed_given=seed_given), False
+        return _replay(existing, plugin_id, values, derived_from, seed_given=seed_given), False
     return job, True
 
 
@@ -195,15 +195,24 @@ def audited_request(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _replay(
-    existing: GenerationJob, plugin_id: str, values: Mapping[str, Any], *, seed_given: bool
+    existing: GenerationJob,
+    plugin_id: str,
+    values: Mapping[str, Any],
+    derived_from: DerivedFrom | None,
+    *,
+    seed_given: bool,
 ) -> GenerationJob:
     """Return the job an idempotency key made, if the new request asks for the same thing.
 
     Compares the cleaned request (so whitespace and defaults do not matter); a seed left out
-    of the retry was drawn at random, so it is not compared.
+    of the retry was drawn at random, so it is not compared. A promotion is the same only from
+    the same asset, the same way: two drafts may hold the same prompt, seed and size.
     """
     compared = [k for k in values if k != "seed" or seed_given]
     differs = existing.plugin_id != plugin_id or any(values[k] != getattr(existing, k) for k in compared)
+    source = str(existing.source_asset_id) if existing.source_asset_id is not None else ""
+    made = DerivedFrom(source, existing.derivation, existing.strength)
+    differs = differs or made != (derived_from or DerivedFrom(source_asset_id="", derivation=""))
     if differs:
         raise IdempotencyConflict(
             f"Idempotency key {existing.idempotency_key!r} was already used for job {existing.id} with other parameters."

@@ -79,7 +79,8 @@ def policy_for(policy_name: str | None) -> RoutingPolicy:
                 }
             )
         return policy
-    if not isinstance(policy_name, str) or len(policy_name) > 63:
+    # NUL: PostgreSQL refuses it in a query's text (a 500), and no policy's name holds one.
+    if not isinstance(policy_name, str) or len(policy_name) > 63 or "\x00" in policy_name:
         raise InvalidInput({"policy": ["Must be the name of a routing policy."]})
     policy = RoutingPolicy.objects.filter(name=policy_name).first()
     if policy is None:

@@ -245,3 +245,13 @@ def test_run_again_asks_for_the_same_checklist(users: dict[str, Any], procedural
         "3",
     )
     assert f'<option value="{signs.pk}" data-typography="true" selected>' in form.content.decode()
+
+
+def test_a_policy_name_with_nul_is_refused_beside_the_policy(
+    users: dict[str, Any], default_policy: Any
+) -> None:
+    # PostgreSQL refuses NUL in a query's text: the service must refuse it first (not a 500).
+    response = logged_in(users["creator"]).post("/generate/", {**TIER, "policy": "a\x00b"})
+    assert response.status_code == 400
+    assert field_error(response, "policy") == "Must be the name of a routing policy."
+    assert GenerationJob.objects.count() == 0

@@ -289,3 +289,18 @@ def test_promote_through_the_api_and_a_real_worker(celery_worker, client_for, pr
     assert sorted(client.get(f"/api/v1/assets/{draft_id}/").json()["children"]) == sorted(
         f["id"] for f in finals.values()
     )
+
+
+def test_one_key_promotes_one_asset_one_way(users, procedural, client_for) -> None:
+    """A key's replay is the same promotion: not another asset's (even with the same prompt,
+    seed and size) and not another mode."""
+    client = client_for("creator")
+    draft = draft_asset(users["creator"])
+    twin = draft_asset(users["creator"])  # the same request: the same prompt, seed and size
+    body = {"plugin": "procedural", "mode": "rerender", "idempotency_key": "promote-1"}
+    first = _promote(client, draft.pk, body)
+    assert first.status_code == 202, first.content
+    assert _promote(client, draft.pk, body).json()["id"] == first.json()["id"]
+    assert _promote(client, twin.pk, body).status_code == 409
+    assert _promote(client, draft.pk, {**body, "mode": "refine", "strength": 0.5}).status_code == 409
+    assert GenerationJob.objects.filter(source_asset_id__isnull=False).count() == 1

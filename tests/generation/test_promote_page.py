@@ -157,3 +157,45 @@ def test_a_deleted_asset_is_not_found(users: dict[str, Any], draft: Asset) -> No
     assert client.get(f"/assets/{draft.pk}/promote/panel/").status_code == 404
     body = {"mode": "rerender", "target": "plugin", "plugin": "procedural"}
     assert client.post(f"/assets/{draft.pk}/promote/", body).status_code == 404
+
+
+def test_a_form_sent_again_with_other_settings_is_not_answered_with_the_first_job(
+    users: dict[str, Any], draft: Asset
+) -> None:
+    # The browser's Back button brings the form back with its key: the user switches to refine.
+    client = logged_in(users["creator"])
+    body = {"mode": "rerender", "target": "plugin", "plugin": "procedural", "idempotency_key": "form-1"}
+    first = client.post(f"/assets/{draft.pk}/promote/", body)
+    assert first.status_code == 302
+    refine = client.post(f"/assets/{draft.pk}/promote/", {**body, "mode": "refine", "strength": "0.3"})
+    assert refine.status_code == 409 and "already used" in refine.content.decode()
+    assert _new_jobs(draft).get().derivation == "rerender"
+    # The form drawn again carries a new key, so sending it as it is now queues the refinement.
+    key = refine.context["idempotency_key"]
+    assert key != "form-1"
+    again = client.post(
+        f"/assets/{draft.pk}/promote/", {**body, "mode": "refine", "strength": "0.3", "idempotency_key": key}
+    )
+    assert again.status_code == 302
+    refined = _new_jobs(draft).get(derivation="refine")
+    assert again["Location"] == f"/jobs/{refined.pk}/" and refined.strength == 0.3
+
+
+def test_a_refused_key_is_not_drawn_again(users: dict[str, Any], draft: Asset) -> None:
+    client = logged_in(users["creator"])
+    body = {"mode": "rerender", "target": "plugin", "plugin": "procedural"}
+    refused = client.post(f"/assets/{draft.pk}/promote/", {**body, "idempotency_key": "k" * 200})
+    assert refused.status_code == 400 and "idempotency_key" in refused.content.decode()
+    key = refused.context["idempotency_key"]
+    assert key != "k" * 200
+    assert client.post(f"/assets/{draft.pk}/promote/", {**body, "idempotency_key": key}).status_code == 302
+
+
+def test_a_policy_name_with_nul_is_refused_beside_the_policy(users: dict[str, Any], draft: Asset) -> None:
+    # PostgreSQL refuses NUL in a query's text: the service must refuse it first (not a 500).
+    response = logged_in(users["creator"]).post(
+        f"/assets/{draft.pk}/promote/",
+        {"mode": "rerender", "target": "tier", "tier": "final", "policy": "a\x00b"},
+    )
+    assert response.status_code == 400
+    assert field_error(response, "policy") == "Must be the name of a routing policy."
