@@ -21,7 +21,7 @@ from django.db import IntegrityError, transaction
 
 from acceptance import services as acceptance_services
 from acceptance.checks import CheckContext
-from acceptance.models import Checklist
+from acceptance.models import Checklist, ChecklistVersion
 from assets.models import Asset
 from generation.models import GenerationJob, JobStatus
 from hallmark.celery import app
@@ -93,6 +93,20 @@ def job_fields(fields: Mapping[str, Any], *, retry_of: GenerationJob | None = No
     if errors:
         raise RequestInvalid(errors)
     return values
+
+
+def same_request(job: GenerationJob, values: Mapping[str, Any]) -> bool:
+    """Whether ``job`` asked for the acceptance ``values`` (``job_fields``' answer) too: the same
+    checklist (any version of it: an edit between a request and its retry is not a new
+    request), expected text and attempts to pass. An idempotency key replays only such a job."""
+    asked = values.get("checklist_version_id")
+    had = job.checklist_version.checklist_id if job.checklist_version is not None else None
+    wanted = ChecklistVersion.objects.get(pk=asked).checklist_id if asked is not None else None
+    return (
+        had == wanted
+        and job.expected_text == values.get("expected_text", "")
+        and job.max_attempts_to_pass == values.get("max_attempts_to_pass", 1)
+    )
 
 
 def audited(values: Mapping[str, Any]) -> dict[str, Any]:

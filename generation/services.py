@@ -98,11 +98,15 @@ def submit(
     if not isinstance(plugin_id, str) or not plugin_id:
         raise RequestInvalid({"plugin": ["This field is required and must be a plugin id."]})
     if idempotency_key is not None and (
-        not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= 128 or "\x00" in idempotency_key
+        not isinstance(idempotency_key, str)
+        or not 1 <= len(idempotency_key) <= 128
+        or "\x00" in idempotency_key
     ):
         raise RequestInvalid({"idempotency_key": ["Must be a string of 1 to 128 characters, without NUL."]})
     try:
-        plugin = decision.plugin if decision and decision.plugin else plugin_services.available_plugin(plugin_id)
+        plugin = (
+            decision.plugin if decision and decision.plugin else plugin_services.available_plugin(plugin_id)
+        )
     except plugin_services.PluginUnavailable as exc:
         shown = str(exc) if roles.has_role(acting_user, roles.ADMIN) else exc.public_message
         raise RequestInvalid({"plugin": [shown]}) from None
@@ -118,12 +122,16 @@ def submit(
         if existing is not None:
             if decision is not None and existing.routing_policy == decision.policy:
                 plugin_id = existing.plugin_id  # routed again: the same request, whichever plugin
-            return _replay(existing, plugin_id, values, derived_from, seed_given=seed_given), False
+            return _replay(
+                existing, plugin_id, values, derived_from, seed_given=seed_given, acceptance=acceptance
+            ), False
     try:
         with transaction.atomic():
             if queue_cap:
                 _check_queue_cap(acting_user)
-            job_id = routing_hooks.check_budget(acting_user=acting_user, plugin=plugin, images=values["num_images"])
+            job_id = routing_hooks.check_budget(
+                acting_user=acting_user, plugin=plugin, images=values["num_images"]
+            )
             job = GenerationJob.objects.create(
                 id=job_id,
                 plugin_id=plugin_id,
@@ -143,7 +151,12 @@ def submit(
                 "generation.requested",
                 acting_user=acting_user,
                 target=job,
-                data={"plugin": plugin_id, "plugin_version": plugin.version, **audited_request(values), **routing_hooks.audited(decision)}
+                data={
+                    "plugin": plugin_id,
+                    "plugin_version": plugin.version,
+                    **audited_request(values),
+                    **routing_hooks.audited(decision),
+                }
                 | audited_lineage(derived_from)
                 | checking.audited(acceptance),
             )
@@ -155,7 +168,9 @@ def submit(
         ).first()
         if idempotency_key is None or existing is None:
             raise
-        return _replay(existing, plugin_id, values, derived_from, seed_given=seed_given), False
+        return _replay(
+            existing, plugin_id, values, derived_from, seed_given=seed_given, acceptance=acceptance
+        ), False
     return job, True
 
 
@@ -201,18 +216,21 @@ def _replay(
     derived_from: DerivedFrom | None,
     *,
     seed_given: bool,
+    acceptance: Mapping[str, Any],
 ) -> GenerationJob:
     """Return the job an idempotency key made, if the new request asks for the same thing.
 
     Compares the cleaned request (so whitespace and defaults do not matter); a seed left out
     of the retry was drawn at random, so it is not compared. A promotion is the same only from
-    the same asset, the same way: two drafts may hold the same prompt, seed and size.
+    the same asset, the same way: two drafts may hold the same prompt, seed and size; and with
+    the same checklist, expected text and attempts to pass.
     """
     compared = [k for k in values if k != "seed" or seed_given]
     differs = existing.plugin_id != plugin_id or any(values[k] != getattr(existing, k) for k in compared)
     source = str(existing.source_asset_id) if existing.source_asset_id is not None else ""
     made = DerivedFrom(source, existing.derivation, existing.strength)
     differs = differs or made != (derived_from or DerivedFrom(source_asset_id="", derivation=""))
+    differs = differs or not checking.same_request(existing, acceptance)
     if differs:
         raise IdempotencyConflict(
             f"Idempotency key {existing.idempotency_key!r} was already used for job {existing.id} with other parameters."

@@ -167,3 +167,35 @@ def test_library_filter_and_asset_page(client_for, client, users, stored, make_c
     )  # the URL, not the name
     assert f"/assets/{unchecked.pk}/checks/" in client.get(f"/assets/{unchecked.pk}/").content.decode()
     assert viewer.get("/api/v1/assets/00000000-0000-0000-0000-000000000000/checks/").status_code == 404
+
+
+def test_an_idempotency_key_replays_only_the_same_acceptance_request(
+    users, procedural, make_checklist
+) -> None:
+    """A key sent again with another checklist, text or attempts is a conflict, not the first job."""
+    from generation import services as generation
+
+    first_list = make_checklist([{"type": "min_resolution", "width": 64, "height": 64}])
+    other_list = make_checklist([{"type": "min_resolution", "width": 32, "height": 32}])
+    asked = {"prompt": "a red kite", "seed": 3, "checklist": first_list.pk, "max_attempts_to_pass": 2}
+
+    job, created = generation.submit(
+        acting_user=users["creator"], plugin_id="procedural", fields=asked, idempotency_key="k-1"
+    )
+    assert created
+    again, created_again = generation.submit(
+        acting_user=users["creator"], plugin_id="procedural", fields=dict(asked), idempotency_key="k-1"
+    )
+    assert (again.pk, created_again) == (job.pk, False)
+
+    for changed in (
+        {"checklist": other_list.pk},
+        {"max_attempts_to_pass": 3},
+        {"expected_text": "KITE"},
+        {"checklist": None, "max_attempts_to_pass": None},
+    ):
+        fields = {k: v for k, v in {**asked, **changed}.items() if v is not None}
+        with pytest.raises(generation.IdempotencyConflict):
+            generation.submit(
+                acting_user=users["creator"], plugin_id="procedural", fields=fields, idempotency_key="k-1"
+            )
