@@ -190,11 +190,10 @@ def filtered(query: LibraryQuery) -> QuerySet[Asset]:
     if query.created_before is not None:
         assets = assets.filter(created_at__lt=query.created_before)
     if query.tag:
-        # By the tag's id, so both the filter and the probe use the (tag, asset) index.
+        # By the tag's id, so both the filter and the probe use the (tag, asset) index. A tag that
+        # does not exist matches nothing as id -1 (``none()`` has no SQL for the page's subquery).
         tag_id = _tag_id(query.tag)
-        if tag_id is None:
-            return assets.none()
-        assets = assets.filter(Exists(AssetTag.objects.filter(asset=OuterRef("pk"), tag_id=tag_id)))
+        assets = assets.filter(Exists(AssetTag.objects.filter(asset=OuterRef("pk"), tag_id=tag_id or -1)))
     if query.collection is not None:
         assets = assets.filter(
             Exists(CollectionItem.objects.filter(asset=OuterRef("pk"), collection_id=query.collection))
