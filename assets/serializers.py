@@ -33,7 +33,7 @@ class AssetListSerializer(serializers.ListSerializer[Asset]):
         rows = list(data.all() if hasattr(data, "all") else data)
         if rows and all(hasattr(row, "child_ids") for row in rows):
             # Read with the rows (the library's page on PostgreSQL): no query of its own.
-            children = {row.pk: [str(pk) for pk in row.child_ids] for row in rows if row.child_ids}  # type: ignore[attr-defined]
+            children = {row.pk: [str(pk) for pk in row.child_ids] for row in rows if row.child_ids}
         else:
             children = children_by_parent([row.pk for row in rows])
         self.child.__dict__["_children"] = children

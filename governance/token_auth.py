@@ -46,7 +46,11 @@ def _python(fields: list[models.Field[Any, Any]], values: tuple[Any, ...]) -> li
     # as bool from both (Django registers SQLite's converter for its "bool" columns).
     out = []
     for field, value in zip(fields, values, strict=True):
-        if isinstance(value, datetime) and timezone.is_naive(value) and isinstance(field, models.DateTimeField):
+        if (
+            isinstance(value, datetime)
+            and timezone.is_naive(value)
+            and isinstance(field, models.DateTimeField)
+        ):
             value = value.replace(tzinfo=UTC)
         out.append(value)
     return out
@@ -70,7 +74,9 @@ class TokenWithRolesAuthentication(TokenAuthentication):
             [f.attname for f in _USER_FIELDS],
             _python(_USER_FIELDS, first[split : split + len(_USER_FIELDS)]),
         )
-        token = Token.from_db(connection.alias, [f.attname for f in _TOKEN_FIELDS], _python(_TOKEN_FIELDS, first[:split]))
+        token = Token.from_db(
+            connection.alias, [f.attname for f in _TOKEN_FIELDS], _python(_TOKEN_FIELDS, first[:split])
+        )
         token.user = user
         if not user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))

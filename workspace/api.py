@@ -104,7 +104,8 @@ class LibraryAssetViewSet(PromoteActionMixin, AssetViewSet):
         return context
 
     @extend_schema(parameters=LIBRARY_PARAMETERS, responses={200: LibraryPageSerializer, **_BAD})
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponseBase:
+    # A JSON page is answered with its kept bytes, a plain HttpResponse: not DRF's Response.
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponseBase:  # type: ignore[override]
         """Live assets matching every filter; `next`/`previous` cursor links, no count."""
         query = library.parse(request.query_params)
         base = request.build_absolute_uri(request.path)

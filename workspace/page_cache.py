@@ -123,7 +123,9 @@ PAGES = PageCache(max_bytes=settings.HALLMARK_LIBRARY_PAGE_CACHE_MB * 1024 * 102
 def page_key(query: LibraryQuery, base_url: str) -> bytes:
     """The key of a page: a digest of the normalised query (cursor and page size included) and
     the absolute base URL, so the key's size does not depend on the request's."""
-    material = json.dumps([base_url, sorted(query.params(cursor=query.cursor).items())], separators=(",", ":"))
+    material = json.dumps(
+        [base_url, sorted(query.params(cursor=query.cursor).items())], separators=(",", ":")
+    )
     return hashlib.sha256(material.encode()).digest()
 
 

@@ -153,7 +153,9 @@ def test_etag_answers_not_modified_until_the_library_changes(client_for, users, 
     assert changed.status_code == 200 and changed["ETag"] != etag
 
 
-def test_the_browsable_api_and_the_cache_switched_off_give_the_same_rows(client_for, settings, stored) -> None:
+def test_the_browsable_api_and_the_cache_switched_off_give_the_same_rows(
+    client_for, settings, stored
+) -> None:
     stored("a lighthouse")
     viewer = client_for("viewer")
     cached = viewer.get("/api/v1/assets/").json()
