@@ -45,6 +45,9 @@ from workspace.library import LibraryQuery
 #: A page bigger than this share of the budget is served but not kept (a few big pages
 #: would otherwise push every other page out).
 _LARGEST_SHARE = 8
+#: Bytes counted per kept page besides its key and body (the entry, its ETag): an estimate, so
+#: that many small pages (empty results) cannot hold far more memory than the bound says.
+_ENTRY_OVERHEAD = 256
 #: The library's version: the audit chain head's seq and hash.
 Version = tuple[int, str]
 
@@ -83,7 +86,7 @@ class PageCache:
 
     def put(self, key: bytes, version: Version, page: RenderedPage) -> None:
         """Keep ``page`` under ``key`` for ``version`` (never for a version older than one seen)."""
-        size = len(key) + len(page.body)
+        size = _size(key, page)
         if size * _LARGEST_SHARE > self.max_bytes:
             return
         with self._lock:
@@ -92,12 +95,12 @@ class PageCache:
                 return
             old = self._pages.pop(key, None)
             if old is not None:
-                self._bytes -= len(key) + len(old.body)
+                self._bytes -= _size(key, old)
             self._pages[key] = page
             self._bytes += size
             while self._bytes > self.max_bytes:
                 dropped_key, dropped = self._pages.popitem(last=False)
-                self._bytes -= len(dropped_key) + len(dropped.body)
+                self._bytes -= _size(dropped_key, dropped)
 
     def clear(self) -> None:
         """Forget every page."""
@@ -115,6 +118,10 @@ class PageCache:
             self._pages.clear()
             self._bytes = 0
             self._version = version
+
+
+def _size(key: bytes, page: RenderedPage) -> int:
+    return len(key) + len(page.body) + _ENTRY_OVERHEAD
 
 
 PAGES = PageCache(max_bytes=settings.HALLMARK_LIBRARY_PAGE_CACHE_MB * 1024 * 1024)

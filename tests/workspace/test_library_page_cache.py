@@ -171,7 +171,7 @@ def test_the_browsable_api_and_the_cache_switched_off_give_the_same_rows(
 
 
 def test_the_cache_is_bounded_and_keeps_one_version() -> None:
-    pages = PageCache(max_bytes=8 * 1000)
+    pages = PageCache(max_bytes=8 * 1300)  # 8 pages of 900 bytes with their keys and overhead
     page = RenderedPage(b"x" * 900, '"e"')
     for n in range(20):
         pages.put(bytes([n]) * 32, (5, "h"), page)
