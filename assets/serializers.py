@@ -31,7 +31,12 @@ class AssetListSerializer(serializers.ListSerializer[Asset]):
 
     def to_representation(self, data: Any) -> list[Any]:
         rows = list(data.all() if hasattr(data, "all") else data)
-        self.child.__dict__["_children"] = children_by_parent([row.pk for row in rows])
+        if rows and all(hasattr(row, "child_ids") for row in rows):
+            # Read with the rows (the library's page on PostgreSQL): no query of its own.
+            children = {row.pk: [str(pk) for pk in row.child_ids] for row in rows if row.child_ids}
+        else:
+            children = children_by_parent([row.pk for row in rows])
+        self.child.__dict__["_children"] = children
         return super().to_representation(rows)
 
 

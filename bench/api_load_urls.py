@@ -1,4 +1,6 @@
-"""URLs of ``bench/bench_api_load.py``'s server: Hallmark's, and the minimal anchor view."""
+"""URLs of ``bench/bench_api_load.py``'s server: Hallmark's, and its anchor views."""
+
+import os
 
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
@@ -11,4 +13,13 @@ def minimal(request: HttpRequest) -> HttpResponse:
     return HttpResponse(b"ok", content_type="text/plain")
 
 
-urlpatterns = [path("_bench/minimal", minimal), *hallmark_urlpatterns]
+_PAGE_SIZED = b"x" * int(os.environ.get("HALLMARK_BENCH_BODY_BYTES", "0"))
+
+
+def page_sized(request: HttpRequest) -> HttpResponse:
+    """A fixed body as large as a page of the asset list (set by the benchmark): what writing
+    and reading that many bytes costs, without any of the list's work."""
+    return HttpResponse(_PAGE_SIZED, content_type="application/json")
+
+
+urlpatterns = [path("_bench/minimal", minimal), path("_bench/page-sized", page_sized), *hallmark_urlpatterns]

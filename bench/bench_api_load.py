@@ -15,7 +15,9 @@ name a scratch database: it is migrated and keeps the rows):
 3. starts gunicorn as the first probe ran it (``-w 2 --threads 4``) and drives it with
    ``wrk`` (Debian package ``wrk``), ``--connections`` connections for ``--seconds`` seconds
    each, on a minimal view (``/_bench/minimal``: a fixed body through the same middleware,
-   ``bench/api_load_urls.py``) and on the asset list, ``--rounds`` times alternately;
+   ``bench/api_load_urls.py``), on a view with a fixed body as large as the list's page
+   (``/_bench/page-sized``: the cost of moving those bytes alone) and on the asset list,
+   ``--rounds`` times alternately;
    prints requests/s, p50, p95 and p99 per endpoint (medians over rounds) and the ratio of the
    list's rate to the minimal view's. The goal: ratio >= 0.3, list p95 <= 250 ms.
 
@@ -131,6 +133,8 @@ def _profile_page(token: str, *, show: bool) -> None:
         client.get("/api/v1/assets/")
         times.append(time.perf_counter() - began)
     rows = len(response.json()["results"])
+    # The second anchor (``/_bench/page-sized``) answers a fixed body of this page's size.
+    os.environ["HALLMARK_BENCH_BODY_BYTES"] = str(len(response.content))
     print(
         f"in process: one page of {rows} assets takes {len(queries)} SQL queries, "
         f"median {statistics.median(times) * 1000:.1f} ms ({statistics.median(times) * 1000 / rows:.2f} ms a row)"
@@ -163,7 +167,11 @@ def _load(args: argparse.Namespace, token: str) -> None:
     )
     try:
         _wait_for(port)
-        endpoints = {"minimal view": "/_bench/minimal", "asset list": "/api/v1/assets/"}
+        endpoints = {
+            "minimal view": "/_bench/minimal",
+            "page-sized": "/_bench/page-sized",
+            "asset list": "/api/v1/assets/",
+        }
         for path in endpoints.values():  # warm both workers' imports and caches
             _wrk(port, path, token, connections=8, seconds=2)
         results: dict[str, list[dict[str, float]]] = {name: [] for name in endpoints}
@@ -185,6 +193,8 @@ def _load(args: argparse.Namespace, token: str) -> None:
         m = medians[name]
         print(f"{name:<14}{m['rate']:>9.1f}{m['p50']:>9.0f}{m['p95']:>9.0f}{m['p99']:>9.0f}{m['errors']:>8.0f}")
     ratio = medians["asset list"]["rate"] / medians["minimal view"]["rate"]
+    sized = medians["page-sized"]["rate"] / medians["minimal view"]["rate"]
+    print(f"page-sized body / minimal view: {sized:.2f} (what moving a page's bytes alone leaves)")
     print(f"asset list / minimal view: {ratio:.2f} (goal >= 0.3); list p95 {medians['asset list']['p95']:.0f} ms (goal <= 250)")
 
 

@@ -221,6 +221,24 @@ def _wait_for_disk() -> None:
         cursor.execute("SELECT txid_current()")
 
 
+def chain_head() -> tuple[int, str]:
+    """The seq and hash of the chain's newest event (``(0, "")`` before the first): one
+    primary-key read.
+
+    Every audited change moves it in the change's own transaction, so a reader that sees the
+    same head twice saw no audited change committed in between; the hash tells apart two
+    histories of the same length (a database restored from a backup and written again). The
+    library's page cache (``workspace.page_cache``) is keyed on it.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_HEAD_SQL)
+        row = cursor.fetchone()
+    return (int(row[0]), str(row[1])) if row is not None else (0, "")
+
+
+_HEAD_SQL = f"SELECT seq, hash FROM {_HEAD} WHERE id = 1"
+
+
 #: Wraps the walked events (and is told how many there are) to show progress: ``hallmark.progress``.
 Track = Callable[[Iterable[Mapping[str, Any]], int], Iterable[Mapping[str, Any]]]
 

@@ -6,6 +6,7 @@ and manage plugins. Superusers count as admins.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -35,11 +36,19 @@ def roles_of(user: AbstractBaseUser | AnonymousUser | None) -> set[str]:
     cached: set[str] | None = getattr(user, "_hallmark_roles", None)
     if cached is not None:
         return cached
-    groups = set(user.groups.values_list("name", flat=True))  # type: ignore[attr-defined]
+    return remember_role_groups(user, user.groups.values_list("name", flat=True))  # type: ignore[attr-defined]
+
+
+def remember_role_groups(user: AbstractBaseUser | AnonymousUser, groups: Iterable[str]) -> set[str]:
+    """Keep on this user object (one request's) the roles its ``groups`` grant, and return them.
+
+    For a user whose groups were read already (``governance.token_auth`` reads them with the
+    token). Never kept beyond the object: the next request reads the groups again.
+    """
     granted: set[str] = set()
-    for group in groups & set(ROLES):
+    for group in set(groups) & set(ROLES):
         granted |= _GRANTS[group]
-    user._hallmark_roles = granted  # type: ignore[attr-defined]  # cached per user object
+    user._hallmark_roles = granted  # type: ignore[union-attr]  # cached per user object
     return granted
 
 

@@ -14,7 +14,8 @@ def rest_framework(num_proxies: int) -> dict[str, Any]:
     return {
         # Token first, so that an unauthenticated request gets 401 with WWW-Authenticate.
         "DEFAULT_AUTHENTICATION_CLASSES": [
-            "rest_framework.authentication.TokenAuthentication",
+            # DRF's token authentication, with the user's roles read in the same statement.
+            "governance.token_auth.TokenWithRolesAuthentication",
             "rest_framework.authentication.SessionAuthentication",
         ],
         "DEFAULT_PERMISSION_CLASSES": ["governance.permissions.IsViewer"],

@@ -46,6 +46,15 @@ def _no_api_rate_limits(settings: Any) -> None:
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_library_pages() -> None:
+    """The asset list's page cache lives in the process and outlives a test; each test's
+    database starts again, so each test starts with the cache empty."""
+    from workspace.page_cache import PAGES
+
+    PAGES.clear()
+
+
 def make_user(username: str, *roles: str, superuser: bool = False) -> User:
     """A user in the given role groups."""
     user = User.objects.create_user(username=username, password="pw-" + username, is_superuser=superuser)

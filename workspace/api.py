@@ -14,7 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, Q, QuerySet
-from django.http import StreamingHttpResponse
+from django.http import HttpResponseBase, StreamingHttpResponse
 from django.utils.http import urlencode
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -30,7 +30,7 @@ from assets.models import Asset, AssetStatus
 from generation.promote_api import PromoteActionMixin
 from governance.permissions import IsCreator, IsViewer
 from hallmark.throttling import ExportThrottle
-from workspace import export, library, services
+from workspace import export, library, page_cache, services
 from workspace.models import AssetTag, Collection
 from workspace.serializers import (
     AssetIdsSerializer,
@@ -104,18 +104,26 @@ class LibraryAssetViewSet(PromoteActionMixin, AssetViewSet):
         return context
 
     @extend_schema(parameters=LIBRARY_PARAMETERS, responses={200: LibraryPageSerializer, **_BAD})
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    # A JSON page is answered with its kept bytes, a plain HttpResponse: not DRF's Response.
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponseBase:  # type: ignore[override]
         """Live assets matching every filter; `next`/`previous` cursor links, no count."""
         query = library.parse(request.query_params)
-        page = library.fetch(query)
         base = request.build_absolute_uri(request.path)
 
-        def link(cursor: str) -> str | None:
-            return f"{base}?{urlencode(query.params(cursor=cursor))}" if cursor else None
+        def build() -> dict[str, Any]:
+            page = library.fetch(query)
 
-        context = {**self.get_serializer_context(), "tags": tags_by_asset(page.assets)}
-        results = LibraryAssetSerializer(page.assets, many=True, context=context).data
-        return Response({"next": link(page.next_cursor), "previous": link(page.previous_cursor), "results": results})
+            def link(cursor: str) -> str | None:
+                return f"{base}?{urlencode(query.params(cursor=cursor))}" if cursor else None
+
+            context = {**self.get_serializer_context(), "tags": tags_by_asset(page.assets)}
+            results = LibraryAssetSerializer(page.assets, many=True, context=context).data
+            return {"next": link(page.next_cursor), "previous": link(page.previous_cursor), "results": results}
+
+        if page_cache.serves_json(request):
+            # Plain JSON (nearly every call): the page's bytes, reused while nothing changed.
+            return page_cache.page_response(request, query, base, build)
+        return Response(build())
 
     @extend_schema(request=TagsSerializer, responses={200: AssetTagsSerializer, **_BAD})
     @action(detail=True, methods=["post", "delete"], url_path="tags", url_name="tags")

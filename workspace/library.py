@@ -111,6 +111,8 @@ def parse(params: QueryDict | dict[str, str]) -> LibraryQuery:
 
     ``search`` and ``created_by`` are accepted as the older names of ``q`` and ``creator``.
     """
+    if not params:  # the default page, the most asked for: nothing to check
+        return LibraryQuery()
     errors: dict[str, list[str]] = {}
     values: dict[str, Any] = {}
 
@@ -190,11 +192,9 @@ def filtered(query: LibraryQuery) -> QuerySet[Asset]:
     if query.created_before is not None:
         assets = assets.filter(created_at__lt=query.created_before)
     if query.tag:
-        # By the tag's id, so both the filter and the probe use the (tag, asset) index.
+        # By the tag's id (the (tag, asset) index); no such tag: id -1, as none() has no SQL.
         tag_id = _tag_id(query.tag)
-        if tag_id is None:
-            return assets.none()
-        assets = assets.filter(Exists(AssetTag.objects.filter(asset=OuterRef("pk"), tag_id=tag_id)))
+        assets = assets.filter(Exists(AssetTag.objects.filter(asset=OuterRef("pk"), tag_id=tag_id or -1)))
     if query.collection is not None:
         assets = assets.filter(
             Exists(CollectionItem.objects.filter(asset=OuterRef("pk"), collection_id=query.collection))
@@ -239,7 +239,7 @@ def fetch(query: LibraryQuery) -> LibraryPage:
 
     Newest or oldest first, one statement: the page's ids (from an index alone where one
     covers the filters) as a subquery of the rows' (with their creators' names and, on
-    PostgreSQL, their tag names). Ranked, two: the ranked ids, then those rows.
+    PostgreSQL, tag names and children). Ranked, two: the ranked ids, then those rows.
     """
     small = _is_small(query)
     if query.ordering == "relevance":
@@ -248,8 +248,7 @@ def fetch(query: LibraryQuery) -> LibraryPage:
 
 
 def _rows(ids: list[Any]) -> list[Asset]:
-    found = {a.pk: a for a in _rows_where(Q(pk__in=ids))}
-    return [found[pk] for pk in ids if pk in found]
+    return sorted(_rows_where(Q(pk__in=ids)), key=lambda a: ids.index(a.pk))
 
 
 def _rows_where(condition: Q) -> list[Asset]:
@@ -258,10 +257,11 @@ def _rows_where(condition: Q) -> list[Asset]:
     # model instances of a page.
     rows = Asset.objects.filter(condition).annotate(created_by_username=F("created_by__username"))
     if connection.vendor == "postgresql":
-        # Each row's tag names in the same statement (``tag_names``, read by
-        # ``workspace.api.tags_by_asset``): a round trip and a plan fewer per page.
+        # Each row's tag names and live children in the same statement (read by the API's rows):
+        # two round trips and plans fewer per page.
         names = AssetTag.objects.filter(asset_id=OuterRef("pk")).order_by("tag__name").values("tag__name")
-        rows = rows.annotate(tag_names=ArraySubquery(names))
+        children = Asset.objects.live().filter(parent_id=OuterRef("pk")).order_by("created_at", "id").values("pk")
+        rows = rows.annotate(tag_names=ArraySubquery(names), child_ids=ArraySubquery(children))
     return list(rows.order_by())
 
 

@@ -150,13 +150,6 @@ def build(
     with transaction.atomic():
         tag_ids = _tags()
         collection_ids = _collections(rng, owners, collections)
-        record_event(
-            "library.synthetic_loaded",
-            acting_user=None,
-            system_actor="make_synthetic_library",
-            target=("workspace.library", "synthetic"),
-            data={"count": count, "seed": seed},
-        )
     report.collections = len(collection_ids)
     now = timezone.now()
     start = now - timedelta(days=730)
@@ -166,6 +159,16 @@ def build(
         size = min(chunk, count - made)
         with transaction.atomic():
             made = _chunk(rng, made, size, count, start, step, owners, files, tag_ids, collection_ids, report)
+            if made >= count:
+                # With the last rows: the event moves the audit chain's head, which is the
+                # version the asset list's cached pages are kept under (workspace.page_cache).
+                record_event(
+                    "library.synthetic_loaded",
+                    acting_user=None,
+                    system_actor="make_synthetic_library",
+                    target=("workspace.library", "synthetic"),
+                    data={"count": count, "seed": seed},
+                )
         if progress is not None:
             progress(made)
     return report

@@ -1,0 +1,190 @@
+"""The asset list's page cache (``workspace.page_cache``): a change through each writer of a
+list row is seen by the very next request; a page is never served for another query or host."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from acceptance import services as acceptance_services
+from acceptance.checks import CheckContext
+from assets import retention, review
+from assets.models import Asset
+from generation import runner
+from generation import services as generation_services
+from workspace import page_cache, services
+from workspace.page_cache import PageCache, RenderedPage
+
+
+@pytest.fixture
+def stored(users, procedural) -> Callable[..., Asset]:
+    """``stored(prompt)``: an asset made through the real job path (its audited writer)."""
+    seeds = iter(range(1, 1000))
+
+    def make(prompt: str) -> Asset:
+        job, _ = generation_services.submit(
+            acting_user=users["creator"],
+            plugin_id="procedural",
+            fields={"prompt": prompt, "width": 64, "height": 64, "seed": next(seeds), "params": {"steps": 1}},
+        )
+        runner.run(str(job.pk))
+        return Asset.objects.get(job=job, index_in_job=0)
+
+    return make
+
+
+def _rows(client, url: str = "/api/v1/assets/") -> dict[str, dict[str, Any]]:
+    response = client.get(url)
+    assert response.status_code == 200, response.content
+    return {row["id"]: row for row in response.json()["results"]}
+
+
+def test_a_second_request_is_served_from_the_cache(client_for, stored) -> None:
+    stored("a lighthouse")
+    viewer = client_for("viewer")
+    first = viewer.get("/api/v1/assets/")
+    with CaptureQueriesContext(connection) as captured:
+        again = viewer.get("/api/v1/assets/")
+    assert again.content == first.content
+    # The token with its user and roles (one statement), the library's version: no page query.
+    assert len(captured.captured_queries) == 2, [q["sql"] for q in captured.captured_queries]
+    assert again["Content-Type"] == "application/json"
+    assert again["Cache-Control"] == "private, no-cache"
+    assert again["ETag"] == first["ETag"]
+
+
+def test_every_writer_of_a_row_is_seen_by_the_next_request(client_for, users, stored, make_checklist) -> None:
+    viewer = client_for("viewer")
+    creator, admin, reviewer = users["creator"], users["admin"], users["reviewer"]
+    first = stored("a lighthouse at dusk")
+    assert set(_rows(viewer)) == {str(first.pk)}
+
+    second = stored("a harbour at dawn")  # a new asset
+    assert set(_rows(viewer)) == {str(first.pk), str(second.pk)}
+
+    review.submit_for_review(first.pk, acting_user=creator)  # review status
+    assert _rows(viewer)[str(first.pk)]["status"] == "in_review"
+    assert set(_rows(viewer, "/api/v1/assets/?status=in_review")) == {str(first.pk)}
+
+    retention.set_legal_hold(second.pk, acting_user=reviewer, hold=True, reason="a claim")  # legal hold
+    assert _rows(viewer)[str(second.pk)]["legal_hold"] is True
+
+    assert _rows(viewer, "/api/v1/assets/?tag=hero") == {}
+    services.add_tags([first.pk], ["hero"], acting_user=creator)  # tags
+    assert _rows(viewer)[str(first.pk)]["tags"] == ["hero"]
+    assert set(_rows(viewer, "/api/v1/assets/?tag=hero")) == {str(first.pk)}
+    services.remove_tags([first.pk], ["hero"], acting_user=creator)
+    assert _rows(viewer)[str(first.pk)]["tags"] == []
+    assert _rows(viewer, "/api/v1/assets/?tag=hero") == {}
+
+    collection = services.create_collection("picks", "", acting_user=creator)  # collections
+    in_collection = f"/api/v1/assets/?collection={collection.pk}"
+    assert _rows(viewer, in_collection) == {}
+    services.add_to_collection(collection.pk, [second.pk], acting_user=creator)
+    assert set(_rows(viewer, in_collection)) == {str(second.pk)}
+    services.remove_from_collection(collection.pk, [second.pk], acting_user=creator)
+    assert _rows(viewer, in_collection) == {}
+
+    assert _rows(viewer, "/api/v1/assets/?checks=failed") == {}
+    too_big = make_checklist([{"type": "min_resolution", "width": 4096, "height": 64}]).latest
+    acceptance_services.run_checks(too_big, CheckContext(asset=first))  # check results
+    assert set(_rows(viewer, "/api/v1/assets/?checks=failed")) == {str(first.pk)}
+
+    creator.username = "carla"  # the creator's name, on every row (an audited rename)
+    creator.save()
+    assert {row["created_by"] for row in _rows(viewer).values()} == {"carla"}
+
+    retention.set_legal_hold(second.pk, acting_user=reviewer, hold=False)
+    retention.soft_delete(second.pk, acting_user=admin)  # deletion
+    assert set(_rows(viewer)) == {str(first.pk)}
+
+
+@pytest.fixture
+def make_checklist(users) -> Callable[..., Any]:
+    counter = iter(range(1000))
+
+    def make(checks: list[dict[str, Any]]) -> Any:
+        return acceptance_services.create_checklist(
+            acting_user=users["creator"], name=f"list-{next(counter)}", checks=checks
+        )
+
+    return make
+
+
+def test_a_page_is_not_served_for_another_query_or_host(client_for, stored) -> None:
+    for n in range(3):
+        stored(f"image {n}")
+    viewer = client_for("viewer")
+    whole = viewer.get("/api/v1/assets/").json()
+    one = viewer.get("/api/v1/assets/?page_size=1").json()
+    assert len(whole["results"]) == 3 and len(one["results"]) == 1
+    following = viewer.get(one["next"]).json()
+    assert following["results"][0]["id"] == whole["results"][1]["id"]
+    assert viewer.get("/api/v1/assets/?q=nothing-matches-this").json()["results"] == []
+    # Another host: the rows' links name it, not the host of the page kept first.
+    other = viewer.get("/api/v1/assets/", HTTP_HOST="localhost").json()
+    assert other["results"][0]["file"].startswith("http://localhost/")
+    assert whole["results"][0]["file"].startswith("http://testserver/")
+    # Older names of the same query share its page; bad input is still refused.
+    assert viewer.get("/api/v1/assets/?search=image").json() == viewer.get("/api/v1/assets/?q=image").json()
+    bad = viewer.get("/api/v1/assets/?page_size=0")
+    assert bad.status_code == 400 and "page_size" in bad.json()["errors"]
+
+
+def test_permissions_still_apply_to_a_cached_page(client_for, client, stored) -> None:
+    stored("a lighthouse")
+    assert client_for("viewer").get("/api/v1/assets/").status_code == 200
+    assert client_for("nobody").get("/api/v1/assets/").status_code == 403
+    assert client.get("/api/v1/assets/").status_code in (401, 403)
+
+
+def test_etag_answers_not_modified_until_the_library_changes(client_for, users, stored) -> None:
+    asset = stored("a lighthouse")
+    viewer = client_for("viewer")
+    etag = viewer.get("/api/v1/assets/")["ETag"]
+    unchanged = viewer.get("/api/v1/assets/", HTTP_IF_NONE_MATCH=etag)
+    assert unchanged.status_code == 304 and unchanged.content == b""
+    services.add_tags([asset.pk], ["hero"], acting_user=users["creator"])
+    changed = viewer.get("/api/v1/assets/", HTTP_IF_NONE_MATCH=etag)
+    assert changed.status_code == 200 and changed["ETag"] != etag
+
+
+def test_the_browsable_api_and_the_cache_switched_off_give_the_same_rows(
+    client_for, settings, stored
+) -> None:
+    stored("a lighthouse")
+    viewer = client_for("viewer")
+    cached = viewer.get("/api/v1/assets/").json()
+    html = viewer.get("/api/v1/assets/?format=api")
+    assert html.status_code == 200 and html["Content-Type"].startswith("text/html")
+    settings.HALLMARK_LIBRARY_PAGE_CACHE = False
+    page_cache.PAGES.clear()
+    with CaptureQueriesContext(connection) as captured:
+        uncached = viewer.get("/api/v1/assets/")
+    assert uncached.json() == cached
+    assert len(page_cache.PAGES) == 0
+    assert not any("auditchainhead" in q["sql"] for q in captured.captured_queries)
+
+
+def test_the_cache_is_bounded_and_keeps_one_version() -> None:
+    pages = PageCache(max_bytes=8 * 1300)  # 8 pages of 900 bytes with their keys and overhead
+    page = RenderedPage(b"x" * 900, '"e"')
+    for n in range(20):
+        pages.put(bytes([n]) * 32, (5, "h"), page)
+    assert 0 < len(pages) <= 8
+    assert pages.get(bytes([19]) * 32, (5, "h")) is page
+    assert pages.get(bytes([0]) * 32, (5, "h")) is None  # least recently used, dropped
+    # A page bigger than an eighth of the budget is not kept.
+    pages.put(b"k" * 32, (5, "h"), RenderedPage(b"x" * 2000, '"e"'))
+    assert pages.get(b"k" * 32, (5, "h")) is None
+    # A newer version (or the same seq with another hash: another history) drops every page,
+    # and a page read under an older version is neither served nor kept.
+    pages.put(b"a" * 32, (6, "h"), page)
+    assert len(pages) == 1
+    pages.put(b"b" * 32, (5, "h"), page)
+    assert pages.get(b"b" * 32, (5, "h")) is None and pages.get(b"a" * 32, (6, "h")) is page
+    assert pages.get(b"a" * 32, (6, "other")) is None and len(pages) == 0
