@@ -196,6 +196,18 @@ def discard_files(names: list[str]) -> list[str]:
     return deleted
 
 
+@dataclass(frozen=True)
+class JobAssets:
+    """One job's prepared images as ``create_assets_of_jobs`` commits them, with the events
+    recorded after its assets' (``then``: the job's own)."""
+
+    job: GenerationJob
+    prepared: list[PreparedAsset]
+    identity: dict[str, Any]
+    license: dict[str, Any]
+    then: Sequence[PendingEvent] = ()
+
+
 def create_assets(
     job: GenerationJob,
     prepared: list[PreparedAsset],
@@ -210,61 +222,76 @@ def create_assets(
     ``then`` are events recorded after the assets' (the job's own), so that the chain head is
     locked once, last in the transaction.
     """
-    requested_by = job.requested_by.get_username()
-    assets = [
-        Asset(
-            id=item.asset_id,
-            job=job,
-            index_in_job=item.index_in_job,
-            file=item.storage_name,
-            thumbnail=item.thumbnail_name,
-            sha256=item.sha256,
-            pixel_sha256=item.pixel_sha256,
-            fingerprint=item.fingerprint,
-            watermark=item.watermark,
-            byte_size=len(item.data),
-            mime_type=item.mime_type,
-            width=item.width,
-            height=item.height,
-            prompt=job.prompt,
-            negative_prompt=job.negative_prompt,
-            seed=item.seed,
-            params={**job.params, **{k: v for k, v in item.parameters.items() if k not in job.params}},
-            provider_data=item.provider_data,
-            plugin_id=job.plugin_id,
-            plugin_version=job.plugin_version,
-            model_identity=identity,
-            license=license,
-            created_by_id=job.requested_by_id,
-            parent_id=job.source_asset_id,
+    return create_assets_of_jobs([JobAssets(job, prepared, identity, license, then)])
+
+
+def create_assets_of_jobs(entries: Sequence[JobAssets]) -> list[Asset]:
+    """``create_assets`` for several jobs in one transaction: every asset row in one insert,
+    every event (each job's assets', then its own) with one lock of the chain head."""
+    assets: list[Asset] = []
+    events: list[PendingEvent] = []
+    for entry in entries:
+        rows = [_asset_row(entry, item) for item in entry.prepared]
+        assets.extend(rows)
+        events.extend(
+            _created_event(entry, asset, item) for asset, item in zip(rows, entry.prepared, strict=True)
         )
-        for item in prepared
-    ]
+        events.extend(entry.then)
     Asset.objects.bulk_create(assets)
-    digest = prompt_digest.prompt_digest(job.prompt)
-    events = [
-        PendingEvent(
-            "asset.created",
-            target=asset,
-            system_actor="worker",
-            data={
-                "job_id": str(job.id),
-                "requested_by": requested_by,
-                "sha256": item.sha256,
-                "pixel_sha256": item.pixel_sha256,
-                "fingerprint": item.fingerprint,
-                "watermark": item.watermark,
-                "plugin": {"id": job.plugin_id, "version": job.plugin_version},
-                "model": identity,
-                "license": license,
-                "seed": item.seed,
-                **({"parent": str(job.source_asset_id)} if job.source_asset_id else {}),
-                # Audit exports and evidence packs leave the building: the same rule as the
-                # manifest (an HMAC, not a plain sha256, when prompts are withheld).
-                **digest,
-            },
-        )
-        for asset, item in zip(assets, prepared, strict=True)
-    ]
-    record_events([*events, *then])
+    record_events(events)
     return assets
+
+
+def _asset_row(entry: JobAssets, item: PreparedAsset) -> Asset:
+    job = entry.job
+    return Asset(
+        id=item.asset_id,
+        job=job,
+        index_in_job=item.index_in_job,
+        file=item.storage_name,
+        thumbnail=item.thumbnail_name,
+        sha256=item.sha256,
+        pixel_sha256=item.pixel_sha256,
+        fingerprint=item.fingerprint,
+        watermark=item.watermark,
+        byte_size=len(item.data),
+        mime_type=item.mime_type,
+        width=item.width,
+        height=item.height,
+        prompt=job.prompt,
+        negative_prompt=job.negative_prompt,
+        seed=item.seed,
+        params={**job.params, **{k: v for k, v in item.parameters.items() if k not in job.params}},
+        provider_data=item.provider_data,
+        plugin_id=job.plugin_id,
+        plugin_version=job.plugin_version,
+        model_identity=entry.identity,
+        license=entry.license,
+        created_by_id=job.requested_by_id,
+        parent_id=job.source_asset_id,
+    )
+
+
+def _created_event(entry: JobAssets, asset: Asset, item: PreparedAsset) -> PendingEvent:
+    job = entry.job
+    return PendingEvent(
+        "asset.created",
+        target=asset,
+        system_actor="worker",
+        data={
+            "job_id": str(job.id),
+            "requested_by": job.requested_by.get_username(),
+            "sha256": item.sha256,
+            "pixel_sha256": item.pixel_sha256,
+            "fingerprint": item.fingerprint,
+            "watermark": item.watermark,
+            "plugin": {"id": job.plugin_id, "version": job.plugin_version},
+            "model": entry.identity,
+            "license": entry.license,
+            "seed": item.seed,
+            **({"parent": str(job.source_asset_id)} if job.source_asset_id else {}),
+            # Audit exports and evidence packs leave the building: the same rule as the
+            # manifest (an HMAC, not a plain sha256, when prompts are withheld).
+            **prompt_digest.prompt_digest(job.prompt),
+        },
+    )
