@@ -8,11 +8,12 @@ atomic), then ``create_assets`` inside the transaction that also finishes the jo
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import uuid
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -174,9 +175,17 @@ def write_files(prepared: list[PreparedAsset]) -> None:
     if len(files) == 1:
         _write_one(*files[0])
         return
-    with ThreadPoolExecutor(max_workers=min(len(files), 8), thread_name_prefix="hallmark-write") as pool:
-        # list() re-raises the first failure; the others have finished by the time it returns.
-        list(pool.map(lambda file: _write_one(*file), files))
+    futures = [_writers().submit(_write_one, name, data) for name, data in files]
+    # Every write has ended before the first failure is raised: none is left running.
+    wait(futures)
+    for future in futures:
+        future.result()
+
+
+@functools.cache
+def _writers() -> ThreadPoolExecutor:
+    # Kept for the process: a storage thread writes a group's files every few milliseconds.
+    return ThreadPoolExecutor(max_workers=8, thread_name_prefix="hallmark-write")
 
 
 def _write_one(name: str, data: bytes) -> None:

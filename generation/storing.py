@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -183,10 +184,6 @@ def _commit(ready: list[Prepared], began: float) -> None:
         _settle_unfinished(item, _names(prepared))
 
 
-def _mine(item: ToStore) -> QuerySet[GenerationJob]:
-    return GenerationJob.objects.filter(pk=item.job.pk, worker=item.me, status=JobStatus.RUNNING)
-
-
 def _record_pending(ready: list[Prepared]) -> list[Prepared]:
     """Record each job's file names before they are written (one short, durable transaction),
     so that a worker taking over after a crash can remove them; only for the jobs that are
@@ -217,19 +214,18 @@ def _record_pending(ready: list[Prepared]) -> list[Prepared]:
 
 def _end(owned: list[Prepared], began: float) -> list[Prepared]:
     """Mark the jobs succeeded with their assets and audit events (one transaction: the job rows
-    locked by their UPDATEs, the asset rows in one insert, the events with one lock of the chain
+    locked by their UPDATE, the asset rows in one insert, the events with one lock of the chain
     head, last); return the jobs that could not be marked (cancelled or taken over)."""
     unfinished: list[Prepared] = []
     entries: list[asset_services.JobAssets] = []
     ended: list[tuple[GenerationJob, Any]] = []
     with transaction.atomic():
-        store_seconds = time.monotonic() - began
+        marked = _mark_succeeded([item for item, _ in owned], time.monotonic() - began)
         for item, prepared in owned:
-            result = item.output.result
-            if not _mark_succeeded(item, store_seconds):
+            if item.job.pk not in marked:
                 unfinished.append((item, prepared))
                 continue
-            job, identity = item.job, item.output.identity
+            job, identity, result = item.job, item.output.identity, item.output.result
             asset_ids = [str(asset.asset_id) for asset in prepared]
             event = PendingEvent(
                 f"generation.{JobStatus.SUCCEEDED}",
@@ -249,28 +245,54 @@ def _end(owned: list[Prepared], began: float) -> list[Prepared]:
     return unfinished
 
 
-def _mark_succeeded(item: ToStore, store_seconds: float) -> bool:
-    """The job's conditional UPDATE to succeeded, with its cost and last progress."""
-    result, progress = item.output.result, item.monitor.latest
-    changes: dict[str, Any] = {}
-    if result.cost is not None:
-        changes.update(cost=Decimal(str(result.cost)), cost_currency=result.currency)
-    total: Any = F("progress_total")
-    if progress is not None:
-        total = changes["progress_total"] = Greatest(F("progress_total"), Value(progress[1]))
-    return bool(
-        _mine(item)
-        .filter(cancel_requested=False)
-        .update(
+def _mark_succeeded(items: list[ToStore], store_seconds: float) -> set[Any]:
+    """Move the jobs that are still this worker's and not cancelled to succeeded, with their
+    costs and last progress; return their ids. Inside the caller's transaction.
+
+    One conditional UPDATE per set of jobs that end with the same values (usually one for the
+    whole group). With several jobs, their rows are locked first (one SELECT ... FOR UPDATE),
+    so each UPDATE's row count says whether all its jobs were marked."""
+    if len(items) > 1:
+        locked = set(_markable(items).select_for_update().order_by("pk").values_list("pk", "worker"))
+        items = [item for item in items if (item.job.pk, item.me) in locked]
+    alike: dict[tuple[Any, ...], list[ToStore]] = defaultdict(list)
+    for item in items:
+        result, progress = item.output.result, item.monitor.latest
+        total = progress[1] if progress is not None else None
+        alike[(item.me, result.cost, result.currency if result.cost is not None else None, total)].append(
+            item
+        )
+    marked: set[Any] = set()
+    for (_, cost, currency, total), same in alike.items():
+        changes: dict[str, Any] = {}
+        if cost is not None:
+            changes.update(cost=Decimal(str(cost)), cost_currency=currency)
+        progress_total: Any = F("progress_total")
+        if total is not None:
+            progress_total = changes["progress_total"] = Greatest(F("progress_total"), Value(total))
+        count = _markable(same).update(
             status=JobStatus.SUCCEEDED,
             error="",
             error_code="",
             finished_at=timezone.now(),
             pending_files=[],  # committed with the assets that refer to them
             store_seconds=store_seconds,
-            progress_step=Greatest(F("progress_step"), total),
+            progress_step=Greatest(F("progress_step"), progress_total),
             **changes,
         )
+        if count == len(same):
+            marked.update(item.job.pk for item in same)
+        elif count:
+            # Locked above, so all or none: anything else rolls the group back (stored alone).
+            raise RuntimeError(f"{count} of {len(same)} jobs marked succeeded")
+    return marked
+
+
+def _markable(items: list[ToStore]) -> QuerySet[GenerationJob]:
+    """The jobs among ``items`` that may still be marked succeeded (all of one worker)."""
+    (me,) = {item.me for item in items}
+    return GenerationJob.objects.filter(
+        pk__in=[item.job.pk for item in items], worker=me, status=JobStatus.RUNNING, cancel_requested=False
     )
 
 
