@@ -1,9 +1,10 @@
 """Creates assets and their files; with ``assets.review`` (review status, legal hold, deletion)
 the only writers of ``Asset`` (``Asset.WRITERS``).
 
-Storing a job's images happens in three moves that ``generation.runner.run`` orchestrates:
+Storing a job's images happens in three moves that ``generation.storing`` orchestrates:
 ``prepare`` (encode, stamp, hash: CPU only, no writes), ``write_files`` (content-addressed,
-atomic), then ``create_assets`` inside the transaction that also finishes the job.
+atomic), then ``create_assets_of_jobs`` inside the transaction that also finishes the job
+(or several jobs: ``generation.storing`` commits the jobs waiting for a worker together).
 """
 
 from __future__ import annotations
@@ -217,26 +218,14 @@ class JobAssets:
     then: Sequence[PendingEvent] = ()
 
 
-def create_assets(
-    job: GenerationJob,
-    prepared: list[PreparedAsset],
-    *,
-    identity: dict[str, Any],
-    license: dict[str, Any],
-    then: Sequence[PendingEvent] = (),
-) -> list[Asset]:
-    """Create the asset rows (one insert) and their ``asset.created`` audit events.
-
-    Must run inside the transaction that marks the job succeeded, with the job row locked.
-    ``then`` are events recorded after the assets' (the job's own), so that the chain head is
-    locked once, last in the transaction.
-    """
-    return create_assets_of_jobs([JobAssets(job, prepared, identity, license, then)])
-
-
 def create_assets_of_jobs(entries: Sequence[JobAssets]) -> list[Asset]:
-    """``create_assets`` for several jobs in one transaction: every asset row in one insert,
-    every event (each job's assets', then its own) with one lock of the chain head."""
+    """Create the asset rows of one or more jobs (one insert) and their ``asset.created``
+    audit events, each job's followed by its ``then`` (the job's own), all appended with one
+    lock of the chain head.
+
+    Must run inside the transaction that marks the jobs succeeded, with their rows locked;
+    the events come last in it, so that the chain head is held for the shortest time.
+    """
     assets: list[Asset] = []
     events: list[PendingEvent] = []
     for entry in entries:

@@ -1,5 +1,5 @@
 """The spend ledger: the only writer of ``Spend``. A job's row holds its estimate while it is
-queued or running (``reserve``) and its actual cost once it ended (``settle``); ``report``
+queued or running (``reserve``) and its actual cost once it ended (``settlement``, ``settle_all``); ``report``
 sums a month per user and per plugin for admins."""
 
 from __future__ import annotations
@@ -26,32 +26,6 @@ def reserve(*, user: User, plugin_id: str, job_id: uuid.UUID, amount: Decimal, i
     """Hold a queued job's estimated cost against the month (inside the submit transaction)."""
     Spend.objects.create(
         user=user, plugin_id=plugin_id, job_id=job_id, amount_usd=amount, images=images, month=month_of()
-    )
-
-
-def settle(
-    *,
-    user_id: int,
-    plugin_id: str,
-    job_id: uuid.UUID,
-    amount: Decimal,
-    images: int,
-    seconds_per_image: float | None,
-    submitted_at: datetime.datetime | None,
-) -> None:
-    """Record a finished job's actual cost (replacing its estimate); idempotent per job."""
-    settle_all(
-        [
-            settlement(
-                user_id=user_id,
-                plugin_id=plugin_id,
-                job_id=job_id,
-                amount=amount,
-                images=images,
-                seconds_per_image=seconds_per_image,
-                submitted_at=submitted_at,
-            )
-        ]
     )
 
 
