@@ -7,10 +7,11 @@ missing and never makes a second set of assets (Zulip's worker habit). While a j
 cancellation checks; a job whose heartbeat goes stale is taken over by another worker's
 recovery sweep (``generation.recovery.recover_stale_jobs``). The names of the files a job will
 write are recorded on it (``pending_files``) before they are written, so an attempt that died
-half-way leaves nothing behind once the job is taken again. With ``store_in_background`` the
-encoding, signing and writing run in one storage thread per process
-(``generation.background_stores``),
-whose bounded queue stops a worker from generating faster than it can store.
+half-way leaves nothing behind once the job is taken again. Storing is
+``generation.storing``; with ``store_in_background`` the encoding, signing and writing run in
+one storage thread per process (``generation.background_stores``), which stores the jobs
+waiting for it together and whose bounded queue stops a worker from generating faster than it
+can store.
 
 The web side (submit, cancel, recover, enqueue) is ``generation.services``; the Celery task
 that calls ``run`` is ``generation.tasks.run_generation``.
