@@ -72,10 +72,13 @@ def store_group(items: Sequence[ToStore]) -> None:
     try:
         alone = _store_together(items)
     except Exception:
-        # A shared write or commit failed (disk, database, one job's row): nothing of the
-        # group's end committed, so each job is stored again on its own and fails on its own.
+        # A shared write or commit failed (disk, database, one job's row): each job is stored
+        # again on its own and fails on its own (a job whose end did commit is found finished).
         logger.warning("storing %d jobs together failed; storing each alone", len(items), exc_info=True)
         drop_broken_connection()
+    except BaseException:
+        alone = ()  # the worker is going away: every heartbeat stops, recovery takes the jobs
+        raise
     finally:
         for item in items:
             if all(item is not other for other in alone):
