@@ -1,18 +1,20 @@
 """Creates assets and their files; with ``assets.review`` (review status, legal hold, deletion)
 the only writers of ``Asset`` (``Asset.WRITERS``).
 
-Storing a job's images happens in three moves that ``generation.runner.run`` orchestrates:
+Storing a job's images happens in three moves that ``generation.storing`` orchestrates:
 ``prepare`` (encode, stamp, hash: CPU only, no writes), ``write_files`` (content-addressed,
-atomic), then ``create_assets`` inside the transaction that also finishes the job.
+atomic), then ``create_assets_of_jobs`` inside the transaction that also finishes the job
+(or several jobs: ``generation.storing`` commits the jobs waiting for a worker together).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import uuid
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -174,9 +176,17 @@ def write_files(prepared: list[PreparedAsset]) -> None:
     if len(files) == 1:
         _write_one(*files[0])
         return
-    with ThreadPoolExecutor(max_workers=min(len(files), 8), thread_name_prefix="hallmark-write") as pool:
-        # list() re-raises the first failure; the others have finished by the time it returns.
-        list(pool.map(lambda file: _write_one(*file), files))
+    futures = [_writers().submit(_write_one, name, data) for name, data in files]
+    # Every write has ended before the first failure is raised: none is left running.
+    wait(futures)
+    for future in futures:
+        future.result()
+
+
+@functools.cache
+def _writers() -> ThreadPoolExecutor:
+    # Kept for the process: a storage thread writes a group's files every few milliseconds.
+    return ThreadPoolExecutor(max_workers=8, thread_name_prefix="hallmark-write")
 
 
 def _write_one(name: str, data: bytes) -> None:
@@ -196,75 +206,90 @@ def discard_files(names: list[str]) -> list[str]:
     return deleted
 
 
-def create_assets(
-    job: GenerationJob,
-    prepared: list[PreparedAsset],
-    *,
-    identity: dict[str, Any],
-    license: dict[str, Any],
-    then: Sequence[PendingEvent] = (),
-) -> list[Asset]:
-    """Create the asset rows (one insert) and their ``asset.created`` audit events.
+@dataclass(frozen=True)
+class JobAssets:
+    """One job's prepared images as ``create_assets_of_jobs`` commits them, with the events
+    recorded after its assets' (``then``: the job's own)."""
 
-    Must run inside the transaction that marks the job succeeded, with the job row locked.
-    ``then`` are events recorded after the assets' (the job's own), so that the chain head is
-    locked once, last in the transaction.
+    job: GenerationJob
+    prepared: list[PreparedAsset]
+    identity: dict[str, Any]
+    license: dict[str, Any]
+    then: Sequence[PendingEvent] = ()
+
+
+def create_assets_of_jobs(entries: Sequence[JobAssets]) -> list[Asset]:
+    """Create the asset rows of one or more jobs (one insert) and their ``asset.created``
+    audit events, each job's followed by its ``then`` (the job's own), all appended with one
+    lock of the chain head.
+
+    Must run inside the transaction that marks the jobs succeeded, with their rows locked;
+    the events come last in it, so that the chain head is held for the shortest time.
     """
-    requested_by = job.requested_by.get_username()
-    assets = [
-        Asset(
-            id=item.asset_id,
-            job=job,
-            index_in_job=item.index_in_job,
-            file=item.storage_name,
-            thumbnail=item.thumbnail_name,
-            sha256=item.sha256,
-            pixel_sha256=item.pixel_sha256,
-            fingerprint=item.fingerprint,
-            watermark=item.watermark,
-            byte_size=len(item.data),
-            mime_type=item.mime_type,
-            width=item.width,
-            height=item.height,
-            prompt=job.prompt,
-            negative_prompt=job.negative_prompt,
-            seed=item.seed,
-            params={**job.params, **{k: v for k, v in item.parameters.items() if k not in job.params}},
-            provider_data=item.provider_data,
-            plugin_id=job.plugin_id,
-            plugin_version=job.plugin_version,
-            model_identity=identity,
-            license=license,
-            created_by_id=job.requested_by_id,
-            parent_id=job.source_asset_id,
+    assets: list[Asset] = []
+    events: list[PendingEvent] = []
+    for entry in entries:
+        rows = [_asset_row(entry, item) for item in entry.prepared]
+        assets.extend(rows)
+        events.extend(
+            _created_event(entry, asset, item) for asset, item in zip(rows, entry.prepared, strict=True)
         )
-        for item in prepared
-    ]
+        events.extend(entry.then)
     Asset.objects.bulk_create(assets)
-    digest = prompt_digest.prompt_digest(job.prompt)
-    events = [
-        PendingEvent(
-            "asset.created",
-            target=asset,
-            system_actor="worker",
-            data={
-                "job_id": str(job.id),
-                "requested_by": requested_by,
-                "sha256": item.sha256,
-                "pixel_sha256": item.pixel_sha256,
-                "fingerprint": item.fingerprint,
-                "watermark": item.watermark,
-                "plugin": {"id": job.plugin_id, "version": job.plugin_version},
-                "model": identity,
-                "license": license,
-                "seed": item.seed,
-                **({"parent": str(job.source_asset_id)} if job.source_asset_id else {}),
-                # Audit exports and evidence packs leave the building: the same rule as the
-                # manifest (an HMAC, not a plain sha256, when prompts are withheld).
-                **digest,
-            },
-        )
-        for asset, item in zip(assets, prepared, strict=True)
-    ]
-    record_events([*events, *then])
+    record_events(events)
     return assets
+
+
+def _asset_row(entry: JobAssets, item: PreparedAsset) -> Asset:
+    job = entry.job
+    return Asset(
+        id=item.asset_id,
+        job=job,
+        index_in_job=item.index_in_job,
+        file=item.storage_name,
+        thumbnail=item.thumbnail_name,
+        sha256=item.sha256,
+        pixel_sha256=item.pixel_sha256,
+        fingerprint=item.fingerprint,
+        watermark=item.watermark,
+        byte_size=len(item.data),
+        mime_type=item.mime_type,
+        width=item.width,
+        height=item.height,
+        prompt=job.prompt,
+        negative_prompt=job.negative_prompt,
+        seed=item.seed,
+        params={**job.params, **{k: v for k, v in item.parameters.items() if k not in job.params}},
+        provider_data=item.provider_data,
+        plugin_id=job.plugin_id,
+        plugin_version=job.plugin_version,
+        model_identity=entry.identity,
+        license=entry.license,
+        created_by_id=job.requested_by_id,
+        parent_id=job.source_asset_id,
+    )
+
+
+def _created_event(entry: JobAssets, asset: Asset, item: PreparedAsset) -> PendingEvent:
+    job = entry.job
+    return PendingEvent(
+        "asset.created",
+        target=asset,
+        system_actor="worker",
+        data={
+            "job_id": str(job.id),
+            "requested_by": job.requested_by.get_username(),
+            "sha256": item.sha256,
+            "pixel_sha256": item.pixel_sha256,
+            "fingerprint": item.fingerprint,
+            "watermark": item.watermark,
+            "plugin": {"id": job.plugin_id, "version": job.plugin_version},
+            "model": entry.identity,
+            "license": entry.license,
+            "seed": item.seed,
+            **({"parent": str(job.source_asset_id)} if job.source_asset_id else {}),
+            # Audit exports and evidence packs leave the building: the same rule as the
+            # manifest (an HMAC, not a plain sha256, when prompts are withheld).
+            **prompt_digest.prompt_digest(job.prompt),
+        },
+    )

@@ -129,7 +129,12 @@ def _split(user: Any, n: int) -> tuple[dict[str, list[float]], list[int]]:
         _wrap(parts, asset_services, "prepare", "prepare"),
         _wrap(parts, stamping, "sign_c2pa", "C2PA sign"),
         _wrap(parts, asset_services, "write_files", "write files (fsync)"),
-        _wrap(parts, asset_services, "create_assets", "asset rows + audit"),
+        _wrap(
+            parts,
+            asset_services,
+            "create_assets_of_jobs" if hasattr(asset_services, "create_assets_of_jobs") else "create_assets",
+            "asset rows + audit",
+        ),
         _wrap(parts, runner, "_finish", "job finish + audit"),
     ]
     try:

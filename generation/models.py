@@ -58,8 +58,9 @@ class GenerationJob(models.Model):
     """A request to make images with one plugin, and what became of it.
 
     Written only by the modules in ``WRITERS``: ``generation.services`` (the web side: submit,
-    cancel, recover), ``generation.runner``, ``generation.claim`` and ``generation.job_monitor`` (the
-    worker side: claim, run, heartbeat, progress). ``attempts`` counts how often a worker took the job, so a job that
+    cancel, recover), ``generation.runner``, ``generation.claim``, ``generation.job_monitor``,
+    ``generation.storing`` and ``generation.job_end`` (the worker side: claim, run, heartbeat,
+    progress, store, end). ``attempts`` counts how often a worker took the job, so a job that
     kills its worker every time (a poison job) stops after ``max_attempts``.
     ``pending_files`` names files written but not yet committed as assets: a worker that takes
     over after a crash removes them, so no orphan file is left. ``enqueue_failed`` says the
@@ -72,6 +73,8 @@ class GenerationJob(models.Model):
         "generation.runner",
         "generation.claim",
         "generation.job_monitor",
+        "generation.storing",
+        "generation.job_end",
         "generation.synthetic",
     )
 

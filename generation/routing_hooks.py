@@ -5,7 +5,7 @@ every ended job is reported to routing from here (its plugin's breaker, its cost
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -15,7 +15,7 @@ from django.utils import timezone
 from generation.models import GenerationJob
 from hallmark.sdk import Plugin, RequestInvalid
 from routing import budgets, costs
-from routing.outcomes import JobOutcome, report_after_commit
+from routing.outcomes import JobOutcome, report_after_commit, report_all_after_commit
 from routing.services import RoutingDecision, choose_plugin
 
 
@@ -67,18 +67,26 @@ def check_budget(*, acting_user: User, plugin: Plugin, images: int) -> uuid.UUID
 
 def report_end(job: GenerationJob, status: str, *, error_code: str = "", cost: Any = None) -> None:
     """Tell routing, once the ending transaction commits, how ``job`` ended and what it cost."""
-    report_after_commit(
-        JobOutcome(
-            job_id=job.pk,
-            user_id=job.requested_by_id,
-            plugin_id=job.plugin_id,
-            status=str(status),
-            error_code=error_code,
-            images=job.num_images,
-            reported_cost=None if cost is None else Decimal(str(cost)),
-            submitted_at=job.created_at,
-            started_at=job.started_at,
-            finished_at=job.finished_at or timezone.now(),
-            routing_policy=job.routing_policy,
-        )
+    report_after_commit(_outcome(job, status, error_code=error_code, cost=cost))
+
+
+def report_successes(ended: Sequence[tuple[GenerationJob, Any]]) -> None:
+    """``report_end`` for jobs (with their reported costs) that one transaction marked
+    succeeded together: routing records them all after the commit, in one go."""
+    report_all_after_commit([_outcome(job, "succeeded", cost=cost) for job, cost in ended])
+
+
+def _outcome(job: GenerationJob, status: str, *, error_code: str = "", cost: Any = None) -> JobOutcome:
+    return JobOutcome(
+        job_id=job.pk,
+        user_id=job.requested_by_id,
+        plugin_id=job.plugin_id,
+        status=str(status),
+        error_code=error_code,
+        images=job.num_images,
+        reported_cost=None if cost is None else Decimal(str(cost)),
+        submitted_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at or timezone.now(),
+        routing_policy=job.routing_policy,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -16,7 +17,7 @@ from django.db import transaction
 
 from plugins import registry
 from routing import breakers, costs, spend
-from routing.models import RoutingPolicy
+from routing.models import RoutingPolicy, Spend
 
 logger = logging.getLogger(__name__)
 
@@ -48,13 +49,37 @@ def report_after_commit(outcome: JobOutcome) -> None:
     transaction.on_commit(lambda: record(outcome))
 
 
+def report_all_after_commit(outcomes: Sequence[JobOutcome]) -> None:
+    """``report_after_commit`` for the jobs one transaction ended together (``record_all``)."""
+    ended = list(outcomes)
+    transaction.on_commit(lambda: record_all(ended))
+
+
 def record(outcome: JobOutcome) -> None:
     """Count the outcome against the plugin's breaker and settle the job's cost."""
     try:
         _record_breaker(outcome)
-        _settle(outcome)
+        spend.settle_all([_settlement(outcome)])
     except Exception:
         logger.exception("job %s: routing could not record its outcome", outcome.job_id)
+
+
+def record_all(outcomes: Sequence[JobOutcome]) -> None:
+    """``record`` for several outcomes in their order, with one ledger statement for all and
+    one breaker update per run of successes of a plugin (a second success changes nothing)."""
+    try:
+        closed: set[str] = set()
+        for outcome in outcomes:
+            if outcome.status == "succeeded" and outcome.plugin_id in closed:
+                continue
+            _record_breaker(outcome)
+            if outcome.status == "succeeded":
+                closed.add(outcome.plugin_id)
+            else:
+                closed.discard(outcome.plugin_id)
+        spend.settle_all([_settlement(outcome) for outcome in outcomes])
+    except Exception:
+        logger.exception("routing could not record the outcomes of %d jobs", len(outcomes))
 
 
 def failures_to_open(policy_name: str) -> int:
@@ -80,7 +105,7 @@ def _record_breaker(outcome: JobOutcome) -> None:
         )
 
 
-def _settle(outcome: JobOutcome) -> None:
+def _settlement(outcome: JobOutcome) -> Spend:
     entry = registry.discover().get(outcome.plugin_id)
     ran = outcome.started_at is not None
     seconds = (outcome.finished_at - outcome.started_at).total_seconds() if outcome.started_at else None
@@ -92,7 +117,7 @@ def _settle(outcome: JobOutcome) -> None:
         ran=ran,
         succeeded=outcome.status == "succeeded",
     )
-    spend.settle(
+    return spend.settlement(
         user_id=outcome.user_id,
         plugin_id=outcome.plugin_id,
         job_id=outcome.job_id,

@@ -1,5 +1,5 @@
 """The spend ledger: the only writer of ``Spend``. A job's row holds its estimate while it is
-queued or running (``reserve``) and its actual cost once it ended (``settle``); ``report``
+queued or running (``reserve``) and its actual cost once it ended (``settlement``, ``settle_all``); ``report``
 sums a month per user and per plugin for admins."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def reserve(*, user: User, plugin_id: str, job_id: uuid.UUID, amount: Decimal, i
     )
 
 
-def settle(
+def settlement(
     *,
     user_id: int,
     plugin_id: str,
@@ -38,9 +38,9 @@ def settle(
     images: int,
     seconds_per_image: float | None,
     submitted_at: datetime.datetime | None,
-) -> None:
-    """Record a finished job's actual cost (replacing its estimate); idempotent per job."""
-    row = Spend(
+) -> Spend:
+    """A finished job's ledger row as ``settle_all`` writes it (not saved)."""
+    return Spend(
         user_id=user_id,
         plugin_id=plugin_id,
         job_id=job_id,
@@ -51,10 +51,14 @@ def settle(
         settled=True,
         updated_at=timezone.now(),
     )
-    # One statement whether or not the job reserved a row at submission; ``month`` stays the
+
+
+def settle_all(rows: list[Spend]) -> None:
+    """Record several finished jobs' actual costs (``settlement`` rows) in one statement."""
+    # One statement whether or not each job reserved a row at submission; ``month`` stays the
     # month the job was submitted in, which the reservation already says.
     Spend.objects.bulk_create(
-        [row],
+        rows,
         update_conflicts=True,
         unique_fields=["job_id"],
         update_fields=["amount_usd", "images", "seconds_per_image", "settled", "updated_at"],

@@ -1,9 +1,9 @@
 """Soft binding: a copy whose metadata and bytes are gone is still traced to its asset.
 
 Assets are stored through the real path (``assets.services.prepare``, ``write_files``,
-``create_assets``) from textured images (PDQ needs structure: a flat colour has no reliable
-hash); copies are made the way the world makes them (re-encoded as JPEG without metadata,
-edited) and looked up through the API.
+``create_assets_of_jobs``) from textured images (PDQ needs structure: a flat colour has no
+reliable hash); copies are made the way the world makes them (re-encoded as JPEG without
+metadata, edited) and looked up through the API.
 """
 
 from __future__ import annotations
@@ -79,7 +79,9 @@ def store(user: Any, image: Image.Image, *, watermark: bool = False) -> Asset:
     )
     asset_services.write_files(prepared)
     with transaction.atomic():
-        (asset,) = asset_services.create_assets(job, prepared, identity=identity, license=license)
+        (asset,) = asset_services.create_assets_of_jobs(
+            [asset_services.JobAssets(job, prepared, identity, license)]
+        )
     return asset
 
 

@@ -169,7 +169,7 @@ def test_a_store_that_lost_the_database_is_stored_once_it_answers(
     from assets.models import Asset
     from generation import runner
 
-    real_create = asset_services.create_assets
+    real_create = asset_services.create_assets_of_jobs
     failures = []
 
     def database_gone_once(*args, **kwargs):
@@ -178,7 +178,7 @@ def test_a_store_that_lost_the_database_is_stored_once_it_answers(
             raise OperationalError("server closed the connection unexpectedly")
         return real_create(*args, **kwargs)
 
-    monkeypatch.setattr(asset_services, "create_assets", database_gone_once)
+    monkeypatch.setattr(asset_services, "create_assets_of_jobs", database_gone_once)
     job, _ = services.submit(
         acting_user=users["creator"], plugin_id="procedural", fields={**FIELDS, "num_images": 2}
     )

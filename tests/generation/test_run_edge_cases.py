@@ -38,7 +38,7 @@ def test_failure_while_storing_leaves_no_file(users, procedural, monkeypatch) ->
     def explode(*args, **kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(asset_services, "create_assets", explode)
+    monkeypatch.setattr(asset_services, "create_assets_of_jobs", explode)
     job = _submit(users)
     runner.run(str(job.pk))
     job.refresh_from_db()

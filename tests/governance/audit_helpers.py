@@ -95,7 +95,9 @@ def make_asset(
     )
     asset_services.write_files(prepared)
     with transaction.atomic():
-        (asset,) = asset_services.create_assets(job, prepared, identity=identity, license=license_data)
+        (asset,) = asset_services.create_assets_of_jobs(
+            [asset_services.JobAssets(job, prepared, identity, license_data)]
+        )
     return asset
 
 

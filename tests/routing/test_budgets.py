@@ -87,14 +87,18 @@ def test_local_plugins_cost_gpu_seconds(users, settings) -> None:
     settings.HALLMARK_ROUTING_SECONDS_PER_IMAGE = 8
     assert costs.cost_per_image(SD35MediumPlugin) == Decimal("0.008")  # no history: the default
     for seconds in (2.0, 4.0, 30.0):
-        spend.settle(
-            user_id=users["creator"].pk,
-            plugin_id="sd35-medium",
-            job_id=uuid.uuid4(),
-            amount=Decimal(0),
-            images=1,
-            seconds_per_image=seconds,
-            submitted_at=None,
+        spend.settle_all(
+            [
+                spend.settlement(
+                    user_id=users["creator"].pk,
+                    plugin_id="sd35-medium",
+                    job_id=uuid.uuid4(),
+                    amount=Decimal(0),
+                    images=1,
+                    seconds_per_image=seconds,
+                    submitted_at=None,
+                )
+            ]
         )
     assert costs.cost_per_image(SD35MediumPlugin) == Decimal("0.004")  # the median, 4 s
     # A finished local job costs its own seconds, whatever its outcome.
