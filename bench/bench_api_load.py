@@ -62,6 +62,8 @@ def main() -> None:
     var = Path(tempfile.mkdtemp(prefix="hallmark-bench-load-"))
     os.environ["HALLMARK_VAR_DIR"] = str(var)
     os.environ["HALLMARK_API_THROTTLE_USER"] = "off"
+    # The web as scripts/start.sh runs it: connections kept a minute (unless set).
+    os.environ.setdefault("DATABASE_CONN_MAX_AGE", "60")
     os.environ["HALLMARK_API_THROTTLE_ANON"] = "off"
     if args.database:
         os.environ["DATABASE_URL"] = args.database

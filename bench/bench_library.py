@@ -57,6 +57,8 @@ def main() -> None:
 
     var_dir = tempfile.mkdtemp(prefix="hallmark-bench-library-")
     os.environ.update(HALLMARK_VAR_DIR=var_dir, DATABASE_URL=args.database, DJANGO_SETTINGS_MODULE="hallmark.settings")
+    # The web as scripts/start.sh runs it: connections kept a minute (unless set).
+    os.environ.setdefault("DATABASE_CONN_MAX_AGE", "60")
     import django
 
     django.setup()

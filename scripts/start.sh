@@ -50,7 +50,10 @@ $PY manage.py runworker --pool solo --maintenance --checks --loglevel WARNING &
 worker=$!
 .venv/bin/celery -A hallmark beat --loglevel WARNING &
 beat=$!
-.venv/bin/gunicorn hallmark.wsgi --bind "127.0.0.1:$PORT" --workers 2 --threads 4 --log-level warning &
+# The web keeps each thread's database connection for a minute (checked before reuse): opening
+# one costs more than serving a cached page of the asset list (docs/benchmarks.md).
+DATABASE_CONN_MAX_AGE=${DATABASE_CONN_MAX_AGE:-60} \
+  .venv/bin/gunicorn hallmark.wsgi --bind "127.0.0.1:$PORT" --workers 2 --threads 4 --log-level warning &
 web=$!
 trap 'kill $worker $beat $web 2>/dev/null; wait' INT TERM EXIT
 
