@@ -164,7 +164,9 @@ def page_response(
     else:
         page = render(build())
     response: HttpResponse
-    asked = parse_etags(request.headers.get("If-None-Match", ""))
+    # Compared weakly, as If-None-Match must be (RFC 9110, 13.1.2): a proxy that compresses
+    # the body hands the client a weakened W/"..." of the same tag.
+    asked = {tag.removeprefix("W/") for tag in parse_etags(request.headers.get("If-None-Match", ""))}
     if page.etag in asked or "*" in asked:
         response = HttpResponseNotModified()
     else:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from acceptance import services as acceptance_services
@@ -16,6 +17,7 @@ from assets import retention, review
 from assets.models import Asset
 from generation import runner
 from generation import services as generation_services
+from generation.derivation import DerivedFrom
 from workspace import page_cache, services
 from workspace.page_cache import PageCache, RenderedPage
 
@@ -142,6 +144,47 @@ def test_permissions_still_apply_to_a_cached_page(client_for, client, stored) ->
     assert client.get("/api/v1/assets/").status_code in (401, 403)
 
 
+def test_rate_limits_and_a_deactivated_session_still_apply(client_for, users, stored, settings) -> None:
+    stored("a lighthouse")
+    viewer = client_for("viewer")
+    settings.HALLMARK_API_THROTTLE_USER = "2/min"
+    assert [viewer.get("/api/v1/assets/").status_code for _ in range(3)] == [200, 200, 429]
+    settings.HALLMARK_API_THROTTLE_USER = None
+    browser = Client()
+    browser.force_login(users["reviewer"])
+    assert browser.get("/api/v1/assets/").status_code == 200
+    users["reviewer"].is_active = False
+    users["reviewer"].save()
+    assert browser.get("/api/v1/assets/").status_code in (401, 403)
+
+
+def test_a_promotion_and_the_deletion_of_a_child_are_seen_in_the_parents_row(
+    client_for, users, stored
+) -> None:
+    parent = stored("a lighthouse")
+    viewer = client_for("viewer")
+    assert _rows(viewer)[str(parent.pk)]["children"] == []
+    job, _ = generation_services.submit(
+        acting_user=users["creator"],
+        plugin_id="procedural",
+        fields={
+            "prompt": "a lighthouse, again",
+            "width": 64,
+            "height": 64,
+            "seed": 7,
+            "params": {"steps": 1},
+        },
+        derived_from=DerivedFrom(str(parent.pk), "rerender", None),
+    )
+    runner.run(str(job.pk))
+    child = Asset.objects.get(job=job, index_in_job=0)
+    rows = _rows(viewer)
+    assert rows[str(parent.pk)]["children"] == [str(child.pk)]
+    assert rows[str(child.pk)]["parent"] == str(parent.pk)
+    retention.soft_delete(child.pk, acting_user=users["admin"])
+    assert _rows(viewer)[str(parent.pk)]["children"] == []
+
+
 def test_etag_answers_not_modified_until_the_library_changes(client_for, users, stored) -> None:
     asset = stored("a lighthouse")
     viewer = client_for("viewer")
@@ -151,6 +194,17 @@ def test_etag_answers_not_modified_until_the_library_changes(client_for, users, 
     services.add_tags([asset.pk], ["hero"], acting_user=users["creator"])
     changed = viewer.get("/api/v1/assets/", HTTP_IF_NONE_MATCH=etag)
     assert changed.status_code == 200 and changed["ETag"] != etag
+
+
+def test_if_none_match_compares_weakly(client_for, stored) -> None:
+    # A proxy that compresses the body weakens the ETag it passes on (W/"..."); If-None-Match
+    # is compared weakly (RFC 9110, 13.1.2), so the weakened tag still earns a 304.
+    stored("a lighthouse")
+    viewer = client_for("viewer")
+    etag = viewer.get("/api/v1/assets/")["ETag"]
+    weak = viewer.get("/api/v1/assets/", HTTP_IF_NONE_MATCH=f'"other", W/{etag}')
+    assert weak.status_code == 304 and weak["ETag"] == etag
+    assert viewer.get("/api/v1/assets/", HTTP_IF_NONE_MATCH='W/"other"').status_code == 200
 
 
 def test_the_browsable_api_and_the_cache_switched_off_give_the_same_rows(
