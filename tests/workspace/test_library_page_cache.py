@@ -3,6 +3,7 @@ list row is seen by the very next request; a page is never served for another qu
 
 from __future__ import annotations
 
+import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from generation import runner
 from generation import services as generation_services
 from generation.derivation import DerivedFrom
 from workspace import page_cache, services
+from workspace.library import LibraryQuery
 from workspace.page_cache import PageCache, RenderedPage
 
 
@@ -242,3 +244,21 @@ def test_the_cache_is_bounded_and_keeps_one_version() -> None:
     pages.put(b"b" * 32, (5, "h"), page)
     assert pages.get(b"b" * 32, (5, "h")) is None and pages.get(b"a" * 32, (6, "h")) is page
     assert pages.get(b"a" * 32, (6, "other")) is None and len(pages) == 0
+
+
+def test_the_bound_counts_at_least_the_memory_of_many_small_pages() -> None:
+    # Distinct queries that match nothing (a client can make any number) each keep a tiny
+    # page: what the bound counts per page must not fall below what the page really holds.
+    pages = PageCache(max_bytes=64 * 1024 * 1024)
+    empty = {"next": None, "previous": None, "results": []}
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        for n in range(5000):
+            key = page_cache.page_key(LibraryQuery(q=f"nothing {n}"), "http://testserver/api/v1/assets/")
+            pages.put(key, (1, "h"), page_cache.render(empty))
+        held = tracemalloc.get_traced_memory()[0] - start
+    finally:
+        tracemalloc.stop()
+    assert len(pages) == 5000
+    assert pages._bytes >= held  # what the bound counts
