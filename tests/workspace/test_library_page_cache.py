@@ -19,7 +19,7 @@ from assets.models import Asset
 from generation import runner
 from generation import services as generation_services
 from generation.derivation import DerivedFrom
-from workspace import page_cache, services
+from workspace import library, page_cache, services
 from workspace.library import LibraryQuery
 from workspace.page_cache import PageCache, RenderedPage
 
@@ -262,3 +262,23 @@ def test_the_bound_counts_at_least_the_memory_of_many_small_pages() -> None:
         tracemalloc.stop()
     assert len(pages) == 5000
     assert pages._bytes >= held  # what the bound counts
+
+
+def test_a_change_committed_while_a_page_is_read_is_seen_by_the_next_request(
+    client_for, users, stored, monkeypatch
+) -> None:
+    # The version is read before the rows: a change that commits after the rows were read
+    # moves the version past the one the page is kept under, so the page is not served again.
+    asset = stored("a lighthouse")
+    viewer = client_for("viewer")
+    real_fetch = library.fetch
+
+    def fetch_then_submit(query: LibraryQuery) -> library.LibraryPage:
+        page = real_fetch(query)
+        monkeypatch.setattr(library, "fetch", real_fetch)
+        review.submit_for_review(asset.pk, acting_user=users["creator"])
+        return page
+
+    monkeypatch.setattr(library, "fetch", fetch_then_submit)
+    assert _rows(viewer)[str(asset.pk)]["status"] == "draft"  # read before the change
+    assert _rows(viewer)[str(asset.pk)]["status"] == "in_review"
