@@ -26,14 +26,16 @@ from workspace.page_cache import PageCache, RenderedPage
 
 @pytest.fixture
 def stored(users, procedural) -> Callable[..., Asset]:
-    """``stored(prompt)``: an asset made through the real job path (its audited writer)."""
+    """``stored(prompt, parent=None)``: an asset made through the real job path (its audited
+    writer); with ``parent``, promoted from that asset."""
     seeds = iter(range(1, 1000))
 
-    def make(prompt: str) -> Asset:
+    def make(prompt: str, parent: Asset | None = None) -> Asset:
         job, _ = generation_services.submit(
             acting_user=users["creator"],
             plugin_id="procedural",
             fields={"prompt": prompt, "width": 64, "height": 64, "seed": next(seeds), "params": {"steps": 1}},
+            derived_from=DerivedFrom(str(parent.pk), "rerender", None) if parent is not None else None,
         )
         runner.run(str(job.pk))
         return Asset.objects.get(job=job, index_in_job=0)
@@ -166,20 +168,7 @@ def test_a_promotion_and_the_deletion_of_a_child_are_seen_in_the_parents_row(
     parent = stored("a lighthouse")
     viewer = client_for("viewer")
     assert _rows(viewer)[str(parent.pk)]["children"] == []
-    job, _ = generation_services.submit(
-        acting_user=users["creator"],
-        plugin_id="procedural",
-        fields={
-            "prompt": "a lighthouse, again",
-            "width": 64,
-            "height": 64,
-            "seed": 7,
-            "params": {"steps": 1},
-        },
-        derived_from=DerivedFrom(str(parent.pk), "rerender", None),
-    )
-    runner.run(str(job.pk))
-    child = Asset.objects.get(job=job, index_in_job=0)
+    child = stored("a lighthouse, again", parent=parent)
     rows = _rows(viewer)
     assert rows[str(parent.pk)]["children"] == [str(child.pk)]
     assert rows[str(child.pk)]["parent"] == str(parent.pk)
