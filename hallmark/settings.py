@@ -208,10 +208,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = HALLMARK_MAX_UPLOAD_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = HALLMARK_MAX_UPLOAD_BYTES
 # Uploaded images declaring more pixels than this are refused before decoding (decompression bombs).
 HALLMARK_MAX_IMAGE_PIXELS = int(os.environ.get("HALLMARK_MAX_IMAGE_PIXELS", str(40_000_000)))
-# The most assets one zip export may hold (streamed, but its audit event lists every asset).
 # GET /api/v1/assets/ pages kept per web process until an audited change (workspace.page_cache).
 HALLMARK_LIBRARY_PAGE_CACHE = env_bool("HALLMARK_LIBRARY_PAGE_CACHE", True)
 HALLMARK_LIBRARY_PAGE_CACHE_MB = env_int("HALLMARK_LIBRARY_PAGE_CACHE_MB", 32, minimum=1, maximum=4096)
+# The most assets one zip export may hold (streamed, but its audit event lists every asset).
 HALLMARK_EXPORT_MAX_ASSETS = max(1, int(os.environ.get("HALLMARK_EXPORT_MAX_ASSETS", "5000")))
 
 # --- Cache (API rate-limit counters) -----------------------------------------------------------

@@ -61,7 +61,7 @@ def test_a_superuser_holds_every_role_and_bad_keys_are_401(users) -> None:
     admin.is_superuser = True
     admin.save()
     assert _client(Token.objects.create(user=admin).key).get("/api/v1/audit/").status_code == 200
-    for key in ("0" * 40, "not-a-key", "a\x00b"):
+    for key in ("0" * 40, "not-a-key", "a\x00b", "x' OR '1'='1"):
         response = _client(key).get("/api/v1/policy/")
         assert response.status_code == 401, key
         assert response["WWW-Authenticate"] == "Token"

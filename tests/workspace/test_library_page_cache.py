@@ -3,11 +3,13 @@ list row is seen by the very next request; a page is never served for another qu
 
 from __future__ import annotations
 
+import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from acceptance import services as acceptance_services
@@ -16,20 +18,24 @@ from assets import retention, review
 from assets.models import Asset
 from generation import runner
 from generation import services as generation_services
-from workspace import page_cache, services
+from generation.derivation import DerivedFrom
+from workspace import library, page_cache, services
+from workspace.library import LibraryQuery
 from workspace.page_cache import PageCache, RenderedPage
 
 
 @pytest.fixture
 def stored(users, procedural) -> Callable[..., Asset]:
-    """``stored(prompt)``: an asset made through the real job path (its audited writer)."""
+    """``stored(prompt, parent=None)``: an asset made through the real job path (its audited
+    writer); with ``parent``, promoted from that asset."""
     seeds = iter(range(1, 1000))
 
-    def make(prompt: str) -> Asset:
+    def make(prompt: str, parent: Asset | None = None) -> Asset:
         job, _ = generation_services.submit(
             acting_user=users["creator"],
             plugin_id="procedural",
             fields={"prompt": prompt, "width": 64, "height": 64, "seed": next(seeds), "params": {"steps": 1}},
+            derived_from=DerivedFrom(str(parent.pk), "rerender", None) if parent is not None else None,
         )
         runner.run(str(job.pk))
         return Asset.objects.get(job=job, index_in_job=0)
@@ -142,6 +148,34 @@ def test_permissions_still_apply_to_a_cached_page(client_for, client, stored) ->
     assert client.get("/api/v1/assets/").status_code in (401, 403)
 
 
+def test_rate_limits_and_a_deactivated_session_still_apply(client_for, users, stored, settings) -> None:
+    stored("a lighthouse")
+    viewer = client_for("viewer")
+    settings.HALLMARK_API_THROTTLE_USER = "2/min"
+    assert [viewer.get("/api/v1/assets/").status_code for _ in range(3)] == [200, 200, 429]
+    settings.HALLMARK_API_THROTTLE_USER = None
+    browser = Client()
+    browser.force_login(users["reviewer"])
+    assert browser.get("/api/v1/assets/").status_code == 200
+    users["reviewer"].is_active = False
+    users["reviewer"].save()
+    assert browser.get("/api/v1/assets/").status_code in (401, 403)
+
+
+def test_a_promotion_and_the_deletion_of_a_child_are_seen_in_the_parents_row(
+    client_for, users, stored
+) -> None:
+    parent = stored("a lighthouse")
+    viewer = client_for("viewer")
+    assert _rows(viewer)[str(parent.pk)]["children"] == []
+    child = stored("a lighthouse, again", parent=parent)
+    rows = _rows(viewer)
+    assert rows[str(parent.pk)]["children"] == [str(child.pk)]
+    assert rows[str(child.pk)]["parent"] == str(parent.pk)
+    retention.soft_delete(child.pk, acting_user=users["admin"])
+    assert _rows(viewer)[str(parent.pk)]["children"] == []
+
+
 def test_etag_answers_not_modified_until_the_library_changes(client_for, users, stored) -> None:
     asset = stored("a lighthouse")
     viewer = client_for("viewer")
@@ -151,6 +185,17 @@ def test_etag_answers_not_modified_until_the_library_changes(client_for, users, 
     services.add_tags([asset.pk], ["hero"], acting_user=users["creator"])
     changed = viewer.get("/api/v1/assets/", HTTP_IF_NONE_MATCH=etag)
     assert changed.status_code == 200 and changed["ETag"] != etag
+
+
+def test_if_none_match_compares_weakly(client_for, stored) -> None:
+    # A proxy that compresses the body weakens the ETag it passes on (W/"..."); If-None-Match
+    # is compared weakly (RFC 9110, 13.1.2), so the weakened tag still earns a 304.
+    stored("a lighthouse")
+    viewer = client_for("viewer")
+    etag = viewer.get("/api/v1/assets/")["ETag"]
+    weak = viewer.get("/api/v1/assets/", HTTP_IF_NONE_MATCH=f'"other", W/{etag}')
+    assert weak.status_code == 304 and weak["ETag"] == etag
+    assert viewer.get("/api/v1/assets/", HTTP_IF_NONE_MATCH='W/"other"').status_code == 200
 
 
 def test_the_browsable_api_and_the_cache_switched_off_give_the_same_rows(
@@ -188,3 +233,41 @@ def test_the_cache_is_bounded_and_keeps_one_version() -> None:
     pages.put(b"b" * 32, (5, "h"), page)
     assert pages.get(b"b" * 32, (5, "h")) is None and pages.get(b"a" * 32, (6, "h")) is page
     assert pages.get(b"a" * 32, (6, "other")) is None and len(pages) == 0
+
+
+def test_the_bound_counts_at_least_the_memory_of_many_small_pages() -> None:
+    # Distinct queries that match nothing (a client can make any number) each keep a tiny
+    # page: what the bound counts per page must not fall below what the page really holds.
+    pages = PageCache(max_bytes=64 * 1024 * 1024)
+    empty = {"next": None, "previous": None, "results": []}
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        for n in range(5000):
+            key = page_cache.page_key(LibraryQuery(q=f"nothing {n}"), "http://testserver/api/v1/assets/")
+            pages.put(key, (1, "h"), page_cache.render(empty))
+        held = tracemalloc.get_traced_memory()[0] - start
+    finally:
+        tracemalloc.stop()
+    assert len(pages) == 5000
+    assert pages._bytes >= held  # what the bound counts
+
+
+def test_a_change_committed_while_a_page_is_read_is_seen_by_the_next_request(
+    client_for, users, stored, monkeypatch
+) -> None:
+    # The version is read before the rows: a change that commits after the rows were read
+    # moves the version past the one the page is kept under, so the page is not served again.
+    asset = stored("a lighthouse")
+    viewer = client_for("viewer")
+    real_fetch = library.fetch
+
+    def fetch_then_submit(query: LibraryQuery) -> library.LibraryPage:
+        page = real_fetch(query)
+        monkeypatch.setattr(library, "fetch", real_fetch)
+        review.submit_for_review(asset.pk, acting_user=users["creator"])
+        return page
+
+    monkeypatch.setattr(library, "fetch", fetch_then_submit)
+    assert _rows(viewer)[str(asset.pk)]["status"] == "draft"  # read before the change
+    assert _rows(viewer)[str(asset.pk)]["status"] == "in_review"
