@@ -3,6 +3,7 @@ job's outcome stays its own (a failure, a cancel or a crash in a group)."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 
@@ -183,3 +184,48 @@ def test_the_storage_thread_takes_every_job_waiting_when_it_is_free() -> None:
     stores.drain()
     assert sorted(x for group in groups for x in group) == [0, 1, 2, 3]
     assert len(groups) <= 2 and groups[-1][-1] == 3
+
+
+def test_a_job_whose_lone_store_raises_does_not_strand_the_rest_of_the_group(
+    users, procedural, monkeypatch
+) -> None:
+    """The group fails and the first job's lone store cannot even record its failure (the
+    database still down): the other jobs are still stored, and every heartbeat stops, so that
+    the stranded job goes stale and is recovered instead of looking alive for ever."""
+    items = _generated(users, monkeypatch, 3)
+    doomed = items[0].job.pk
+    real_create = asset_services.create_assets_of_jobs
+    real_fail = storing.fail_or_cancel
+
+    def create(entries):
+        if len(entries) > 1 or entries[0].job.pk == doomed:
+            raise IntegrityError("cannot store this")
+        return real_create(entries)
+
+    def fail_or_cancel(job, *args, **kwargs):
+        if job.pk == doomed:
+            raise RuntimeError("the failure cannot be recorded either")
+        return real_fail(job, *args, **kwargs)
+
+    monkeypatch.setattr(asset_services, "create_assets_of_jobs", create)
+    monkeypatch.setattr(storing, "fail_or_cancel", fail_or_cancel)
+    storing.store_group(items)
+
+    assert [_status(item).status for item in items] == ["running", "succeeded", "succeeded"]
+    assert not any(item.monitor._thread.is_alive() for item in items)
+
+
+def test_a_job_handed_to_the_storage_thread_twice_is_stored_once_without_orphan_files(
+    users, procedural, monkeypatch
+) -> None:
+    """The same job twice in a group (this process took it again after its heartbeat went
+    stale): one set of assets, and no file of either copy left unreferenced."""
+    items = _generated(users, monkeypatch, 2)
+    twice = [items[0], dataclasses.replace(items[0]), items[1]]
+
+    storing.store_group(twice)
+
+    assert [_status(item).status for item in items] == ["succeeded", "succeeded"]
+    assert Asset.objects.filter(job_id=items[0].job.pk).count() == 1
+    assert _stored_files() == _assets_files()
+    assert verify_audit_chain().ok
