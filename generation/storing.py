@@ -83,8 +83,22 @@ def store_group(items: Sequence[ToStore]) -> None:
         for item in items:
             if all(item is not other for other in alone):
                 item.monitor.stop()
-    for item in alone:
-        store_then_stop(item)
+    _store_each_alone(alone)
+
+
+def _store_each_alone(items: Sequence[ToStore]) -> None:
+    """``store_then_stop`` for each job in turn. One whose store or failure cannot be recorded
+    (the database gone for longer than ``retrying_database`` waits) is left running with its
+    heartbeat stopped, for recovery; it never keeps the jobs after it from being stored."""
+    for index, item in enumerate(items):
+        try:
+            store_then_stop(item)
+        except Exception:
+            logger.exception("job %s: left running for recovery", item.job.id)
+        except BaseException:
+            for rest in items[index + 1 :]:
+                rest.monitor.stop()  # the worker is going away: recovery takes every job
+            raise
 
 
 def store_then_stop(item: ToStore) -> None:
@@ -143,7 +157,14 @@ def _store_together(items: Sequence[ToStore]) -> list[ToStore]:
     began = time.monotonic()
     alone: list[ToStore] = []
     ready: list[Prepared] = []
+    seen: set[Any] = set()
     for item in items:
+        if item.job.pk in seen:
+            # This process took the job again (its heartbeat went stale): stored alone after
+            # the group, where it finds the job ended, instead of two rows for one job in it.
+            alone.append(item)
+            continue
+        seen.add(item.job.pk)
         try:
             prepared = _prepare(item)
         except Exception:

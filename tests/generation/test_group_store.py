@@ -3,6 +3,7 @@ job's outcome stays its own (a failure, a cancel or a crash in a group)."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 
@@ -183,3 +184,124 @@ def test_the_storage_thread_takes_every_job_waiting_when_it_is_free() -> None:
     stores.drain()
     assert sorted(x for group in groups for x in group) == [0, 1, 2, 3]
     assert len(groups) <= 2 and groups[-1][-1] == 3
+
+
+def test_a_job_whose_lone_store_raises_does_not_strand_the_rest_of_the_group(
+    users, procedural, monkeypatch
+) -> None:
+    """The group fails and the first job's lone store cannot even record its failure (the
+    database still down): the other jobs are still stored, and every heartbeat stops, so that
+    the stranded job goes stale and is recovered instead of looking alive for ever."""
+    items = _generated(users, monkeypatch, 3)
+    doomed = items[0].job.pk
+    real_create = asset_services.create_assets_of_jobs
+    real_fail = storing.fail_or_cancel
+
+    def create(entries):
+        if len(entries) > 1 or entries[0].job.pk == doomed:
+            raise IntegrityError("cannot store this")
+        return real_create(entries)
+
+    def fail_or_cancel(job, *args, **kwargs):
+        if job.pk == doomed:
+            raise RuntimeError("the failure cannot be recorded either")
+        return real_fail(job, *args, **kwargs)
+
+    monkeypatch.setattr(asset_services, "create_assets_of_jobs", create)
+    monkeypatch.setattr(storing, "fail_or_cancel", fail_or_cancel)
+    storing.store_group(items)
+
+    assert [_status(item).status for item in items] == ["running", "succeeded", "succeeded"]
+    assert not any(item.monitor._thread.is_alive() for item in items)
+
+
+def test_a_job_handed_to_the_storage_thread_twice_is_stored_once_without_orphan_files(
+    users, procedural, monkeypatch
+) -> None:
+    """The same job twice in a group (this process took it again after its heartbeat went
+    stale): one set of assets, and no file of either copy left unreferenced."""
+    items = _generated(users, monkeypatch, 2)
+    twice = [items[0], dataclasses.replace(items[0]), items[1]]
+
+    storing.store_group(twice)
+
+    assert [_status(item).status for item in items] == ["succeeded", "succeeded"]
+    assert Asset.objects.filter(job_id=items[0].job.pk).count() == 1
+    assert _stored_files() == _assets_files()
+    assert verify_audit_chain().ok
+
+
+def test_a_job_taken_over_while_waiting_is_stored_once_by_the_worker_that_took_it(
+    users, procedural, monkeypatch
+) -> None:
+    """Another worker's recovery took a waiting job over and stored it: this worker's group
+    stores the others and nothing of that job (no second asset, no file left behind)."""
+    items = _generated(users, monkeypatch, 3)
+    taken = items[1].job.pk
+    GenerationJob.objects.filter(pk=taken).update(heartbeat_at=None)  # looked stale to the sweep
+    monkeypatch.setattr(runner, "worker_name", lambda: "other-host:1")
+    runner.run(str(taken))
+    monkeypatch.undo()
+    assert _status(items[1]).status == "succeeded" and _status(items[1]).worker == "other-host:1"
+
+    storing.store_group(items)
+
+    assert [_status(item).status for item in items] == ["succeeded", "succeeded", "succeeded"]
+    assert Asset.objects.filter(job_id=taken).count() == 1
+    assert AuditEvent.objects.filter(action="generation.succeeded", target_id=str(taken)).count() == 1
+    assert _stored_files() == _assets_files()
+    assert verify_audit_chain().ok
+
+
+def test_a_job_taken_over_while_its_files_are_written_leaves_no_asset_and_no_file(
+    users, procedural, monkeypatch
+) -> None:
+    """The takeover lands between the group's pending names and its end: the end, under the
+    rows' lock, leaves that job to its new worker and removes the files written for it."""
+    items = _generated(users, monkeypatch, 3)
+    taken = items[0].job.pk
+    real_write = asset_services.write_files
+
+    def write_files(prepared):
+        GenerationJob.objects.filter(pk=taken).update(worker="other-host:1", pending_files=[])
+        return real_write(prepared)
+
+    monkeypatch.setattr(asset_services, "write_files", write_files)
+    storing.store_group(items)
+
+    assert [_status(item).status for item in items] == ["running", "succeeded", "succeeded"]
+    assert not Asset.objects.filter(job_id=taken).exists()
+    assert _stored_files() == _assets_files()
+    assert verify_audit_chain().ok
+
+
+@pytest.mark.django_db(transaction=True)  # routing records the ends after the commit
+def test_each_job_is_reported_to_routing_once_when_the_group_falls_back(
+    users, procedural, monkeypatch
+) -> None:
+    """A failed group commit reports nothing (rolled back); each job's lone store reports it once."""
+    from routing import outcomes
+
+    items = _generated(users, monkeypatch, 3)
+    reported: list[str] = []
+    real_record, real_record_all = outcomes.record, outcomes.record_all
+    monkeypatch.setattr(outcomes, "record", lambda o: reported.append(str(o.job_id)) or real_record(o))
+    monkeypatch.setattr(
+        outcomes,
+        "record_all",
+        lambda os_: reported.extend(str(o.job_id) for o in os_) or real_record_all(os_),
+    )
+    real_create = asset_services.create_assets_of_jobs
+
+    def create(entries):
+        if len(entries) > 1:
+            raise IntegrityError("the group cannot be written")
+        return real_create(entries)
+
+    monkeypatch.setattr(asset_services, "create_assets_of_jobs", create)
+    storing.store_group(items)
+
+    assert sorted(reported) == sorted(str(item.job.pk) for item in items)
+    assert all(_status(item).status == "succeeded" for item in items)
+    assert Spend.objects.filter(settled=True).count() == 3
+    assert _stored_files() == _assets_files()
