@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import os
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -187,6 +188,11 @@ def write_files(prepared: list[PreparedAsset]) -> None:
 def _writers() -> ThreadPoolExecutor:
     # Kept for the process: a storage thread writes a group's files every few milliseconds.
     return ThreadPoolExecutor(max_workers=8, thread_name_prefix="hallmark-write")
+
+
+# A forked child inherits the pool without its threads, and its writes would wait for ever:
+# it makes its own.
+os.register_at_fork(after_in_child=_writers.cache_clear)
 
 
 def _write_one(name: str, data: bytes) -> None:

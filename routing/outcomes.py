@@ -66,20 +66,32 @@ def record(outcome: JobOutcome) -> None:
 
 def record_all(outcomes: Sequence[JobOutcome]) -> None:
     """``record`` for several outcomes in their order, with one ledger statement for all and
-    one breaker update per run of successes of a plugin (a second success changes nothing)."""
-    try:
-        closed: set[str] = set()
-        for outcome in outcomes:
-            if outcome.status == "succeeded" and outcome.plugin_id in closed:
-                continue
+    one breaker update per run of successes of a plugin (a second success changes nothing).
+
+    One job's bad outcome costs the others nothing: a breaker update that fails is logged and
+    the next is made; a ledger statement that fails is made again job by job."""
+    closed: set[str] = set()
+    for outcome in outcomes:
+        if outcome.status == "succeeded" and outcome.plugin_id in closed:
+            continue
+        try:
             _record_breaker(outcome)
-            if outcome.status == "succeeded":
-                closed.add(outcome.plugin_id)
-            else:
-                closed.discard(outcome.plugin_id)
+        except Exception:
+            logger.exception("job %s: routing could not count its outcome", outcome.job_id)
+            continue
+        if outcome.status == "succeeded":
+            closed.add(outcome.plugin_id)
+        else:
+            closed.discard(outcome.plugin_id)
+    try:
         spend.settle_all([_settlement(outcome) for outcome in outcomes])
     except Exception:
-        logger.exception("routing could not record the outcomes of %d jobs", len(outcomes))
+        logger.exception("routing could not settle the costs of %d jobs together", len(outcomes))
+        for outcome in outcomes:
+            try:
+                spend.settle_all([_settlement(outcome)])
+            except Exception:
+                logger.exception("job %s: routing could not settle its cost", outcome.job_id)
 
 
 def failures_to_open(policy_name: str) -> int:
