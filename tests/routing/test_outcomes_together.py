@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import uuid
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -30,7 +31,7 @@ def _outcome(user_id: int) -> outcomes.JobOutcome:
 
 
 @pytest.mark.django_db
-def test_the_jobs_of_a_group_are_settled_together(users, procedural) -> None:
+def test_the_jobs_of_a_group_are_settled_together(users: dict[str, Any], procedural: Any) -> None:
     ended = [_outcome(users["creator"].pk) for _ in range(3)]
     outcomes.record_all(ended)
     settled = Spend.objects.filter(job_id__in=[o.job_id for o in ended], settled=True)
@@ -38,7 +39,9 @@ def test_the_jobs_of_a_group_are_settled_together(users, procedural) -> None:
 
 
 @pytest.mark.django_db
-def test_one_job_that_cannot_be_settled_costs_the_others_nothing(users, procedural, monkeypatch) -> None:
+def test_one_job_that_cannot_be_settled_costs_the_others_nothing(
+    users: dict[str, Any], procedural: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ended = [_outcome(users["creator"].pk) for _ in range(3)]
     real_settlement = outcomes._settlement
 
