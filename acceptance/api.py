@@ -30,6 +30,17 @@ _ERRORS = OpenApiResponse(
 )
 
 
+# Both ways of revising a checklist (PUT and PATCH) take the same body and answer alike.
+_REVISE_SCHEMA = extend_schema(
+    request=ChecklistInputSerializer,
+    responses={
+        200: ChecklistSerializer,
+        400: _ERRORS,
+        403: OpenApiResponse(description="Not its author nor an admin"),
+    },
+)
+
+
 class ChecklistViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Checklist]):
     """Acceptance checklists: named, versioned lists of checks. Editing makes a new version."""
 
@@ -75,26 +86,12 @@ class ChecklistViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         )
         return self._shown(request, checklist.pk, status.HTTP_201_CREATED)
 
-    @extend_schema(
-        request=ChecklistInputSerializer,
-        responses={
-            200: ChecklistSerializer,
-            400: _ERRORS,
-            403: OpenApiResponse(description="Not its author nor an admin"),
-        },
-    )
+    @_REVISE_SCHEMA
     def update(self, request: Request, pk: str | None = None) -> Response:
         """Replace the checks (a new version when they differ) and/or rename."""
         return self._revise(request, partial=False)
 
-    @extend_schema(
-        request=ChecklistInputSerializer,
-        responses={
-            200: ChecklistSerializer,
-            400: _ERRORS,
-            403: OpenApiResponse(description="Not its author nor an admin"),
-        },
-    )
+    @_REVISE_SCHEMA
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
         """Change the name and/or the checks (a new version when they differ)."""
         return self._revise(request, partial=True)

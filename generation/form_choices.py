@@ -38,6 +38,16 @@ class RoutingChoices:
         return bool(self.policies)
 
 
+#: The error routing names when every plugin of the tier is over its policy's price ceiling:
+#: a form shows it beside its tier select.
+PRICE_CEILING_ERROR = "max_cost_per_image_usd"
+
+
+def form_field_of(error_name: str) -> str:
+    """The form input beside which an error of the API's request named ``error_name`` shows."""
+    return TARGET_TIER if error_name == PRICE_CEILING_ERROR else error_name
+
+
 def enabled_plugins() -> dict[str, type[Plugin]]:
     """Enabled, loadable plugins by id, in the registry's order."""
     return {

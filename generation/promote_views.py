@@ -20,7 +20,13 @@ from django.views.decorators.http import require_http_methods
 from assets.models import Asset
 from generation import promote as promotion
 from generation import services
-from generation.form_choices import TARGET_PLUGIN, TARGET_TIER, enabled_plugins, routing_choices
+from generation.form_choices import (
+    TARGET_PLUGIN,
+    TARGET_TIER,
+    enabled_plugins,
+    form_field_of,
+    routing_choices,
+)
 from generation.models import Derivation
 from governance import roles
 from hallmark.errors import InvalidInput, ServiceError
@@ -61,16 +67,15 @@ def promote_body(values: Mapping[str, str]) -> dict[str, Any]:
 def _context(
     asset: Asset, values: Mapping[str, str], errors: Mapping[str, list[str]] | None = None
 ) -> dict[str, Any]:
-    by_field = {name: messages for name, messages in (errors or {}).items() if name in _FIELDS}
-    if "max_cost_per_image_usd" in (errors or {}):
-        # Routing found every plugin of the tier over its policy's price ceiling.
-        by_field.setdefault("tier", []).extend((errors or {})["max_cost_per_image_usd"])
-    other = [
-        message if name == "non_field_errors" else f"{name}: {message}"
-        for name, messages in (errors or {}).items()
-        if name not in _FIELDS and name != "max_cost_per_image_usd"
-        for message in messages
-    ]
+    by_field: dict[str, list[str]] = {}
+    other: list[str] = []
+    for name, messages in (errors or {}).items():
+        if form_field_of(name) in _FIELDS:
+            by_field.setdefault(form_field_of(name), []).extend(messages)
+        else:
+            other.extend(
+                message if name == "non_field_errors" else f"{name}: {message}" for message in messages
+            )
     return {
         "asset": asset,
         "values": {"mode": "rerender", "target": TARGET_TIER, "tier": "final", **values},

@@ -23,6 +23,7 @@ from generation.form_choices import (
     acceptance_fields,
     checklist_choices,
     enabled_plugins,
+    form_field_of,
     number_or_text,
     routing_choices,
     routing_fields,
@@ -121,9 +122,8 @@ def _field_errors_for_form(
         head, _, key = name.partition(".")
         if fields and fields.size_choices and name in ("width", "height", f"params.{ASPECT_RATIO_PARAM}"):
             moved.setdefault("size", []).extend(messages)
-        elif name == "max_cost_per_image_usd":
-            # Routing found every plugin of the tier over its policy's price ceiling.
-            moved.setdefault("tier", []).extend(messages)
+        elif form_field_of(name) != name:
+            moved.setdefault(form_field_of(name), []).extend(messages)
         elif head == "params" and key in shown:
             moved.setdefault(PARAM_PREFIX + key, []).extend(messages)
         else:
