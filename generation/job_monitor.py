@@ -9,10 +9,12 @@ Also the worker's handling of its database connection through a restart
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
@@ -33,7 +35,8 @@ class JobMonitor:
     ``latest``), and a cancellation check within ``interval`` of the previous one answers what
     that one found. The claim itself found no cancel, so a job shorter than ``interval`` makes
     no query here at all. A background thread keeps the heartbeat fresh while a plugin waits
-    on something that reports nothing.
+    on something that reports nothing
+    (``_Heartbeats``: one thread for all the process's jobs).
     """
 
     def __init__(self, job: GenerationJob, *, interval: float = 0.1) -> None:
@@ -45,33 +48,26 @@ class JobMonitor:
         # The claim has just written the heartbeat and seen no cancel request.
         self._last_write = self._checked_at = time.monotonic()
         self._cancelled = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{job.pk}", daemon=True)
 
     def start(self) -> JobMonitor:
-        """Start the heartbeat thread; returns the monitor."""
-        self._thread.start()
+        """Keep the job's heartbeat fresh (the process's heartbeat thread); returns the monitor."""
+        _heartbeats.add(self)
         return self
 
     def stop(self) -> None:
-        """Stop the heartbeat (the job is finished or handed to storing's own end)."""
-        self._stop.set()
-        self._thread.join(timeout=5)
+        """Stop the heartbeat (the job is finished or handed to storing's own end): when this
+        returns, no heartbeat for the job is being written, nor will be."""
+        _heartbeats.remove(self)
+
+    @property
+    def beating(self) -> bool:
+        """Whether the job's heartbeat is being kept (started and not stopped)."""
+        return _heartbeats.has(self)
 
     def _mine(self) -> QuerySet[GenerationJob]:
         # Only while this worker still owns the job: one presumed dead must not write over
         # the worker that took the job over.
         return GenerationJob.objects.filter(pk=self.job_id, worker=self.me, status=JobStatus.RUNNING)
-
-    def _beat(self) -> None:
-        while not self._stop.wait(settings.HALLMARK_HEARTBEAT_SECONDS):
-            try:
-                self._mine().update(heartbeat_at=timezone.now())
-            except Exception:
-                # A database restart or a lock timeout: keep beating, or the job is taken over.
-                logger.warning("heartbeat for job %s failed; retrying", self.job_id, exc_info=True)
-                connection.close()
-        connection.close()
 
     def on_progress(self, step: int, total: int) -> None:
         """The plugin's ``on_progress``: record ``step`` of ``total`` (at most every ``interval``)."""
@@ -103,6 +99,81 @@ class JobMonitor:
             return False
         self._checked_at = now
         return self._cancelled
+
+
+class _Heartbeats:
+    """One thread per process keeps the heartbeat of every job the process is running.
+
+    Every ``HALLMARK_HEARTBEAT_SECONDS`` it writes ``heartbeat_at`` for all of them, one
+    conditional UPDATE per worker name (still this worker's, still running), so a job takes a
+    set membership instead of a thread of its own (starting and joining one cost more CPU than
+    the rest of a short job's monitoring). A job shorter than the period is often never beaten
+    for at all: its claim wrote the heartbeat. The thread holds a database connection only
+    while it writes, and is started again in a forked child, which inherits no threads.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._monitors: set[JobMonitor] = set()
+        self._writing: frozenset[JobMonitor] = frozenset()
+        self._thread: threading.Thread | None = None
+
+    def add(self, monitor: JobMonitor) -> None:
+        with self._changed:
+            self._monitors.add(monitor)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="heartbeats", daemon=True)
+                self._thread.start()
+
+    def remove(self, monitor: JobMonitor) -> None:
+        with self._changed:
+            self._monitors.discard(monitor)
+            # A write that includes the job may be under way: wait for it (bounded, as a
+            # thread's join was), so that a job left for recovery gets no beat after this.
+            self._changed.wait_for(lambda: monitor not in self._writing, timeout=5)
+
+    def has(self, monitor: JobMonitor) -> bool:
+        with self._changed:
+            return monitor in self._monitors
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(settings.HALLMARK_HEARTBEAT_SECONDS)
+            with self._changed:
+                self._writing = frozenset(self._monitors)
+            try:
+                if self._writing:
+                    self._write(self._writing)
+            finally:
+                with self._changed:
+                    self._writing = frozenset()
+                    self._changed.notify_all()
+
+    @staticmethod
+    def _write(monitors: frozenset[JobMonitor]) -> None:
+        by_worker: dict[str, set[Any]] = defaultdict(set)
+        for monitor in monitors:
+            by_worker[monitor.me].add(monitor.job_id)
+        try:
+            for me, job_ids in by_worker.items():
+                # Only while this worker still owns the job: one presumed dead must not write
+                # over the worker that took the job over.
+                GenerationJob.objects.filter(pk__in=job_ids, worker=me, status=JobStatus.RUNNING).update(
+                    heartbeat_at=timezone.now()
+                )
+        except Exception:
+            # A database restart or a lock timeout: the next period tries again.
+            logger.warning("heartbeat of %d jobs failed; retrying", len(monitors), exc_info=True)
+        finally:
+            connection.close()
+
+    def forget_after_fork(self) -> None:
+        """In a forked child: the parent's jobs and thread are not the child's."""
+        self.__init__()  # type: ignore[misc]
+
+
+_heartbeats = _Heartbeats()
+os.register_at_fork(after_in_child=_heartbeats.forget_after_fork)
 
 
 def drop_broken_connection() -> None:

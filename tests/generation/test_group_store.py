@@ -212,7 +212,7 @@ def test_a_job_whose_lone_store_raises_does_not_strand_the_rest_of_the_group(
     storing.store_group(items)
 
     assert [_status(item).status for item in items] == ["running", "succeeded", "succeeded"]
-    assert not any(item.monitor._thread.is_alive() for item in items)
+    assert not any(item.monitor.beating for item in items)
 
 
 def test_a_job_handed_to_the_storage_thread_twice_is_stored_once_without_orphan_files(
