@@ -8,6 +8,7 @@ claim for anything out of the ordinary.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -46,6 +47,12 @@ class Claimed:
 
 
 def _claim_sql() -> str:
+    """The claim statement for this connection's database (built once per vendor)."""
+    return _claim_sql_for(connection.vendor)
+
+
+@functools.cache
+def _claim_sql_for(vendor: str) -> str:
     # One statement takes the job when nothing unusual is going on (queued, or running with a
     # stale heartbeat; no cancel, attempts left), and returns the row, the requester's name and
     # the plugin's settings: a round trip instead of eight, and settings that are never stale
@@ -76,7 +83,7 @@ def _claim_sql() -> str:
             # between loses only the claim: the job looks queued or stale and runs again, as
             # after a lost worker.
             ", set_config('synchronous_commit', 'off', true) AS claim_async"
-            if connection.vendor == "postgresql"
+            if vendor == "postgresql"
             else ""
         )
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import random
 import textwrap
+import threading
 import time
 from functools import cache
 from pathlib import Path
@@ -203,7 +204,7 @@ class ProceduralPlugin(Plugin):
     def _draw_prompt(canvas: Image.Image, prompt: str, palette: list[tuple[int, int, int]]) -> None:
         width, height = canvas.size
         size = max(10, min(width, height) // 14)
-        font = ImageFont.load_default(size=size)
+        font = _font(size)
         chars_per_line = max(8, int(width / (size * 0.55)))
         lines = textwrap.wrap(prompt, width=chars_per_line)[:6] or [""]
         draw = ImageDraw.Draw(canvas)
@@ -215,3 +216,15 @@ class ProceduralPlugin(Plugin):
             y = top + i * line_height
             draw.text((x + 2, y + 2), line, font=font, fill=palette[0])
             draw.text((x, y), line, font=font, fill=palette[-1])
+
+
+_fonts = threading.local()
+
+
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """Pillow's built-in font at ``size``, parsed once per thread and size (a FreeType face is
+    not safe to share between threads; parsing it again for every image cost more than drawing)."""
+    cache: dict[int, ImageFont.FreeTypeFont | ImageFont.ImageFont] = _fonts.__dict__.setdefault("by_size", {})
+    if size not in cache:
+        cache[size] = ImageFont.load_default(size=size)
+    return cache[size]
