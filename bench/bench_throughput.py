@@ -47,6 +47,11 @@ FIELDS: dict[str, Any] = {"prompt": "a lighthouse at dusk", "width": 64, "height
 IDLE_QUEUE = "bench.idle"
 NOOP_QUEUE = "bench.noop"
 NOOP_TASK = "bench.noop"
+# Both phases poll for their end at this interval: often enough to add at most 1 % to a run of
+# a few seconds, rarely enough that the polling (a query per poll) does not take the CPU the
+# workers are measured on (polling the jobs every 5 ms, as before, took a noticeable share of
+# the machine's two cores).
+POLL_SECONDS = 0.02
 
 
 def _args() -> argparse.Namespace:
@@ -204,13 +209,49 @@ def _cpu_seconds(procs: list[subprocess.Popen[bytes]]) -> float:
     return total / ticks
 
 
+def _database_cpu_seconds() -> float | None:
+    """CPU time (user + system) the PostgreSQL server has used so far: its live processes and
+    the backends it has reaped; None when its processes cannot be read (another host, another
+    user)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    try:
+        status = Path(f"/proc/{backend}/status").read_text()
+        postmaster = int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
+        children = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
+        ticks = 0
+        for pid in [postmaster, *map(int, children)]:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except FileNotFoundError:
+                continue  # exited between the two reads: its time is in the reaped total
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+            if pid == postmaster:
+                ticks += int(fields[13]) + int(fields[14])  # cutime, cstime: reaped backends
+    except (OSError, StopIteration, ValueError):
+        return None
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def _queue_length(app: Any, queue: str) -> int:
     with app.connection_for_read() as conn:
         return int(conn.default_channel.client.llen(queue))  # type: ignore[attr-defined]
 
 
 def _consume(app: Any, names: list[str], queue: str) -> None:
+    """Tell the workers to consume ``queue`` now.
+
+    A worker waits on the broker with a blocking pop of the queues it consumed when the pop
+    began (Redis ``BRPOP``, kombu's one-second timeout), so a queue added meanwhile is only
+    read after that pop returns: up to a second in which nothing runs, which a deployed worker,
+    always consuming its queue, never has. One no-op message per worker on the queue they are
+    popping ends their pops at once, so both phases measure the workers, not the timeout."""
     app.control.add_consumer(queue, destination=names, reply=True, timeout=10)
+    for _ in names:
+        app.send_task(NOOP_TASK, queue=IDLE_QUEUE)
 
 
 def _cancel(app: Any, names: list[str], queue: str) -> None:
@@ -228,7 +269,7 @@ def _wait_jobs(ids: list[str], timeout: float) -> float:
             return time.perf_counter()
         if time.monotonic() > deadline:
             raise SystemExit(f"only {done}/{len(ids)} jobs finished within {timeout:.0f} s")
-        time.sleep(0.005)
+        time.sleep(POLL_SECONDS)
 
 
 def _run(args: argparse.Namespace, var: Path) -> None:
@@ -277,7 +318,7 @@ def _run(args: argparse.Namespace, var: Path) -> None:
         start, cpu = time.perf_counter(), _cpu_seconds(procs)
         _consume(app, names, NOOP_QUEUE)
         while _queue_length(app, NOOP_QUEUE):
-            time.sleep(0.002)
+            time.sleep(POLL_SECONDS)
         noop_elapsed = time.perf_counter() - start
         noop_cpu = _cpu_seconds(procs) - cpu
         _cancel(app, names, NOOP_QUEUE)
@@ -299,11 +340,14 @@ def _run(args: argparse.Namespace, var: Path) -> None:
         _cancel(app, names, job_queue)
 
         ids = submit_many(args.jobs, 20_000)
-        start, cpu = time.perf_counter(), _cpu_seconds(procs)
+        released = time.time()
+        start, cpu, db_cpu = time.perf_counter(), _cpu_seconds(procs), _database_cpu_seconds()
         _consume(app, names, job_queue)
         end = _wait_jobs(ids, 600)
         jobs_elapsed = end - start
         jobs_cpu = _cpu_seconds(procs) - cpu
+        db_after = _database_cpu_seconds()
+        jobs_db_cpu = db_after - db_cpu if db_after is not None and db_cpu is not None else None
     finally:
         _stop(procs)
 
@@ -312,7 +356,8 @@ def _run(args: argparse.Namespace, var: Path) -> None:
     if failed:
         raise SystemExit(f"{len(failed)} jobs did not succeed, e.g. {failed[0].error_code}: {failed[0].error}")
     running = [(j.finished_at - j.started_at).total_seconds() for j in jobs if j.finished_at and j.started_at]
-    span = max(j.finished_at for j in jobs if j.finished_at) - min(j.started_at for j in jobs if j.started_at)
+    first_start = min(j.started_at for j in jobs if j.started_at)
+    span = max(j.finished_at for j in jobs if j.finished_at) - first_start
 
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
@@ -328,13 +373,16 @@ def _run(args: argparse.Namespace, var: Path) -> None:
     print(f"celery no-op tasks: {args.noop} in {noop_elapsed:.2f} s = {noop_rate:.0f}/s")
     print(
         f"hallmark jobs:      {args.jobs} in {jobs_elapsed:.2f} s = {job_rate:.1f}/s "
-        f"(first started -> last finished {span.total_seconds():.2f} s)"
+        f"(released -> first started {first_start.timestamp() - released:.2f} s, "
+        f"first started -> last finished {span.total_seconds():.2f} s)"
     )
     print(f"ratio jobs/no-op: {job_rate / noop_rate:.3f}")
     print(
         f"worker CPU per message: no-op {noop_cpu / args.noop * 1000:.2f} ms, "
         f"job {jobs_cpu / args.jobs * 1000:.2f} ms (both workers' processes, user + system)"
     )
+    if jobs_db_cpu is not None:
+        print(f"database server CPU per job: {jobs_db_cpu / args.jobs * 1000:.2f} ms (PostgreSQL's processes)")
     print(
         f"per job started -> finished: median {_median_ms(running):.1f} ms, "
         f"p90 {statistics.quantiles(running, n=10)[8] * 1000:.1f} ms"
