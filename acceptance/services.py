@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from acceptance import checks as check_registry
 from acceptance.checks import CheckContext, CheckOutcome
 from acceptance.models import Checklist, ChecklistVersion, CheckResult
+from assets.models import Asset
 from governance import roles
 from governance.audit_trail import record_event
 from hallmark.errors import InvalidInput, ServiceError
@@ -105,15 +106,20 @@ def _outcome(spec: Mapping[str, Any], context: CheckContext) -> CheckOutcome:
 def run_checks(version: ChecklistVersion, context: CheckContext) -> list[CheckResult]:
     """Run every check of ``version`` on ``context.asset`` and record the results, once: a
     second call (a redelivered task) returns the results already recorded."""
-    asset = context.asset
-    existing = list(CheckResult.objects.filter(asset=asset, checklist_version=version))
+    return record_results(version, context.asset, evaluate(version, context))
+
+
+def evaluate(version: ChecklistVersion, context: CheckContext) -> list[CheckResult]:
+    """The results of every check of ``version`` on ``context.asset``: those already recorded,
+    or else new ones, run now and not saved yet (``record_results`` saves them). Call it
+    outside any transaction: the checks (OCR) take a second or so."""
+    existing = list(CheckResult.objects.filter(asset=context.asset, checklist_version=version))
     if existing:
         return existing
-    # The checks (OCR: a second or so) run outside any transaction; only the write is atomic.
     outcomes = [(index, spec, _outcome(spec, context)) for index, spec in enumerate(version.checks)]
-    rows = [
+    return [
         CheckResult(
-            asset=asset,
+            asset=context.asset,
             checklist_version=version,
             check_index=index,
             check_type=str(spec.get("type")),
@@ -123,6 +129,14 @@ def run_checks(version: ChecklistVersion, context: CheckContext) -> list[CheckRe
         )
         for index, spec, outcome in outcomes
     ]
+
+
+def record_results(version: ChecklistVersion, asset: Asset, rows: list[CheckResult]) -> list[CheckResult]:
+    """Save the results ``evaluate`` made for ``asset``, with their audit event, once; results
+    already recorded (``evaluate`` found them, or another delivery saved them first) are returned
+    as recorded. May run inside the caller's transaction (the next attempt's submission)."""
+    if not rows or not rows[0]._state.adding:
+        return rows
     try:
         with transaction.atomic():
             CheckResult.objects.bulk_create(rows)

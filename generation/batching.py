@@ -10,16 +10,19 @@ taken and do nothing.
 
 Each job of a batch keeps everything a lone job has: its own seed and images, heartbeat,
 progress and cancellation (``JobMonitor``), its own store, assets and audit events
-(``runner._store_then_stop``). A job cancelled during the call is dropped from the results and
-ends cancelled; a call that fails fails every job of the batch. A worker that dies mid-batch
-leaves every job running with a stale heartbeat (and its pending files recorded), which the
-recovery sweep hands to another worker like any lost job.
+(``generation.storing.store_then_stop``). A job cancelled during the call is dropped from the
+results and ends cancelled; a call that fails fails every job of the batch. A job whose end
+raises (its failure cannot be recorded either) never keeps the jobs after it from ending
+(``_end_each``). A worker that dies mid-batch leaves every job running with a stale heartbeat
+(and its pending files recorded), which the recovery sweep hands to another worker like any
+lost job.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 
 from django.conf import settings
 
@@ -120,20 +123,59 @@ def run_batch(
             )
     except BaseException as exc:
         # The whole call failed (or every job was cancelled): each job ends as a lone job would.
-        for job, monitor in zip(jobs, monitors, strict=True):
-            try:
-                retrying_database(functools.partial(_fail_for, job, me, exc), job)
-            finally:
-                monitor.stop()
+        _end_each(
+            [(monitor, _failure(monitor, job, me, exc)) for job, monitor in zip(jobs, monitors, strict=True)]
+        )
         if not isinstance(exc, Exception):
             raise
         return
+    ends: list[tuple[JobMonitor, Callable[[], None]]] = []
     for job, monitor, result in zip(jobs, monitors, results, strict=True):
         if result is None:
             # Cancelled during the call: its images, if any were made, are never stored.
-            try:
-                retrying_database(functools.partial(_fail_for, job, me, Cancelled()), job)
-            finally:
-                monitor.stop()
+            ends.append((monitor, _failure(monitor, job, me, Cancelled())))
             continue
-        store_result(monitor, job, me, plugin, identity, result, in_background=store_in_background)
+        store = functools.partial(store_result, monitor, job, me, plugin, identity, result)
+        ends.append((monitor, functools.partial(store, in_background=store_in_background)))
+    _end_each(ends)
+
+
+def _failure(monitor: JobMonitor, job: GenerationJob, me: str, exc: BaseException) -> Callable[[], None]:
+    """The end of a job for what the call raised (or its cancel): recorded once the database
+    answers, with the heartbeat beating until then, then stopped."""
+
+    def end() -> None:
+        try:
+            retrying_database(functools.partial(_fail_for, job, me, exc), job)
+        finally:
+            monitor.stop()
+
+    return end
+
+
+def _end_each(ends: list[tuple[JobMonitor, Callable[[], None]]]) -> None:
+    """Run each job's end (its failure recorded, or its store: here, or handed to the storage
+    thread, which stops the heartbeat once stored) as the lone path runs one job's; an end that
+    raises never keeps the jobs after it from ending.
+
+    A job whose end raised is left ``running`` with its heartbeat stopped, so the recovery sweep
+    takes it over, as it would a lone job's. Once every job has had its end, the first error is
+    raised to the task, as the lone path raises it; each is logged here with its job, since the
+    task's report names only the leader. A ``BaseException`` (the worker going away) stops every
+    heartbeat left and is raised at once: recovery takes the jobs not yet ended.
+    """
+    first: Exception | None = None
+    for index, (monitor, end) in enumerate(ends):
+        try:
+            end()
+        except Exception as exc:
+            monitor.stop()
+            logger.exception("job %s: its end raised; left running for recovery", monitor.job_id)
+            if first is None:
+                first = exc
+        except BaseException:
+            for later, _ in ends[index:]:
+                later.stop()
+            raise
+    if first is not None:
+        raise first

@@ -21,7 +21,7 @@ from django.db import IntegrityError, transaction
 
 from acceptance import services as acceptance_services
 from acceptance.checks import CheckContext
-from acceptance.models import Checklist, ChecklistVersion
+from acceptance.models import Checklist, ChecklistVersion, CheckResult
 from assets.models import Asset
 from generation.models import GenerationJob, JobStatus
 from hallmark.celery import app
@@ -168,13 +168,31 @@ def run_checks(job_id: str) -> GenerationJob | None:
     )
     if job is None or job.checklist_version is None or job.status != JobStatus.SUCCEEDED:
         return None
+    version = job.checklist_version
     passed = False
+    last: tuple[Asset, list[CheckResult]] | None = None
     for asset in Asset.objects.live().filter(job=job).order_by("index_in_job"):
-        results = acceptance_services.run_checks(job.checklist_version, check_context(job, asset))
+        if last is not None:
+            # Each image's results show as soon as it is checked; the last image's judge the
+            # attempt, and are recorded below.
+            acceptance_services.record_results(version, *last)
+        results = acceptance_services.evaluate(version, check_context(job, asset))
         passed = passed or all(result.passed for result in results)
+        last = (asset, results)
     if passed or job.attempt_number >= job.max_attempts_to_pass:
+        if last is not None:
+            acceptance_services.record_results(version, *last)
         return None
-    return _submit_next_attempt(job)
+    # The verdict and the next attempt commit together: the job page, which refreshes while an
+    # attempt is not judged, must never see this one judged failed and the next not there yet
+    # (it would stop refreshing while attempts remain). A submission refused for good still
+    # records the verdict: the attempts end here. The submission goes first, so the audit
+    # chain's head (locked by the first event) is held for the shortest time.
+    with transaction.atomic():
+        attempt = _submit_next_attempt(job)
+        if last is not None:
+            acceptance_services.record_results(version, *last)
+    return attempt
 
 
 def next_seed(job: GenerationJob) -> int:
