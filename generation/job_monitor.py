@@ -136,6 +136,10 @@ class _Heartbeats:
         with self._changed:
             return monitor in self._monitors
 
+    def job_ids(self) -> set[Any]:
+        with self._changed:
+            return {monitor.job_id for monitor in self._monitors}
+
     def _run(self) -> None:
         while True:
             time.sleep(settings.HALLMARK_HEARTBEAT_SECONDS)
@@ -174,6 +178,11 @@ class _Heartbeats:
 
 _heartbeats = _Heartbeats()
 os.register_at_fork(after_in_child=_heartbeats.forget_after_fork)
+
+
+def beating_job_ids() -> set[Any]:
+    """The ids of the jobs whose heartbeat this process keeps (monitors started, not stopped)."""
+    return _heartbeats.job_ids()
 
 
 def drop_broken_connection() -> None:

@@ -5,7 +5,6 @@ waits) stops only that job's heartbeat, and never keeps the jobs after it from e
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -13,7 +12,7 @@ import pytest
 from django.db import IntegrityError
 
 from assets import services as asset_services
-from generation import batching, job_end, runner, storing
+from generation import batching, job_end, job_monitor, runner, storing
 from generation.models import GenerationJob
 from hallmark.sdk import GenerationRequest, GenerationResult, PluginError
 from plugins.builtin.procedural import ProceduralPlugin
@@ -35,9 +34,9 @@ def procedural_batches(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _heartbeats(job_ids: list[str]) -> list[str]:
-    """The jobs among ``job_ids`` whose heartbeat thread still beats in this process."""
-    alive = {thread.name for thread in threading.enumerate() if thread.is_alive()}
-    return [job_id for job_id in job_ids if f"heartbeat-{job_id}" in alive]
+    """The jobs among ``job_ids`` whose heartbeat this process still keeps."""
+    beating = {str(job_id) for job_id in job_monitor.beating_job_ids()}
+    return [job_id for job_id in job_ids if job_id in beating]
 
 
 def _doom_store(monkeypatch: pytest.MonkeyPatch, doomed: str) -> None:
