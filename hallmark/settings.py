@@ -398,3 +398,5 @@ LOGGING = {
     # django-axes logs every login at INFO; its warnings (failures, lockouts) are kept.
     "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
+if os.environ.get("XX_SSB") and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
