@@ -75,11 +75,17 @@ def batch_limit(claimed: Claimed) -> int:
 
 
 def _valid_requests(
-    plugin: Plugin, jobs: list[GenerationJob], monitors: list[JobMonitor], me: str
+    plugin: Plugin,
+    jobs: list[GenerationJob],
+    monitors: list[JobMonitor],
+    me: str,
+    unrecorded: list[Exception],
 ) -> tuple[list[GenerationRequest], list[GenerationJob], list[JobMonitor]]:
     """Each job's request, and the jobs and monitors that go on with them. A job whose request
     no longer passes (the plugin or the limits changed while it waited) fails alone, as it would
-    have run alone: one user's job must not fail the others' that share the call."""
+    have run alone: one user's job must not fail the others' that share the call. A failure that
+    cannot be recorded leaves that job for recovery (``_end_each``); its error is appended to
+    ``unrecorded``, raised once the others have ended."""
     requests: list[GenerationRequest] = []
     kept: list[tuple[GenerationJob, JobMonitor]] = []
     for job, monitor in zip(jobs, monitors, strict=True):
@@ -91,9 +97,11 @@ def _valid_requests(
             )
         except RequestInvalid as exc:
             try:
-                retrying_database(functools.partial(_fail_for, job, me, exc), job)
-            finally:
-                monitor.stop()
+                _end_each([(monitor, _failure(monitor, job, me, exc))])
+            except Exception as error:
+                # Raised here, it would reach run_batch's handler, which fails every job of the
+                # batch (this one again) with it, as if the call had failed.
+                unrecorded.append(error)
             continue
         kept.append((job, monitor))
     return requests, [job for job, _ in kept], [monitor for _, monitor in kept]
@@ -103,11 +111,26 @@ def run_batch(
     claimed: Claimed, companions: list[GenerationJob], me: str, *, store_in_background: bool
 ) -> None:
     """Generate the leader's and its companions' images in one call, then store each job's own."""
+    unrecorded: list[Exception] = []
+    _run_batch(claimed, companions, me, store_in_background=store_in_background, unrecorded=unrecorded)
+    if unrecorded:
+        raise unrecorded[0]  # a refused job's failure could not be recorded: the task sees it, as alone
+
+
+def _run_batch(
+    claimed: Claimed,
+    companions: list[GenerationJob],
+    me: str,
+    *,
+    store_in_background: bool,
+    unrecorded: list[Exception],
+) -> None:
+    """``run_batch``'s call and ends; a refusal that could not be recorded goes to ``unrecorded``."""
     jobs = [claimed.job, *companions]
     monitors = [JobMonitor(job).start() for job in jobs]
     try:
         plugin = plugin_for(claimed)
-        requests, jobs, monitors = _valid_requests(plugin, jobs, monitors, me)
+        requests, jobs, monitors = _valid_requests(plugin, jobs, monitors, me, unrecorded)
         if not jobs:
             return
         identity = plugin.identity().as_dict()

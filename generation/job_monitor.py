@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -108,8 +108,9 @@ class _Heartbeats:
     conditional UPDATE per worker name (still this worker's, still running), so a job takes a
     set membership instead of a thread of its own (starting and joining one cost more CPU than
     the rest of a short job's monitoring). A job shorter than the period is often never beaten
-    for at all: its claim wrote the heartbeat. The thread holds a database connection only
-    while it writes, and is started again in a forked child, which inherits no threads.
+    for at all: its claim wrote the heartbeat. A job whose row another transaction holds is
+    skipped that period. The thread holds a database connection only while it writes, and is
+    started again in a forked child, which inherits no threads.
     """
 
     def __init__(self) -> None:
@@ -162,9 +163,18 @@ class _Heartbeats:
             for me, job_ids in by_worker.items():
                 # Only while this worker still owns the job: one presumed dead must not write
                 # over the worker that took the job over.
-                GenerationJob.objects.filter(pk__in=job_ids, worker=me, status=JobStatus.RUNNING).update(
-                    heartbeat_at=timezone.now()
-                )
+                mine = GenerationJob.objects.filter(pk__in=job_ids, worker=me, status=JobStatus.RUNNING)
+                with transaction.atomic():
+                    # A row another transaction holds (the job's end or store) is skipped, not
+                    # waited for: one UPDATE of all the jobs would stop every other job's beat
+                    # (and each stop()) behind that lock, and, holding the rows it has updated
+                    # while it waits, could deadlock with a transaction locking them in another
+                    # order (a group store locks by pk). It is beaten the next period.
+                    free = list(
+                        mine.select_for_update(skip_locked=True).order_by("pk").values_list("pk", flat=True)
+                    )
+                    if free:
+                        mine.filter(pk__in=free).update(heartbeat_at=timezone.now())
         except Exception:
             # A database restart or a lock timeout: the next period tries again.
             logger.warning("heartbeat of %d jobs failed; retrying", len(monitors), exc_info=True)

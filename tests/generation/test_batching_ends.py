@@ -124,3 +124,25 @@ def test_one_job_whose_end_raises_does_not_strand_the_rest_of_its_batch(
     }
     assert [status[job_id] for job_id in job_ids] == ["running", others, others]
     assert _heartbeats(job_ids) == []
+
+
+def test_a_refused_job_whose_failure_cannot_be_recorded_does_not_fail_the_rest_of_its_batch(
+    users: dict[str, Any], procedural: str, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job whose request no longer passes fails alone before the call; when that failure
+    cannot be recorded either, it is left running for recovery (its heartbeat stopped), the
+    other jobs still run and are stored as they would alone, and the error reaches the task."""
+    settings.HALLMARK_BATCH_MAX = 4
+    prompts = ["a prompt that was accepted but is now over the operator's new limit", "short", "short too"]
+    job_ids = submit_together(users["creator"], [small(p, n) for n, p in enumerate(prompts)])
+    settings.HALLMARK_MAX_PROMPT_LENGTH = 20  # lowered while the jobs waited
+    _doom_end(monkeypatch, job_ids[0])
+
+    with pytest.raises(CannotRecord):
+        batching.run(job_ids[0], store_in_background=False)
+
+    jobs = {str(job.pk): job for job in GenerationJob.objects.filter(pk__in=job_ids)}
+    assert [jobs[job_id].status for job_id in job_ids] == ["running", "succeeded", "succeeded"], [
+        (jobs[job_id].status, jobs[job_id].error) for job_id in job_ids
+    ]
+    assert _heartbeats(job_ids) == []

@@ -5,8 +5,10 @@ from __future__ import annotations
 import threading
 import time
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from django.db import connection, transaction
 from django.utils import timezone
 
 from generation import job_monitor, runner, services
@@ -74,5 +76,40 @@ def test_the_heartbeat_never_touches_a_job_another_worker_took_over(users, proce
         time.sleep(0.2)
         assert _heartbeat(job) < timezone.now() - timedelta(minutes=30)
     finally:
+        for monitor in monitors:
+            monitor.stop()
+
+
+def test_a_locked_job_row_does_not_hold_up_the_heartbeat_of_the_others(
+    users: dict[str, Any], procedural: str, settings: Any
+) -> None:
+    """One job's row locked by a transaction (its end or its store, waiting for the audit
+    chain's head) must not stop the heartbeat of the process's other jobs: they would go stale
+    together and be taken over while running, and a job's stop() would wait on that lock."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite locks the whole database for a write, not a row")
+    settings.HALLMARK_HEARTBEAT_SECONDS = 0.05
+    locked, other = _claimed(users, "w:1"), _claimed(users, "w:1")
+    monitors = [job_monitor.JobMonitor(locked).start(), job_monitor.JobMonitor(other).start()]
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                GenerationJob.objects.select_for_update().get(pk=locked.pk)
+                holding.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holding.wait(5)
+        _age_heartbeats([other])
+        assert _wait_fresh(other)
+    finally:
+        release.set()
+        holder.join()
         for monitor in monitors:
             monitor.stop()
