@@ -160,6 +160,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     # A file, not :memory:, so that worker processes started by tests share the test database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Parameters sent beside the statement instead of quoted into it by psycopg: quoting was a
+    # measured share of a worker's CPU per job (docs/benchmarks.md), and psycopg then prepares
+    # a statement run five times on one connection, so PostgreSQL parses it once. Behind a
+    # pooler that shares server connections between transactions (PgBouncer in transaction
+    # mode before 1.21), prepared statements break: set it to false there.
+    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = env_bool(
+        "HALLMARK_DATABASE_SERVER_SIDE_BINDING", True
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -398,5 +407,3 @@ LOGGING = {
     # django-axes logs every login at INFO; its warnings (failures, lockouts) are kept.
     "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
-if os.environ.get("XX_SSB") and DATABASES["default"]["ENGINE"].endswith("postgresql"):
-    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
