@@ -160,15 +160,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     # A file, not :memory:, so that worker processes started by tests share the test database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
-elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Parameters sent beside the statement instead of quoted into it by psycopg: quoting was a
-    # measured share of a worker's CPU per job (docs/benchmarks.md), and psycopg then prepares
-    # a statement run five times on one connection, so PostgreSQL parses it once. Behind a
-    # pooler that shares server connections between transactions (PgBouncer in transaction
-    # mode before 1.21), prepared statements break: set it to false there.
-    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = env_bool(
-        "HALLMARK_DATABASE_SERVER_SIDE_BINDING", True
-    )
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool(
+    "HALLMARK_DATABASE_SERVER_SIDE_BINDING", True
+):
+    # Parameters sent beside the statement instead of quoted into it by psycopg: the quoting
+    # was a measured share of a worker's CPU per job (docs/benchmarks.md). Statements are not
+    # prepared (prepare_threshold None): a prepared statement can be planned once for all
+    # parameters, which a search of the library must not be, and a pooler that shares server
+    # connections between transactions would lose it.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=None)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -39,11 +39,12 @@ def _options_in_a_fresh_process(tmp_path: Path, **extra: str) -> dict[str, objec
 
 def test_server_side_binding_is_on_for_postgresql_and_can_be_switched_off(tmp_path: Path) -> None:
     url = "postgres://hallmark@db.example:5432/hallmark"  # settings only: nothing connects
-    assert _options_in_a_fresh_process(tmp_path, DATABASE_URL=url)["server_side_binding"] is True
+    on = _options_in_a_fresh_process(tmp_path, DATABASE_URL=url)
+    assert on["server_side_binding"] is True and on["prepare_threshold"] is None
     off = _options_in_a_fresh_process(
         tmp_path, DATABASE_URL=url, HALLMARK_DATABASE_SERVER_SIDE_BINDING="false"
     )
-    assert off["server_side_binding"] is False
+    assert "server_side_binding" not in off  # psycopg's client-side quoting, Django's default
     assert "server_side_binding" not in _options_in_a_fresh_process(tmp_path)  # SQLite, the default
 
 
@@ -58,3 +59,9 @@ def test_a_postgresql_connection_sends_parameters_beside_the_statement() -> None
         # A value that client-side quoting would have to escape arrives unchanged.
         cursor.execute("SELECT %s::text, %s::int", ["it's; DROP TABLE x; --", 7])
         assert cursor.fetchone() == ("it's; DROP TABLE x; --", 7)
+        # Nothing is prepared, however often a statement runs: each is planned for its own
+        # parameters, and a transaction-mode pooler loses nothing.
+        for value in range(10):
+            cursor.execute("SELECT %s::int + 1", [value])
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+        assert cursor.fetchone() == (0,)
