@@ -59,11 +59,6 @@ class JobMonitor:
         returns, no heartbeat for the job is being written, nor will be."""
         _heartbeats.remove(self)
 
-    @property
-    def beating(self) -> bool:
-        """Whether the job's heartbeat is being kept (started and not stopped)."""
-        return _heartbeats.has(self)
-
     def _mine(self) -> QuerySet[GenerationJob]:
         # Only while this worker still owns the job: one presumed dead must not write over
         # the worker that took the job over.
@@ -133,14 +128,6 @@ class _Heartbeats:
             # thread's join was), so that a job left for recovery gets no beat after this.
             self._changed.wait_for(lambda: monitor not in self._writing, timeout=5)
 
-    def has(self, monitor: JobMonitor) -> bool:
-        with self._changed:
-            return monitor in self._monitors
-
-    def job_ids(self) -> set[Any]:
-        with self._changed:
-            return {monitor.job_id for monitor in self._monitors}
-
     def _run(self) -> None:
         while True:
             time.sleep(settings.HALLMARK_HEARTBEAT_SECONDS)
@@ -188,11 +175,6 @@ class _Heartbeats:
 
 _heartbeats = _Heartbeats()
 os.register_at_fork(after_in_child=_heartbeats.forget_after_fork)
-
-
-def beating_job_ids() -> set[Any]:
-    """The ids of the jobs whose heartbeat this process keeps (monitors started, not stopped)."""
-    return _heartbeats.job_ids()
 
 
 def drop_broken_connection() -> None:

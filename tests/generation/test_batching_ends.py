@@ -35,7 +35,7 @@ def procedural_batches(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _heartbeats(job_ids: list[str]) -> list[str]:
     """The jobs among ``job_ids`` whose heartbeat this process still keeps."""
-    beating = {str(job_id) for job_id in job_monitor.beating_job_ids()}
+    beating = {str(monitor.job_id) for monitor in job_monitor._heartbeats._monitors}
     return [job_id for job_id in job_ids if job_id in beating]
 
 

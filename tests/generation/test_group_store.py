@@ -13,7 +13,7 @@ from django.db import IntegrityError
 
 from assets import services as asset_services
 from assets.models import Asset
-from generation import runner, services, storing
+from generation import job_monitor, runner, services, storing
 from generation.background_stores import BackgroundStores
 from generation.models import GenerationJob
 from governance.audit_trail import verify_audit_chain
@@ -212,7 +212,7 @@ def test_a_job_whose_lone_store_raises_does_not_strand_the_rest_of_the_group(
     storing.store_group(items)
 
     assert [_status(item).status for item in items] == ["running", "succeeded", "succeeded"]
-    assert not any(item.monitor.beating for item in items)
+    assert not any((item.monitor in job_monitor._heartbeats._monitors) for item in items)
 
 
 def test_a_job_handed_to_the_storage_thread_twice_is_stored_once_without_orphan_files(

@@ -19,7 +19,9 @@ pytestmark = pytest.mark.django_db(transaction=True)  # the heartbeat thread has
 
 def _claimed(users, me: str) -> GenerationJob:
     job, _ = services.submit(
-        acting_user=users["creator"], plugin_id="procedural", fields={"prompt": "beat", "width": 64, "height": 64}
+        acting_user=users["creator"],
+        plugin_id="procedural",
+        fields={"prompt": "beat", "width": 64, "height": 64},
     )
     claimed = runner._claim(str(job.pk), me)
     assert claimed is not None
@@ -49,13 +51,13 @@ def test_one_thread_beats_for_every_job_and_not_after_stop(users, procedural, se
     jobs = [_claimed(users, "w:1"), _claimed(users, "w:1"), _claimed(users, "w:2")]
     monitors = [job_monitor.JobMonitor(job).start() for job in jobs]
     try:
-        assert [m.beating for m in monitors] == [True, True, True]
+        assert [(m in job_monitor._heartbeats._monitors) for m in monitors] == [True, True, True]
         _age_heartbeats(jobs)
         assert all(_wait_fresh(job) for job in jobs)  # two workers' names, one thread
         assert [t.name for t in threading.enumerate()].count("heartbeats") == 1
 
         monitors[0].stop()
-        assert not monitors[0].beating
+        assert monitors[0] not in job_monitor._heartbeats._monitors
         _age_heartbeats(jobs)
         assert _wait_fresh(jobs[1])
         time.sleep(0.2)  # several periods
