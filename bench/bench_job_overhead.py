@@ -37,7 +37,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -183,23 +182,17 @@ def _run(args: argparse.Namespace, var: Path) -> tuple[dict[str, Series], dict[s
 
     import requests
     from django.conf import settings
-    from django.contrib.auth.models import Group, User
-    from django.core.management import call_command
     from django.db import connection
     from rest_framework.authtoken.models import Token
 
+    from bench.procedural_setup import procedural_user
     from generation import runner, services
     from generation.models import GenerationJob
     from governance.provenance import c2pa_signing
     from plugins import services as plugin_services
     from plugins.validation import build_request
 
-    call_command("migrate", verbosity=0)
-    call_command("provenance_init", "--if-missing", verbosity=0)
-    user = User.objects.create_user(f"bench-{uuid.uuid4().hex[:8]}")
-    for role in ("creator", "admin"):
-        user.groups.add(Group.objects.get_or_create(name=role)[0])
-    plugin_services.update_plugin("procedural", acting_user=user, enabled=True)
+    user = procedural_user()
     token = Token.objects.create(user=user).key
     n = args.jobs
 

@@ -277,22 +277,15 @@ def _run(args: argparse.Namespace, var: Path) -> None:
 
     django.setup()
 
-    from django.contrib.auth.models import Group, User
-    from django.core.management import call_command
     from django.db import connection
 
+    from bench.procedural_setup import procedural_user
     from bench.throughput_app import app
     from generation import services
     from generation.models import GenerationJob
     from governance.provenance import c2pa_signing
-    from plugins import services as plugin_services
 
-    call_command("migrate", verbosity=0)
-    call_command("provenance_init", "--if-missing", verbosity=0)
-    user = User.objects.create_user(f"bench-{uuid.uuid4().hex[:8]}")
-    for role in ("creator", "admin"):
-        user.groups.add(Group.objects.get_or_create(name=role)[0])
-    plugin_services.update_plugin("procedural", acting_user=user, enabled=True)
+    user = procedural_user()
     job_queue = services.queue_for("procedural")
     with app.connection_for_write() as conn:
         for queue in (job_queue, NOOP_QUEUE):
