@@ -52,6 +52,7 @@ NOOP_TASK = "bench.noop"
 # workers are measured on (polling the jobs every 5 ms, as before, took a noticeable share of
 # the machine's two cores).
 POLL_SECONDS = 0.02
+CPU = " (CPU)"
 
 
 def _args() -> argparse.Namespace:
@@ -96,11 +97,14 @@ def _median_ms(values: list[float]) -> float:
 
 @contextmanager
 def _timed(store: dict[str, list[float]], name: str) -> Iterator[None]:
-    start = time.perf_counter()
+    """Record the wall time under ``name`` and the process's CPU time (all its threads: the
+    file writers' too) under ``name + CPU``."""
+    start, cpu = time.perf_counter(), time.process_time()
     try:
         yield
     finally:
         store[name].append(time.perf_counter() - start)
+        store[name + CPU].append(time.process_time() - cpu)
 
 
 def _wrap(store: dict[str, list[float]], owner: Any, attr: str, name: str) -> Callable[[], None]:
@@ -199,43 +203,6 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
             proc.wait()
 
 
-def _cpu_seconds(procs: list[subprocess.Popen[bytes]]) -> float:
-    """CPU time (user + system) the worker processes have used so far (Linux /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for proc in procs:
-        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-    return total / ticks
-
-
-def _database_cpu_seconds() -> float | None:
-    """CPU time (user + system) the PostgreSQL server has used so far: its live processes and
-    the backends it has reaped; None when its processes cannot be read (another host, another
-    user)."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        backend = cursor.fetchone()[0]
-    try:
-        status = Path(f"/proc/{backend}/status").read_text()
-        postmaster = int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
-        children = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
-        ticks = 0
-        for pid in [postmaster, *map(int, children)]:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except FileNotFoundError:
-                continue  # exited between the two reads: its time is in the reaped total
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime
-            if pid == postmaster:
-                ticks += int(fields[13]) + int(fields[14])  # cutime, cstime: reaped backends
-    except (OSError, StopIteration, ValueError):
-        return None
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
 def _queue_length(app: Any, queue: str) -> int:
     with app.connection_for_read() as conn:
         return int(conn.default_channel.client.llen(queue))  # type: ignore[attr-defined]
@@ -280,6 +247,7 @@ def _run(args: argparse.Namespace, var: Path) -> None:
     from django.db import connection
 
     from bench.procedural_setup import procedural_user
+    from bench.process_cpu import cpu_seconds, database_cpu_seconds
     from bench.throughput_app import app
     from generation import services
     from generation.models import GenerationJob
@@ -308,12 +276,12 @@ def _run(args: argparse.Namespace, var: Path) -> None:
         # Celery's own rate: no-op tasks published first, then consumed by both workers.
         for _ in range(args.noop):
             app.send_task(NOOP_TASK, queue=NOOP_QUEUE)
-        start, cpu = time.perf_counter(), _cpu_seconds(procs)
+        start, cpu = time.perf_counter(), cpu_seconds(procs)
         _consume(app, names, NOOP_QUEUE)
         while _queue_length(app, NOOP_QUEUE):
             time.sleep(POLL_SECONDS)
         noop_elapsed = time.perf_counter() - start
-        noop_cpu = _cpu_seconds(procs) - cpu
+        noop_cpu = cpu_seconds(procs) - cpu
         _cancel(app, names, NOOP_QUEUE)
 
         def submit_many(count: int, offset: int) -> list[str]:
@@ -334,12 +302,12 @@ def _run(args: argparse.Namespace, var: Path) -> None:
 
         ids = submit_many(args.jobs, 20_000)
         released = time.time()
-        start, cpu, db_cpu = time.perf_counter(), _cpu_seconds(procs), _database_cpu_seconds()
+        start, cpu, db_cpu = time.perf_counter(), cpu_seconds(procs), database_cpu_seconds()
         _consume(app, names, job_queue)
         end = _wait_jobs(ids, 600)
         jobs_elapsed = end - start
-        jobs_cpu = _cpu_seconds(procs) - cpu
-        db_after = _database_cpu_seconds()
+        jobs_cpu = cpu_seconds(procs) - cpu
+        db_after = database_cpu_seconds()
         jobs_db_cpu = db_after - db_cpu if db_after is not None and db_cpu is not None else None
     finally:
         _stop(procs)
@@ -397,7 +365,12 @@ def _run(args: argparse.Namespace, var: Path) -> None:
             print(f"  {name:<24} {_median_ms(parts[name]):7.2f}")
     total = _median_ms(parts["run() total"])
     outside = total - _median_ms(parts["prepare"]) - _median_ms(parts["generate"])
-    print(f"  {'fixed (total - prepare)':<24} {outside:7.2f}   (prepare = PNG encode, XMP, C2PA, sha256, WebP)")
+    print(f"  {'fixed (total - prepare - generate)':<24} {outside:7.2f}   (prepare = PNG, XMP, C2PA, sha256, WebP)")
+    cpu = {name: _median_ms(parts[name + CPU]) for name in ("run() total", "prepare", "generate")}
+    print(
+        f"  {'CPU: run() total':<24} {cpu['run() total']:7.2f}   fixed (total - prepare - generate): "
+        f"{cpu['run() total'] - cpu['prepare'] - cpu['generate']:.2f}   (the process's CPU, all threads)"
+    )
     print(f"  queries per job: median {statistics.median(queries):.0f} (min {min(queries)}, max {max(queries)})")
 
 
