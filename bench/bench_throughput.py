@@ -47,10 +47,10 @@ FIELDS: dict[str, Any] = {"prompt": "a lighthouse at dusk", "width": 64, "height
 IDLE_QUEUE = "bench.idle"
 NOOP_QUEUE = "bench.noop"
 NOOP_TASK = "bench.noop"
-# Both phases poll for their end at this interval: often enough to add at most 1 % to a run of
-# a few seconds, rarely enough that the polling (a query per poll) does not take the CPU the
-# workers are measured on (polling the jobs every 5 ms, as before, took a noticeable share of
-# the machine's two cores).
+# Both phases poll for their end at this interval: often enough to add at most 2 % to the
+# no-op phase (about a second) and less to the jobs', rarely enough that the polling (a query
+# per poll) does not take the CPU the workers are measured on (polling the jobs every 5 ms, as
+# before, took a noticeable share of the machine's two cores).
 POLL_SECONDS = 0.02
 CPU = " (CPU)"
 
