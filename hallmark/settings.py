@@ -4,8 +4,9 @@ Everything comes from environment variables (12-factor). With none set, Hallmark
 machine with embedded defaults: SQLite and Celery's filesystem broker under ``var/``, media
 under ``var/media/``. Production and CI set ``DATABASE_URL`` and ``CELERY_BROKER_URL``.
 The parsers (flags, lists, kept secrets, cache URLs, rates) are in ``hallmark.environment``; the
-larger dictionaries (broker options, beat schedule, REST framework) are built in
-``hallmark.celery_settings`` and ``hallmark.rest_settings`` from values read here.
+larger dictionaries (the database, broker options, beat schedule, REST framework) are built in
+``hallmark.database_settings``, ``hallmark.celery_settings`` and ``hallmark.rest_settings`` from
+values read here.
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-import dj_database_url
-
 from hallmark.celery_settings import beat_schedule, broker_transport_options
+from hallmark.database_settings import default_database
 from hallmark.environment import (
     cache_from_url,
     download_url_expires,
@@ -141,34 +141,13 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------
 DATABASES = {
-    "default": dj_database_url.parse(
+    "default": default_database(
         os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'hallmark.sqlite3'}"),
+        VAR_DIR,
         conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "0")),
-        # A kept connection (DATABASE_CONN_MAX_AGE, HALLMARK_WORKER_CONN_MAX_AGE) is checked
-        # before its first use in each request or job.
-        conn_health_checks=True,
+        server_side_binding=env_bool("HALLMARK_DATABASE_SERVER_SIDE_BINDING", True),
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Web and worker are separate processes: WAL lets readers run beside the writer, and
-    # IMMEDIATE transactions take the write lock up front so two writers queue instead of
-    # failing with "database is locked" half-way through.
-    DATABASES["default"]["OPTIONS"] = {
-        "timeout": 30,
-        "transaction_mode": "IMMEDIATE",
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-    }
-    # A file, not :memory:, so that worker processes started by tests share the test database.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
-elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool(
-    "HALLMARK_DATABASE_SERVER_SIDE_BINDING", True
-):
-    # Parameters sent beside the statement instead of quoted into it by psycopg: the quoting
-    # was a measured share of a worker's CPU per job (docs/benchmarks.md). Statements are not
-    # prepared (prepare_threshold None): a prepared statement can be planned once for all
-    # parameters, which a search of the library must not be, and a pooler that shares server
-    # connections between transactions would lose it.
-    DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=None)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
