@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -60,9 +60,7 @@ class JobMonitor:
         _heartbeats.remove(self)
 
     def _mine(self) -> QuerySet[GenerationJob]:
-        # Only while this worker still owns the job: one presumed dead must not write over
-        # the worker that took the job over.
-        return GenerationJob.objects.filter(pk=self.job_id, worker=self.me, status=JobStatus.RUNNING)
+        return _still_owned([self.job_id], self.me)
 
     def on_progress(self, step: int, total: int) -> None:
         """The plugin's ``on_progress``: record ``step`` of ``total`` (at most every ``interval``)."""
@@ -109,6 +107,11 @@ class _Heartbeats:
     """
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every job and the thread: at start, and in a forked child (whose parent's
+        jobs and thread are not its own)."""
         self._changed = threading.Condition()
         self._monitors: set[JobMonitor] = set()
         self._writing: frozenset[JobMonitor] = frozenset()
@@ -148,9 +151,7 @@ class _Heartbeats:
             by_worker[monitor.me].add(monitor.job_id)
         try:
             for me, job_ids in by_worker.items():
-                # Only while this worker still owns the job: one presumed dead must not write
-                # over the worker that took the job over.
-                mine = GenerationJob.objects.filter(pk__in=job_ids, worker=me, status=JobStatus.RUNNING)
+                mine = _still_owned(job_ids, me)
                 with transaction.atomic():
                     # A row another transaction holds (the job's end or store) is skipped, not
                     # waited for: one UPDATE of all the jobs would stop every other job's beat
@@ -168,13 +169,15 @@ class _Heartbeats:
         finally:
             connection.close()
 
-    def forget_after_fork(self) -> None:
-        """In a forked child: the parent's jobs and thread are not the child's."""
-        self.__init__()  # type: ignore[misc]
-
 
 _heartbeats = _Heartbeats()
-os.register_at_fork(after_in_child=_heartbeats.forget_after_fork)
+os.register_at_fork(after_in_child=_heartbeats.reset)
+
+
+def _still_owned(job_ids: Iterable[Any], me: str) -> QuerySet[GenerationJob]:
+    """The jobs among ``job_ids`` that worker ``me`` still runs: the only ones its heartbeat and
+    progress may write (one presumed dead must not write over the worker that took them over)."""
+    return GenerationJob.objects.filter(pk__in=list(job_ids), worker=me, status=JobStatus.RUNNING)
 
 
 def drop_broken_connection() -> None:
