@@ -48,7 +48,9 @@ rm -f "$status_errors"
 # Beat keeps its schedule in the var folder. It also runs the acceptance checks (queue checks).
 $PY manage.py runworker --pool solo --maintenance --checks --loglevel WARNING &
 worker=$!
-.venv/bin/celery -A hallmark beat --loglevel WARNING &
+# One BLAS thread in beat (numpy comes with the task modules): a signal the kernel hands to an
+# idle BLAS thread would wait for beat's main thread to wake, up to a minute, so Ctrl-C hung.
+OPENBLAS_NUM_THREADS=1 .venv/bin/celery -A hallmark beat --loglevel WARNING &
 beat=$!
 # The web keeps each thread's database connection for a minute (checked before reuse): opening
 # one costs more than serving a cached page of the asset list (docs/benchmarks.md).

@@ -66,13 +66,25 @@ def _wait_for_file(folder: Path, pattern: str, timeout: float = 30) -> bool:
     return False
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def _stop(proc: subprocess.Popen) -> bool:
+    """Ctrl-C as a user presses it in the terminal (SIGINT to the whole process group).
+
+    True when the script and everything it started (web, worker, beat) were gone within 20 s;
+    otherwise they are killed and False is returned, for the test to fail on.
+    """
     os.killpg(proc.pid, signal.SIGINT)
     try:
-        proc.wait(timeout=30)
+        proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
+        return False
+    try:
+        os.killpg(proc.pid, 0)  # a process of the group outlived the script
+    except ProcessLookupError:
+        return True
+    os.killpg(proc.pid, signal.SIGKILL)
+    return False
 
 
 @pytest.mark.integration
@@ -149,7 +161,9 @@ def test_start_script_brings_up_web_and_worker_on_embedded_defaults(tmp_path: Pa
         assert verify.returncode == 0, verify.stdout + verify.stderr
         assert "intact" in verify.stdout
     finally:
-        _stop(proc)
+        stopped = _stop(proc)
+    # Ctrl-C stops web, worker and beat promptly (beat once slept through it for up to a minute).
+    assert stopped, "Ctrl-C left scripts/start.sh or one of its processes running for 20 s"
 
     # A second start: installs nothing, shows neither the password nor a token, says where the
     # password file is.
@@ -165,7 +179,8 @@ def test_start_script_brings_up_web_and_worker_on_embedded_defaults(tmp_path: Pa
         assert "ready      procedural" in second
         assert time.monotonic() - started < 60
     finally:
-        _stop(proc)
+        stopped = _stop(proc)
+    assert stopped, "Ctrl-C left the second start or one of its processes running for 20 s"
 
 
 # ---------------------------------------------------------------------------------------------
