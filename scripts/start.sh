@@ -55,9 +55,31 @@ beat=$!
 # The web keeps each thread's database connection for a minute (checked before reuse): opening
 # one costs more than serving a cached page of the asset list (docs/benchmarks.md).
 DATABASE_CONN_MAX_AGE=${DATABASE_CONN_MAX_AGE:-60} \
-  .venv/bin/gunicorn hallmark.wsgi --bind "127.0.0.1:$PORT" --workers 2 --threads 4 --log-level warning &
+  .venv/bin/gunicorn hallmark.wsgi --bind "127.0.0.1:$PORT" --workers 2 --threads 4 --log-level warning \
+  --graceful-timeout 10 &
 web=$!
-trap 'kill $worker $beat $web 2>/dev/null; wait' INT TERM EXIT
+
+# Ctrl-C: each process stops itself (the worker after its running job); whatever still runs
+# after 15 s is killed. A job cut short that way is taken up again by the recovery sweep at the
+# next start, as after a crash.
+stop_all() {
+  trap - INT TERM EXIT
+  kill "$worker" "$beat" "$web" 2>/dev/null || true
+  local pid
+  for _ in $(seq 1 150); do
+    alive=()
+    for pid in "$worker" "$beat" "$web"; do kill -0 "$pid" 2>/dev/null && alive+=("$pid"); done
+    ((${#alive[@]})) || break
+    sleep 0.1
+  done
+  if ((${#alive[@]})); then
+    echo "Still running 15 s after Ctrl-C, stopped by force: ${alive[*]}" >&2
+    pkill -KILL -P "$web" 2>/dev/null || true  # gunicorn's own workers
+    kill -KILL "${alive[@]}" 2>/dev/null || true
+  fi
+  wait
+}
+trap stop_all INT TERM EXIT
 
 base="http://127.0.0.1:$PORT"
 if [[ -n $password ]]; then

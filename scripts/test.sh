@@ -29,5 +29,19 @@ if [[ -z "${HALLMARK_SKIP_LINT:-}" ]]; then
   echo "== vulture (dead code; settings in pyproject.toml)"; .venv/bin/vulture
   echo "== migrations"; $PY manage.py makemigrations --check --dry-run >/dev/null
 fi
-echo "== pytest (database: ${DATABASE_URL:-sqlite}, broker: ${CELERY_BROKER_URL:-filesystem})"
-exec $PY -m pytest "$@"
+# The suite runs in parallel processes (pytest-xdist), one per core up to four: many tests
+# wait on worker processes, servers and a browser, so two processes halve the run even on two
+# cores. Each process has its own var dir, test database (test_<name>_gw0, ...) and, on Redis,
+# database (the broker URL's, then the ones below it). HALLMARK_TEST_PROCESSES=1 runs serially.
+processes=${HALLMARK_TEST_PROCESSES:-$(nproc 2>/dev/null || echo 1)}
+if ! [[ $processes =~ ^[0-9]+$ ]] || ((processes < 1)); then
+  echo "HALLMARK_TEST_PROCESSES must be a whole number of processes, 1 or more" >&2
+  exit 2
+fi
+((processes > 4)) && processes=4
+parallel=()
+# --dist load hands tests out in collection order, so each process still runs the tests that
+# flush the database (transactional ones, which pytest-django sorts last) after the others.
+((processes > 1)) && parallel=(-n "$processes" --dist load)
+echo "== pytest (database: ${DATABASE_URL:-sqlite}, broker: ${CELERY_BROKER_URL:-filesystem}, processes: $processes)"
+exec $PY -m pytest "${parallel[@]}" "$@"

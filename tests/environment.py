@@ -10,7 +10,8 @@ start inherit this environment.
 
 ``DATABASE_URL`` and ``CELERY_BROKER_URL`` are kept: they choose the services a run tests
 against (pytest-django creates its own ``test_<name>`` database; give the tests a Redis
-database of their own). ``HALLMARK_TEST_VAR_DIR`` names a folder to use (and keep) instead of
+database of their own; run in parallel with pytest-xdist, each worker process takes the Redis
+database below the previous one's). ``HALLMARK_TEST_VAR_DIR`` names a folder to use (and keep) instead of
 a fresh temporary one.
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -27,9 +29,28 @@ import pytest
 _KEPT = ("HALLMARK_TEST_", "HALLMARK_CHROMIUM", "HALLMARK_SCREENSHOTS_DIR")
 
 
+def _broker_of_this_xdist_worker(url: str, worker: str) -> str:
+    """A Redis broker URL moved to a database of the xdist worker's own (gw0 keeps the given
+    database, gw1 takes the one below it, ...): Celery's queues are named by plugin, so two
+    test processes on one Redis database would take each other's jobs."""
+    parsed = urlsplit(url)
+    if parsed.scheme not in ("redis", "rediss") or not worker.startswith("gw"):
+        return url
+    base = int(parsed.path.strip("/") or 0)
+    database = base - int(worker.removeprefix("gw"))
+    if database < 0:
+        raise pytest.UsageError(f"CELERY_BROKER_URL: database {base} leaves no Redis database for xdist worker {worker}")
+    return urlunsplit(parsed._replace(path=f"/{database}"))
+
+
 def _prepare() -> tuple[str, bool]:
     for name in [n for n in os.environ if n.startswith("HALLMARK_") and not n.startswith(_KEPT)]:
         del os.environ[name]
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    # Once per process tree: a pytest that a test starts inherits both variables.
+    if worker and os.environ.get("CELERY_BROKER_URL") and not os.environ.get("HALLMARK_TEST_BROKER_MOVED"):
+        os.environ["CELERY_BROKER_URL"] = _broker_of_this_xdist_worker(os.environ["CELERY_BROKER_URL"], worker)
+        os.environ["HALLMARK_TEST_BROKER_MOVED"] = "1"
     chosen = os.environ.get("HALLMARK_TEST_VAR_DIR")
     var_dir = chosen or tempfile.mkdtemp(prefix="hallmark-test-")
     os.makedirs(var_dir, exist_ok=True)

@@ -122,11 +122,11 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
-            raise AssertionError("Ctrl-C did not stop the demo within 20 s") from None
+            raise AssertionError("Ctrl-C did not stop the demo within 30 s") from None
 
 
 def test_a_test_run_beside_the_demo_leaves_the_demo_alone(demo: Demo) -> None:
