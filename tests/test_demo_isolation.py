@@ -126,7 +126,10 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
-            raise AssertionError("Ctrl-C did not stop the demo within 30 s") from None
+        forced = [line for line in log_path.read_text().splitlines() if "stopped by force" in line]
+        if sys.exc_info()[0] is None:  # not in place of a failure of the set-up itself
+            assert proc.returncode is not None and proc.returncode != -signal.SIGKILL, "Ctrl-C left the demo running for 30 s"
+            assert not forced, forced
 
 
 def test_a_test_run_beside_the_demo_leaves_the_demo_alone(demo: Demo) -> None:
@@ -150,7 +153,15 @@ def test_a_test_run_beside_the_demo_leaves_the_demo_alone(demo: Demo) -> None:
     assert slice_run.returncode == 0, slice_run.stdout[-4000:] + slice_run.stderr[-2000:]
     assert re.search(r"\b[1-9]\d* passed\b", slice_run.stdout), slice_run.stdout[-2000:]
 
-    assert demo.files() == files_before
+    # The demo's own beat signs an hourly checkpoint (minute 7) of the demo's own chain, which
+    # may land while the slice runs; any other new or missing file is the slice's doing.
+    files_after = demo.files()
+    head_seq, head_hash = rows_before["audit_head"][0]
+    for name in files_after - files_before:
+        assert re.fullmatch(r"audit/checkpoints/checkpoint-\d+-\d{8}T\d{6}Z\.json", name), name
+        signed = json.loads((demo.var_dir / name).read_text())["checkpoint"]
+        assert (signed["seq"], signed["hash"]) == (head_seq, head_hash), name
+    assert files_before <= files_after
     assert demo.rows() == rows_before
     # And the demo still works, having run nothing but its own jobs.
     assert demo.generate("the demo's second image")["status"] == "succeeded"
