@@ -8,7 +8,6 @@ server serves the whole test run; each test gets a bucket of its own (``s3_store
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,20 +19,14 @@ from typing import Any
 
 import boto3
 
+from tests.private_services import free_port
+
 #: Credentials moto accepts; real ones are never needed (nor read) by the tests.
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "hallmark-test",
     "AWS_SECRET_ACCESS_KEY": "hallmark-test-secret",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on now (the OS picks it)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -26,6 +24,9 @@ from typing import Any
 import pytest
 from django.conf import settings
 
+from tests.private_services import free_port
+from tests.start_script import stop_with_ctrl_c
+
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.integration
 
@@ -37,11 +38,6 @@ def test_this_run_keeps_its_files_outside_the_checkouts_var() -> None:
         assert resolved != checkout_var and checkout_var not in resolved.parents, resolved
     assert os.environ["HALLMARK_VAR_DIR"] == str(settings.VAR_DIR)
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _call(url: str, token: str, body: dict[str, Any] | None = None) -> Any:
@@ -90,7 +86,7 @@ class Demo:
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[Demo]:
     """The demo on embedded defaults, as the README's first command starts it."""
-    port = _free_port()
+    port = free_port()
     var_dir = tmp_path / "demo-var"
     env = {
         k: v
@@ -120,16 +116,9 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
                 time.sleep(0.5)
         yield Demo(var_dir, port, token, env)
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-        forced = [line for line in log_path.read_text().splitlines() if "stopped by force" in line]
+        stop_problem = stop_with_ctrl_c(proc, log_path)
         if sys.exc_info()[0] is None:  # not in place of a failure of the set-up itself
-            assert proc.returncode is not None and proc.returncode != -signal.SIGKILL, "Ctrl-C left the demo running for 30 s"
-            assert not forced, forced
+            assert not stop_problem, stop_problem
 
 
 def test_a_test_run_beside_the_demo_leaves_the_demo_alone(demo: Demo) -> None:

@@ -6,14 +6,11 @@ on a GPU machine, an API-only deployment), through its dry run in a copy of the 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
-import signal
-import socket
 import stat
 import subprocess
 import time
@@ -22,14 +19,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.private_services import free_port
+from tests.start_script import stop_with_ctrl_c
+
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN_IN_BANNER = re.compile(r"Authorization: Token ([0-9a-f]{40})")
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _request(url: str, token: str, body: dict | None = None) -> tuple[int, bytes]:
@@ -67,29 +62,9 @@ def _wait_for_file(folder: Path, pattern: str, timeout: float = 30) -> bool:
     return False
 
 
-def _stop(proc: subprocess.Popen, log_path: Path) -> str:
-    """Ctrl-C as a user presses it in the terminal (SIGINT to the whole process group).
-
-    Empty when web, worker and beat each stopped by themselves and the script had ended within
-    30 s (the script kills what still runs after 15 s, and says so); otherwise what went wrong.
-    """
-    os.killpg(proc.pid, signal.SIGINT)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=30)
-    running = subprocess.run(
-        ["ps", "-o", "pid,etime,args", "--no-headers", "-s", str(proc.pid)], capture_output=True, text=True
-    ).stdout.strip()
-    if running or proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-        return f"running 30 s after Ctrl-C:\n{running or 'scripts/start.sh'}"
-    forced = [line for line in log_path.read_text().splitlines() if "stopped by force" in line]
-    return "\n".join(forced)
-
-
 @pytest.mark.integration
 def test_start_script_brings_up_web_and_worker_on_embedded_defaults(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     drop = ("DATABASE_URL", "CELERY_BROKER_URL", "HALLMARK_MEDIA_ROOT", "IDEOGRAM_API_KEY", "HALLMARK_WEIGHTS_ROOT")
     env = {k: v for k, v in os.environ.items() if k not in drop}
     var = tmp_path / "var"
@@ -161,7 +136,7 @@ def test_start_script_brings_up_web_and_worker_on_embedded_defaults(tmp_path: Pa
         assert verify.returncode == 0, verify.stdout + verify.stderr
         assert "intact" in verify.stdout
     finally:
-        stop_problem = _stop(proc, log_path)
+        stop_problem = stop_with_ctrl_c(proc, log_path)
     # Ctrl-C stops web, worker and beat promptly (beat once slept through it for up to a minute).
     assert not stop_problem, stop_problem
 
@@ -179,7 +154,7 @@ def test_start_script_brings_up_web_and_worker_on_embedded_defaults(tmp_path: Pa
         assert "ready      procedural" in second
         assert time.monotonic() - started < 60
     finally:
-        stop_problem = _stop(proc, second_log)
+        stop_problem = stop_with_ctrl_c(proc, second_log)
     assert not stop_problem, stop_problem
 
 

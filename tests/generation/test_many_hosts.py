@@ -31,7 +31,7 @@ from rest_framework.authtoken.models import Token
 from assets.models import Asset
 from generation.models import GenerationJob
 from tests.conftest import ROOT, database_url_for_subprocess, wait_for
-from tests.s3_server import free_port
+from tests.private_services import free_port
 
 pytestmark = pytest.mark.integration
 
